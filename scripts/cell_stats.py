@@ -1,0 +1,3 @@
+from faro.pipeline import cell_stats
+
+cell_stats(snakemake)  # noqa: F821

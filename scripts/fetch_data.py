@@ -1,0 +1,3 @@
+from faro.pipeline import fetch_data
+
+fetch_data(snakemake)  # noqa: F821

@@ -1,0 +1,3 @@
+from faro.pipeline import mark_root
+
+mark_root(snakemake)  # noqa: F821

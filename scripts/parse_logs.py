@@ -1,0 +1,3 @@
+from faro.pipeline import parse
+
+parse(snakemake)  # noqa: F821

@@ -1,0 +1,3 @@
+from faro.pipeline import plot_headline
+
+plot_headline(snakemake)  # noqa: F821

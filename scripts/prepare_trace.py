@@ -1,0 +1,3 @@
+from faro.pipeline import prepare_trace
+
+prepare_trace(snakemake)  # noqa: F821

@@ -1,0 +1,3 @@
+from faro.pipeline import run_stats
+
+run_stats(snakemake)  # noqa: F821

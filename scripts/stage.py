@@ -1,0 +1,3 @@
+from faro.pipeline import stage
+
+stage(snakemake)  # noqa: F821

@@ -1,0 +1,3 @@
+from faro.pipeline import stats_table
+
+stats_table(snakemake)  # noqa: F821

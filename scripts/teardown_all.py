@@ -1,0 +1,3 @@
+from faro.pipeline import teardown_all
+
+teardown_all(snakemake)  # noqa: F821

@@ -1,0 +1,55 @@
+"""What every backend implements: the stages of one run, plus parsing its logs.
+
+A run is (experiment, backend, quota, policy, seed).  Its stages run in this
+order, each as its own Snakemake rule writing a JSON record; live backends
+record the state they create (addresses, pids, namespaces) so that later stages
+can check it is still there, and :func:`faro.stages.run_stage` rebuilds a
+session whose state is gone instead of replaying against nothing.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Protocol
+
+import pandas as pd
+
+STAGES = ("quota", "clusters", "jobs", "autoscaler", "replay", "fetch", "teardown")
+#: stages whose recorded state lives outside the run folder until teardown
+SESSION_STAGES = ("quota", "clusters", "jobs", "autoscaler", "replay")
+
+
+class Backend(Protocol):
+    name: str
+
+    def run_stage(self, stage: str, run: dict[str, Any], run_dir: Path, records: dict[str, dict]) -> dict[str, Any]:
+        """Do ``stage`` for ``run``; ``records`` holds the earlier stages' records. Returns the state."""
+        ...
+
+    def alive(self, stage: str, run_dir: Path, record: dict[str, Any]) -> bool:
+        """Is the live state that ``stage`` created (per its record) still there?"""
+        ...
+
+    def teardown(self, run_dir: Path, records: dict[str, dict]) -> dict[str, Any]:
+        """Remove everything this run created; idempotent."""
+        ...
+
+    def parse(self, run: dict[str, Any], run_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """The run's raw logs -> (requests, replicas) frames in the schema's columns."""
+        ...
+
+
+def get_backend(name: str) -> Backend:
+    if name == "sim":
+        from faro.backends.sim import SimBackend
+
+        return SimBackend()
+    if name == "ray":
+        from faro.backends.ray.backend import RayBackend
+
+        return RayBackend()
+    if name == "k8s":
+        from faro.backends.k8s.backend import K8sBackend
+
+        return K8sBackend()
+    raise ValueError(f"unknown backend {name!r} (sim, ray, k8s)")

@@ -1,0 +1,140 @@
+"""Workflow configuration: validation beyond the JSON schema, policy files, run specs.
+
+The Snakefile validates ``config/config.yaml`` against its JSON schema (which also
+fills in defaults); :func:`check_config` then checks what a schema cannot (policy
+files exist and load, quotas fit the experiment's jobs, the results root belongs
+to this experiment and backend) so that bad input fails before any rule runs,
+with a message naming the offending value.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Mapping
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import yaml
+
+from faro.experiment import Experiment, ExperimentError, load_experiment
+
+ROOT_MARKER = ".faro-root.json"
+
+
+class ConfigError(ValueError):
+    pass
+
+
+def project_root() -> Path:
+    """The project folder (where Snakefile lives), from the package location."""
+    here = Path(__file__).resolve()
+    for parent in here.parents:
+        if (parent / "Snakefile").is_file():
+            return parent
+    return Path.cwd()
+
+
+@cache
+def _schema(name: str) -> dict:
+    return yaml.safe_load((project_root() / "config" / "schema" / name).read_text())
+
+
+def validate_against(data: Any, schema_name: str, source: str) -> None:
+    try:
+        jsonschema.validate(data, _schema(schema_name))
+    except jsonschema.ValidationError as e:
+        where = "/".join(str(p) for p in e.absolute_path) or "(top level)"
+        raise ConfigError(f"{source}: at {where}: {e.message}") from None
+
+
+def load_policy_file(name: str, policy_dir: str | os.PathLike) -> dict[str, Any]:
+    """Read and validate ``<policy_dir>/<name>.yaml``."""
+    path = Path(policy_dir) / f"{name}.yaml"
+    if not path.is_file():
+        known = sorted(p.stem for p in Path(policy_dir).glob("*.yaml"))
+        raise ConfigError(f"unknown policy {name!r}: no file {path} (known: {', '.join(known)})")
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{path}: invalid YAML: {e}") from None
+    validate_against(data, "policy.schema.yaml", str(path))
+    data.setdefault("params", {})
+    return data
+
+
+def experiment_dir(config: Mapping[str, Any]) -> Path:
+    return project_root() / "experiments" / str(config["experiment"])
+
+
+def load_config_experiment(config: Mapping[str, Any]) -> Experiment:
+    path = experiment_dir(config)
+    if not path.is_dir():
+        known = sorted(p.name for p in (project_root() / "experiments").iterdir() if p.is_dir())
+        raise ConfigError(f"config key experiment: unknown experiment {config['experiment']!r} (known: {', '.join(known)})")
+    try:
+        return load_experiment(path)
+    except ExperimentError as e:
+        raise ConfigError(str(e)) from None
+
+
+def unit_time(config: Mapping[str, Any], exp: Experiment) -> float:
+    """The experiment's own unit_time wins over the config's (a small live experiment sets one)."""
+    return float(exp.unit_time if exp.unit_time is not None else config.get("unit_time", 60))
+
+
+def check_config(config: Mapping[str, Any]) -> Experiment:
+    """Everything the schema cannot check; returns the loaded experiment."""
+    exp = load_config_experiment(config)
+    for q in config["quotas"]:
+        if q < exp.n_jobs * exp.cluster.min_replicas:
+            raise ConfigError(
+                f"config key quotas: quota {q} is smaller than the experiment's {exp.n_jobs} jobs "
+                f"x {exp.cluster.min_replicas} minimum replicas"
+            )
+    from faro.policies.registry import PolicyError, make_policy
+
+    for name in config["policies"]:
+        spec = load_policy_file(name, project_root() / config.get("policy_dir", "config/policies"))
+        try:
+            make_policy(spec["class"], spec["params"], jobs=exp.jobs, quota=min(config["quotas"]), base_dir=project_root())
+        except (PolicyError, TypeError, ValueError, KeyError) as e:
+            raise ConfigError(f"policy {name!r} ({spec['class']}): {e}") from None
+    check_results_root(config)
+    return exp
+
+
+def root_identity(config: Mapping[str, Any]) -> dict[str, str]:
+    return {"experiment": str(config["experiment"]), "backend": str(config["backend"])}
+
+
+def check_results_root(config: Mapping[str, Any], create: bool = False) -> None:
+    """Refuse a results root that records another experiment or backend."""
+    root = project_root() / config["results"] if not os.path.isabs(config["results"]) else Path(config["results"])
+    marker = root / ROOT_MARKER
+    ident = root_identity(config)
+    if marker.is_file():
+        try:
+            found = json.loads(marker.read_text())
+        except json.JSONDecodeError:
+            raise ConfigError(f"{marker}: unreadable; remove it if the folder is yours") from None
+        for key in ("experiment", "backend"):
+            if found.get(key) != ident[key]:
+                raise ConfigError(
+                    f"results root {root} holds {key} {found.get(key)!r}, but the config asks for "
+                    f"{ident[key]!r}: set `results:` to another folder (e.g. results/{ident['experiment']}_{ident['backend']})"
+                )
+    elif create:
+        root.mkdir(parents=True, exist_ok=True)
+        tmp = marker.with_name(marker.name + f".tmp{os.getpid()}")
+        tmp.write_text(json.dumps(ident, indent=1) + "\n")
+        os.replace(tmp, marker)
+
+
+def config_hash(obj: Any) -> str:
+    """A stable short hash of any JSON-able object."""
+    blob = json.dumps(obj, sort_keys=True, default=str).encode()
+    return hashlib.sha256(blob).hexdigest()[:16]

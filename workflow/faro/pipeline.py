@@ -1,0 +1,173 @@
+"""Entry points of the Snakemake rules (``scripts/*.py`` are one-line shims over these).
+
+Every function takes the ``snakemake`` object, logs to ``snakemake.log[0]`` and
+writes its outputs atomically.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+
+@contextlib.contextmanager
+def logged(smk) -> Iterator[logging.Logger]:
+    """Send logging and stderr of a rule to its log file."""
+    path = Path(smk.log[0])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w") as fh:
+        handler = logging.StreamHandler(fh)
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        root = logging.getLogger()
+        root.addHandler(handler)
+        root.setLevel(logging.INFO)
+        old_err = sys.stderr
+        sys.stderr = fh
+        try:
+            yield logging.getLogger(f"faro.rule.{smk.rule}")
+        except BaseException:
+            logging.getLogger("faro").exception("rule %s failed", smk.rule)
+            raise
+        finally:
+            sys.stderr = old_err
+            root.removeHandler(handler)
+
+
+def fetch_data(smk) -> None:
+    from faro.data import fetch
+
+    with logged(smk) as log:
+        rec = fetch(smk.params.dataset, smk.params.name, smk.output[0], smk.params.mirror)
+        log.info("fetched %s", rec)
+
+
+def prepare_trace(smk) -> None:
+    """The experiment's trace: validated, derived (job pick, window, scale) and written."""
+    from faro.experiment import derive_trace, load_experiment
+    from faro.trace import parse_trace, write_trace
+
+    with logged(smk) as log:
+        exp = load_experiment(smk.input.experiment)
+        derive = exp.trace_spec.get("derive")
+        jobs = None if derive else exp.jobs
+        trace = parse_trace(smk.input.trace, jobs)
+        trace = derive_trace(trace, exp)
+        write_trace(trace, smk.output[0])
+        log.info("trace %s: %d jobs, %d minutes, %d requests", exp.name, len(trace.jobs), trace.n_minutes, trace.total)
+
+
+def stage(smk) -> None:
+    from faro.stages import run_stage
+
+    with logged(smk) as log:
+        run = dict(smk.params.run)
+        run_dir = Path(smk.params.run_dir)
+        rec = run_stage(smk.params.stage, run, run_dir, inputs=[str(p) for p in smk.input])
+        log.info("stage %s done in %.2fs", smk.params.stage, rec["seconds"])
+
+
+def parse(smk) -> None:
+    from faro.backends.base import get_backend
+    from faro.provenance import provenance
+    from faro.schema import write_replicas, write_requests
+
+    with logged(smk) as log:
+        run = dict(smk.params.run)
+        run_dir = Path(smk.params.run_dir)
+        requests, replicas = get_backend(run["backend"]).parse(run, run_dir)
+        prov = provenance(
+            backend=run["backend"], experiment=run["experiment"], quota=run["quota"], policy=run["policy"],
+            seed=run["seed"], config_hash=run["config_hash"], unit_time=run["unit_time"],
+        )  # fmt: skip
+        write_requests(requests, smk.output.requests, prov)
+        write_replicas(replicas, smk.output.replicas, prov)
+        log.info("parsed %d requests, %d replica changes", len(requests), len(replicas))
+
+
+def run_stats(smk) -> None:
+    from faro.experiment import load_experiment
+    from faro.schema import read_replicas, read_requests
+    from faro.stats import latency_stats, write_stats
+    from faro.trace import parse_trace
+
+    with logged(smk) as log:
+        run = dict(smk.params.run)
+        exp = load_experiment(run["experiment_file"])
+        trace = parse_trace(smk.input.trace, exp.jobs)
+        requests = read_requests(smk.input.requests)
+        replicas = read_replicas(smk.input.replicas) if run["backend"] == "sim" else None
+        slo = {j: m.slo_ms for j, m in zip(exp.jobs, exp.job_models, strict=True)}
+        stats = latency_stats(requests, jobs=exp.jobs, slo_ms=slo, unit_time=run["unit_time"],
+                              n_minutes=trace.n_minutes, replicas=replicas)  # fmt: skip
+        write_stats(stats, smk.output.pkl, smk.output.json)
+        log.info("slo_rate %.2f, avg_total_utility %.3f", stats["slo_rate"], stats["avg_total_utility"])
+
+
+def cell_stats(smk) -> None:
+    from faro.stats import average_over_seeds, read_stats, write_stats
+
+    with logged(smk) as log:
+        per_seed = [read_stats(p) for p in smk.input]
+        stats = average_over_seeds(per_seed, list(smk.params.seeds))
+        write_stats(stats, smk.output.pkl, smk.output.json)
+        log.info("cell over seeds %s: slo_rate %.2f", list(smk.params.seeds), stats["slo_rate"])
+
+
+def stats_table(smk) -> None:
+    """One row per run (every seed of every cell): results/stats.parquet and .csv."""
+    import pandas as pd
+
+    from faro.stats import read_stats, stats_row
+
+    with logged(smk) as log:
+        rows = []
+        for path, key in zip(smk.input, smk.params.runs, strict=True):
+            rows.append({**key, **stats_row(read_stats(path))})
+        df = pd.DataFrame(rows)
+        _atomic_df(df, smk.output.parquet, smk.output.csv)
+        log.info("stats table: %d runs", len(df))
+
+
+def _atomic_df(df, parquet_path: str, csv_path: str) -> None:
+    for path, writer in ((parquet_path, "parquet"), (csv_path, "csv")):
+        p = Path(path)
+        p.parent.mkdir(parents=True, exist_ok=True)
+        tmp = p.with_name(f".{p.name}.tmp{os.getpid()}")
+        if writer == "parquet":
+            df.to_parquet(tmp, index=False)
+        else:
+            df.to_csv(tmp, index=False)
+        os.replace(tmp, p)
+
+
+def mark_root(smk) -> None:
+    """Record (or check) the results root's experiment and backend."""
+    from faro.config import check_results_root
+
+    with logged(smk) as log:
+        cfg: dict[str, Any] = dict(smk.params.config)
+        check_results_root(cfg, create=True)
+        log.info("results root %s", cfg["results"])
+
+
+def teardown_all(smk) -> None:
+    from faro.workflow_support import teardown_sessions
+
+    with logged(smk) as log:
+        done = teardown_sessions(smk.params.root, smk.params.backend)
+        log.info("teardown: %d open session(s) removed", len(done))
+        print(f"teardown: {len(done)} open session(s) removed", file=sys.__stderr__)
+
+
+def plot_headline(smk) -> None:
+    from faro.plots.headline import headline_from_files
+    from faro.plots.io import save
+
+    with logged(smk):
+        fig = headline_from_files(list(smk.input.cells), list(smk.params.policies), f"{smk.params.quota} CPUs")
+        save(fig, smk.output.png, smk.output.pdf)

@@ -1,0 +1,49 @@
+"""One policy order, one colour and one label per policy, used by every figure."""
+
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+POLICY_ORDER = [
+    "fairshare", "oneshot", "aiad", "mark", "faro_fair", "faro_sum", "faro_fair_sum",
+    "faro_penalty_sum", "faro_penalty_fair_sum",
+]  # fmt: skip
+POLICY_LABELS = {
+    "fairshare": "FairShare",
+    "oneshot": "Oneshot",
+    "aiad": "AIAD",
+    "mark": "MArk",
+    "faro_fair": "Faro-Fair",
+    "faro_sum": "Faro-Sum",
+    "faro_fair_sum": "Faro-FairSum",
+    "faro_penalty_sum": "Faro-PenaltySum",
+    "faro_penalty_fair_sum": "Faro-PenaltyFairSum",
+}
+_PALETTE = [
+    "#7f7f7f", "#bcbd22", "#8c564b", "#9467bd", "#1f77b4", "#2ca02c", "#d62728", "#ff7f0e", "#17becf",
+]  # fmt: skip
+POLICY_COLORS = dict(zip(POLICY_ORDER, _PALETTE, strict=True))
+_EXTRA = ["#e377c2", "#aec7e8", "#98df8a", "#ff9896", "#c5b0d5", "#c49c94", "#f7b6d2", "#dbdb8d"]
+
+
+def ordered(policies) -> list[str]:
+    """Known policies in the paper's order, then the others in the order given."""
+    known = [p for p in POLICY_ORDER if p in policies]
+    return known + [p for p in policies if p not in POLICY_ORDER]
+
+
+def label(policy: str) -> str:
+    return POLICY_LABELS.get(policy, policy)
+
+
+def color(policy: str) -> str:
+    if policy in POLICY_COLORS:
+        return POLICY_COLORS[policy]
+    return _EXTRA[sum(map(ord, policy)) % len(_EXTRA)]
+
+
+def paper_rc() -> dict:
+    return {"font.size": 9, "axes.titlesize": 9, "axes.labelsize": 9, "legend.fontsize": 8,
+            "xtick.labelsize": 8, "ytick.labelsize": 8, "figure.dpi": 150, "savefig.bbox": "tight"}  # fmt: skip

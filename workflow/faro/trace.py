@@ -1,0 +1,138 @@
+"""The trace format: per-minute request counts per job.
+
+A trace is JSON Lines, one line per trace minute, in order::
+
+    {"ts": 0, "counts": {"serve-cluster0": {"classifier": 957}, "serve-cluster1": {...}}}
+
+``ts`` is the minute index (0, 1, 2, ...); ``counts`` maps each job to
+``{deployment: count}`` (the artifact has one deployment, ``classifier``, per job;
+several deployments of a job are summed).  Every line must name every job of the
+experiment; counts are non-negative integers.  Errors name the file and line.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+
+class TraceError(ValueError):
+    """A trace file that does not follow the format."""
+
+
+@dataclass(frozen=True)
+class Trace:
+    jobs: tuple[str, ...]
+    #: counts[minute, job]
+    counts: np.ndarray
+
+    @property
+    def n_minutes(self) -> int:
+        return int(self.counts.shape[0])
+
+    @property
+    def total(self) -> int:
+        return int(self.counts.sum())
+
+    def select(self, jobs: Sequence[str]) -> Trace:
+        idx = [self.jobs.index(j) for j in jobs]
+        return Trace(tuple(jobs), self.counts[:, idx])
+
+
+def parse_trace(path: str | os.PathLike, jobs: Sequence[str] | None = None) -> Trace:
+    """Read and validate a trace; ``jobs`` (if given) must all appear on every line."""
+    path = Path(path)
+    if not path.is_file():
+        raise TraceError(f"{path}: trace file not found")
+    rows: list[dict[str, int]] = []
+    names: list[str] | None = list(jobs) if jobs is not None else None
+    with path.open("r", encoding="utf-8") as fh:
+        for lineno, line in enumerate(fh, start=1):
+            if not line.strip():
+                continue
+            where = f"{path}:{lineno}"
+            try:
+                rec = json.loads(line)
+            except json.JSONDecodeError as e:
+                raise TraceError(f"{where}: malformed JSON ({e.msg} at column {e.colno})") from None
+            if not isinstance(rec, dict) or "counts" not in rec or "ts" not in rec:
+                raise TraceError(f"{where}: each line needs keys 'ts' and 'counts'")
+            if rec["ts"] != len(rows):
+                raise TraceError(f"{where}: expected ts {len(rows)}, found {rec['ts']!r}")
+            counts = rec["counts"]
+            if not isinstance(counts, dict):
+                raise TraceError(f"{where}: 'counts' must be an object of job -> {{deployment: count}}")
+            row: dict[str, int] = {}
+            for job, deps in counts.items():
+                if isinstance(deps, dict):
+                    vals = list(deps.values())
+                else:
+                    vals = [deps]
+                total = 0
+                for v in vals:
+                    if isinstance(v, bool) or not isinstance(v, int | float) or v != int(v):
+                        raise TraceError(f"{where}: job {job!r} has a non-integer count {v!r}")
+                    if v < 0:
+                        raise TraceError(f"{where}: job {job!r} has a negative count {v}")
+                    total += int(v)
+                row[job] = total
+            if names is None:
+                names = sorted(row, key=_natural_key)
+            missing = [j for j in names if j not in row]
+            if missing:
+                raise TraceError(f"{where}: missing job(s) {', '.join(missing)}")
+            rows.append(row)
+    if not rows:
+        raise TraceError(f"{path}: trace is empty")
+    assert names is not None
+    counts = np.array([[r[j] for j in names] for r in rows], dtype=np.int64)
+    return Trace(tuple(names), counts)
+
+
+def _natural_key(s: str) -> tuple:
+    import re
+
+    return tuple(int(t) if t.isdigit() else t for t in re.split(r"(\d+)", s))
+
+
+def write_trace(trace: Trace, path: str | os.PathLike, deployment: str = "classifier") -> None:
+    """Write ``trace`` in the format above (atomically)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    with tmp.open("w", encoding="utf-8") as fh:
+        for k in range(trace.n_minutes):
+            counts = {j: {deployment: int(trace.counts[k, i])} for i, j in enumerate(trace.jobs)}
+            fh.write(json.dumps({"ts": k, "counts": counts}) + "\n")
+    os.replace(tmp, path)
+
+
+def poisson_arrivals(
+    counts: np.ndarray, unit_time: float, rng: np.random.Generator
+) -> np.ndarray:
+    """Open-loop arrival times of one job (REFERENCE.md section 2, "Replay").
+
+    Minute ``k``'s ``counts[k]`` requests start at ``k * unit_time`` (the first at
+    once) with exponential gaps of mean ``unit_time / counts[k]``; minutes may
+    overlap.  Returned sorted.
+    """
+    counts = np.asarray(counts, dtype=np.int64)
+    n = int(counts.sum())
+    if n == 0:
+        return np.zeros(0)
+    minute = np.repeat(np.arange(len(counts)), counts)
+    mean_gap = unit_time / np.repeat(np.maximum(counts, 1), counts)
+    gaps = rng.exponential(1.0, n) * mean_gap
+    # offset within the minute: sum of the previous gaps of the same minute
+    csum = np.cumsum(gaps)
+    first = np.concatenate(([0], np.cumsum(counts)[:-1]))[counts > 0]
+    starts = np.repeat(first, counts[counts > 0])
+    before = np.where(starts > 0, csum[starts - 1], 0.0)
+    offset = csum - gaps - before
+    t = minute * unit_time + offset
+    return np.sort(t, kind="stable")

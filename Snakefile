@@ -2,6 +2,7 @@
 # Targets: all (default), plots, teardown; one cell: results/{quota}_cpus/{policy}/latency_stats.pkl
 from snakemake.utils import min_version, validate
 
+from faro.config import coerce_cli
 
 min_version("9.0")
 
@@ -9,6 +10,7 @@ min_version("9.0")
 configfile: "config/config.yaml"
 
 
+coerce_cli(config)
 validate(config, "config/schema/config.schema.yaml")
 
 

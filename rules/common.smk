@@ -2,15 +2,17 @@
 import json
 
 from faro.config import check_config, config_hash, project_root
+from faro.config import experiment_dir, experiment_trace_file, project_relative
+from faro.data import HISTORY_FILE
 from faro.config import unit_time as experiment_unit_time
 from faro.workflow_support import (
     code_files,
     open_sessions,
     policy_code,
+    policy_data,
     run_order,
     teardown_sessions,
 )
-
 
 EXP = check_config(config)  # fails here, naming the bad value, before any rule runs
 ROOT = config["results"]
@@ -18,7 +20,7 @@ DATA = config["data_dir"]
 BACKEND = config["backend"]
 UNIT_TIME = experiment_unit_time(config, EXP)
 POLICY_DIR = config.get("policy_dir", "config/policies")
-EXPERIMENT_FILE = f"experiments/{config['experiment']}/experiment.yaml"
+EXPERIMENT_FILE = project_relative(experiment_dir(config) / "experiment.yaml")
 CELL = ROOT + "/{quota}_cpus/{policy}"
 RUN = CELL + "/seed_{seed}"
 RUNS = run_order(config["quotas"], config["policies"], config["seeds"])
@@ -50,6 +52,7 @@ def get_run_spec(wildcards):
         "unit_time": UNIT_TIME,
         "trace_file": get_trace(wildcards),
         "results": ROOT,
+        "data_dir": DATA,
         "project_root": str(project_root()),
         "config_hash": CONFIG_HASH,
         "backend_options": config.get(BACKEND, {}),
@@ -61,7 +64,7 @@ def get_trace_source(wildcards=None):
     spec = EXP.trace_spec
     if "dataset" in spec:
         return f"{DATA}/{spec['dataset']}/{spec['file']}"
-    return spec["file"]
+    return experiment_trace_file(config, EXP)
 
 
 def get_trace(wildcards=None):
@@ -99,7 +102,13 @@ def get_backend_code(wildcards=None):
 def get_replay_code(wildcards):
     """Modules a replay runs: its backend, the control loop, the policy's own code."""
     extra = ["sim", "trace.py", "experiment.py"] if BACKEND == "sim" else []
-    return code_files("control", *extra) + get_backend_code() + get_policy_code(wildcards)
+    return (
+        code_files("control", *extra) + get_backend_code() + get_policy_code(wildcards)
+    )
+
+
+def get_policy_data(wildcards):
+    return policy_data(f"{POLICY_DIR}/{wildcards.policy}.yaml", DATA)
 
 
 def get_policy_code(wildcards):

@@ -5,12 +5,14 @@
 rule fetch_data:
     output:
         DATA + "/{dataset}/{file}",
+    log:
+        DATA + "/logs/{dataset}/{file}.log",
     params:
         dataset="{dataset}",
         name="{file}",
         mirror=config["data_mirror"],
-    log:
-        DATA + "/logs/{dataset}/{file}.log",
+    conda:
+        "../envs/data.yaml"
     script:
         "../scripts/fetch_data.py"
 
@@ -24,6 +26,8 @@ rule prepare_trace:
         ROOT + "/trace.json",
     log:
         ROOT + "/logs/prepare_trace.log",
+    conda:
+        "../envs/data.yaml"
     script:
         "../scripts/prepare_trace.py"
 
@@ -31,9 +35,27 @@ rule prepare_trace:
 rule mark_root:
     output:
         ROOT + "/.faro-root.json",
-    params:
-        config=get_root_identity(),
     log:
         ROOT + "/logs/mark_root.log",
+    params:
+        config=get_root_identity(),
+    conda:
+        "../envs/data.yaml"
     script:
         "../scripts/mark_root.py"
+
+
+rule train_forecaster:
+    input:
+        history=DATA + "/faro-artifact/" + HISTORY_FILE,
+        code=code_files("forecast"),
+    output:
+        DATA + "/models/light.pkl",
+    log:
+        DATA + "/logs/train_forecaster_light.log",
+    benchmark:
+        DATA + "/benchmarks/train_forecaster_light.tsv"
+    conda:
+        "../envs/stages.yaml"
+    script:
+        "../scripts/train_forecaster.py"

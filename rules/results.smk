@@ -9,11 +9,13 @@ rule parse_logs:
     output:
         requests=RUN + "/requests.parquet",
         replicas=RUN + "/replicas.parquet",
+    log:
+        RUN + "/logs/parse.log",
     params:
         run=get_run_spec,
         run_dir=get_run_dir,
-    log:
-        RUN + "/logs/parse.log",
+    conda:
+        "../envs/results.yaml"
     script:
         "../scripts/parse_logs.py"
 
@@ -27,10 +29,12 @@ rule run_stats:
     output:
         pkl=RUN + "/latency_stats.pkl",
         json=RUN + "/latency_stats.json",
-    params:
-        run=get_run_spec,
     log:
         RUN + "/logs/stats.log",
+    params:
+        run=get_run_spec,
+    conda:
+        "../envs/results.yaml"
     script:
         "../scripts/run_stats.py"
 
@@ -41,10 +45,12 @@ rule cell_stats:
     output:
         pkl=CELL + "/latency_stats.pkl",
         json=CELL + "/latency_stats.json",
-    params:
-        seeds=config["seeds"],
     log:
         CELL + "/logs/cell_stats.log",
+    params:
+        seeds=config["seeds"],
+    conda:
+        "../envs/results.yaml"
     script:
         "../scripts/cell_stats.py"
 
@@ -55,9 +61,11 @@ rule stats_table:
     output:
         parquet=ROOT + "/stats.parquet",
         csv=ROOT + "/stats.csv",
-    params:
-        runs=get_run_keys(),
     log:
         ROOT + "/logs/stats_table.log",
+    params:
+        runs=get_run_keys(),
+    conda:
+        "../envs/results.yaml"
     script:
         "../scripts/stats_table.py"

@@ -11,12 +11,14 @@ rule setup_quota:
         code=get_backend_code,
     output:
         RUN + "/stages/quota.json",
+    log:
+        RUN + "/logs/quota.log",
     params:
         stage="quota",
         run=get_run_spec,
         run_dir=get_run_dir,
-    log:
-        RUN + "/logs/quota.log",
+    conda:
+        "../envs/stages.yaml"
     script:
         "../scripts/stage.py"
 
@@ -26,12 +28,14 @@ rule deploy_clusters:
         RUN + "/stages/quota.json",
     output:
         RUN + "/stages/clusters.json",
+    log:
+        RUN + "/logs/clusters.log",
     params:
         stage="clusters",
         run=get_run_spec,
         run_dir=get_run_dir,
-    log:
-        RUN + "/logs/clusters.log",
+    conda:
+        "../envs/stages.yaml"
     script:
         "../scripts/stage.py"
 
@@ -41,12 +45,14 @@ rule deploy_jobs:
         RUN + "/stages/clusters.json",
     output:
         RUN + "/stages/jobs.json",
+    log:
+        RUN + "/logs/jobs.log",
     params:
         stage="jobs",
         run=get_run_spec,
         run_dir=get_run_dir,
-    log:
-        RUN + "/logs/jobs.log",
+    conda:
+        "../envs/stages.yaml"
     script:
         "../scripts/stage.py"
 
@@ -57,12 +63,14 @@ rule launch_autoscaler:
         policy=POLICY_DIR + "/{policy}.yaml",
     output:
         RUN + "/stages/autoscaler.json",
+    log:
+        RUN + "/logs/autoscaler.log",
     params:
         stage="autoscaler",
         run=get_run_spec,
         run_dir=get_run_dir,
-    log:
-        RUN + "/logs/autoscaler.log",
+    conda:
+        "../envs/stages.yaml"
     script:
         "../scripts/stage.py"
 
@@ -71,17 +79,20 @@ rule replay:
     input:
         RUN + "/stages/autoscaler.json",
         trace=get_trace,
+        data=get_policy_data,
         code=get_replay_code,
     output:
         RUN + "/stages/replay.json",
-    params:
-        stage="replay",
-        run=get_run_spec,
-        run_dir=get_run_dir,
     log:
         RUN + "/logs/replay.log",
     benchmark:
         RUN + "/benchmarks/replay.tsv"
+    params:
+        stage="replay",
+        run=get_run_spec,
+        run_dir=get_run_dir,
+    conda:
+        "../envs/stages.yaml"
     script:
         "../scripts/stage.py"
 
@@ -92,12 +103,14 @@ rule fetch_logs:
     output:
         record=RUN + "/stages/fetch.json",
         raw=directory(RUN + "/raw"),
+    log:
+        RUN + "/logs/fetch.log",
     params:
         stage="fetch",
         run=get_run_spec,
         run_dir=get_run_dir,
-    log:
-        RUN + "/logs/fetch.log",
+    conda:
+        "../envs/stages.yaml"
     script:
         "../scripts/stage.py"
 
@@ -107,22 +120,26 @@ rule teardown_run:
         RUN + "/stages/fetch.json",
     output:
         RUN + "/stages/teardown.json",
+    log:
+        RUN + "/logs/teardown.log",
     params:
         stage="teardown",
         run=get_run_spec,
         run_dir=get_run_dir,
-    log:
-        RUN + "/logs/teardown.log",
+    conda:
+        "../envs/stages.yaml"
     script:
         "../scripts/stage.py"
 
 
 rule teardown:
+    log:
+        ROOT + "/logs/teardown_all.log",
     # `snakemake teardown`: remove every session of this results root left open
     params:
         root=ROOT,
         backend=BACKEND,
-    log:
-        ROOT + "/logs/teardown_all.log",
+    conda:
+        "../envs/stages.yaml"
     script:
         "../scripts/teardown_all.py"

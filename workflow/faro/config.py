@@ -43,6 +43,30 @@ def _schema(name: str) -> dict:
     return yaml.safe_load((project_root() / "config" / "schema" / name).read_text())
 
 
+def coerce_cli(config: dict[str, Any]) -> dict[str, Any]:
+    """``--config quotas=[16,32]`` arrives as strings: make whole numbers numbers again."""
+
+    def num(v: Any) -> Any:
+        if isinstance(v, str):
+            try:
+                return int(v)
+            except ValueError:
+                try:
+                    return float(v)
+                except ValueError:
+                    return v
+        return v
+
+    for key in ("quotas", "seeds"):
+        if isinstance(config.get(key), list):
+            config[key] = [num(v) for v in config[key]]
+        elif isinstance(config.get(key), str | int):
+            config[key] = [num(config[key])]
+    if "unit_time" in config:
+        config["unit_time"] = num(config["unit_time"])
+    return config
+
+
 def validate_against(data: Any, schema_name: str, source: str) -> None:
     try:
         jsonschema.validate(data, _schema(schema_name))
@@ -67,13 +91,33 @@ def load_policy_file(name: str, policy_dir: str | os.PathLike) -> dict[str, Any]
 
 
 def experiment_dir(config: Mapping[str, Any]) -> Path:
-    return project_root() / "experiments" / str(config["experiment"])
+    """``experiments/<name>/`` for a plain name; a name with a ``/`` is a folder path."""
+    name = str(config["experiment"])
+    if "/" in name:
+        p = Path(name)
+        return p if p.is_absolute() else project_root() / p
+    return project_root() / "experiments" / name
+
+
+def project_relative(path: str | os.PathLike) -> str:
+    """``path`` relative to the project when it lies inside it (rules avoid absolute paths)."""
+    p = Path(path)
+    try:
+        return str(p.resolve().relative_to(project_root()))
+    except ValueError:
+        return str(p)
+
+
+def experiment_trace_file(config: Mapping[str, Any], exp: Experiment) -> str:
+    """An experiment's own trace file (no data set): relative to its folder."""
+    f = Path(exp.trace_spec["file"])
+    return project_relative(f if f.is_absolute() else experiment_dir(config) / f)
 
 
 def load_config_experiment(config: Mapping[str, Any]) -> Experiment:
     path = experiment_dir(config)
-    if not path.is_dir():
-        known = sorted(p.name for p in (project_root() / "experiments").iterdir() if p.is_dir())
+    if not (path / "experiment.yaml").is_file():
+        known = sorted(p.name for p in (project_root() / "experiments").iterdir() if (p / "experiment.yaml").is_file())
         raise ConfigError(f"config key experiment: unknown experiment {config['experiment']!r} (known: {', '.join(known)})")
     try:
         return load_experiment(path)

@@ -171,3 +171,12 @@ def plot_headline(smk) -> None:
     with logged(smk):
         fig = headline_from_files(list(smk.input.cells), list(smk.params.policies), f"{smk.params.quota} CPUs")
         save(fig, smk.output.png, smk.output.pdf)
+
+
+def train_forecaster(smk) -> None:
+    from faro.forecast.training import train_and_save
+
+    with logged(smk) as log:
+        data_dir = Path(smk.input.history).parent.parent
+        train_and_save("light", data_dir, smk.output[0])
+        log.info("trained the light forecaster on days 1-10 -> %s", smk.output[0])

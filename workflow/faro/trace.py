@@ -13,6 +13,7 @@ experiment; counts are non-negative integers.  Errors name the file and line.
 from __future__ import annotations
 
 import json
+import math
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -75,7 +76,12 @@ def parse_trace(path: str | os.PathLike, jobs: Sequence[str] | None = None) -> T
                     vals = [deps]
                 total = 0
                 for v in vals:
-                    if isinstance(v, bool) or not isinstance(v, int | float) or v != int(v):
+                    if (
+                        isinstance(v, bool)
+                        or not isinstance(v, int | float)
+                        or not math.isfinite(v)
+                        or v != int(v)
+                    ):
                         raise TraceError(f"{where}: job {job!r} has a non-integer count {v!r}")
                     if v < 0:
                         raise TraceError(f"{where}: job {job!r} has a negative count {v}")
@@ -134,5 +140,6 @@ def poisson_arrivals(
     starts = np.repeat(first, counts[counts > 0])
     before = np.where(starts > 0, csum[starts - 1], 0.0)
     offset = csum - gaps - before
+    offset[first] = 0.0  # exactly at the minute's start, whatever the rounding above
     t = minute * unit_time + offset
     return np.sort(t, kind="stable")

@@ -63,6 +63,16 @@ def policy_code(policy_file: str) -> list[str]:
     return sorted(set(files))
 
 
+def policy_data(policy_file: str, data_dir: str) -> list[str]:
+    """Data files a policy reads (e.g. the forecaster's training history)."""
+    from faro.policies.registry import policy_class
+
+    spec = yaml.safe_load((project_root() / policy_file).read_text())
+    cls = policy_class(spec["class"], project_root())
+    fn = getattr(cls, "data_inputs", None)
+    return list(fn(spec.get("params") or {}, data_dir)) if callable(fn) else []
+
+
 def run_order(quotas, policies, seeds) -> list[tuple[int, str, int]]:
     """The fixed order in which live sessions run (quota, then policy, then seed)."""
     return [(int(q), str(p), int(s)) for q in quotas for p in policies for s in seeds]

@@ -78,6 +78,7 @@ class Controller:
         min_replicas: int = 1,
         max_replicas: int = 100,
         initial: Mapping[str, int] | None = None,
+        time_scale: float = 1.0,
     ) -> None:
         if upscale_order not in ("random", "job"):
             raise ValueError(f"upscale_order must be 'random' or 'job', got {upscale_order!r}")
@@ -87,8 +88,11 @@ class Controller:
         self.quota = int(quota)
         self.actuator = actuator
         self.rng = rng
-        self.tick_s = float(tick_s)
-        self.downscale_busy_s = float(downscale_busy_s)
+        #: controller times (ticks, layer intervals, busy periods) are trace seconds; a replay
+        #: whose trace minute lasts ``unit_time`` wall seconds runs them ``unit_time / 60`` faster
+        self.time_scale = float(time_scale)
+        self.tick_s = float(tick_s) * self.time_scale
+        self.downscale_busy_s = float(downscale_busy_s) * self.time_scale
         self.upscale_order = upscale_order
         self.min_replicas = int(min_replicas)
         self.max_replicas = int(max_replicas)
@@ -102,7 +106,7 @@ class Controller:
         self._busy_until: dict[str, float] = {n: -np.inf for n in self.names}
         self._queue: list[Action] = []
         self.layers = list(policy.layers())
-        self._next_due = [float(layer.first_at_s) for layer in self.layers]
+        self._next_due = [float(layer.first_at_s) * self.time_scale for layer in self.layers]
         self.decisions: list[Decision] = []
 
     # -- time --------------------------------------------------------------
@@ -148,10 +152,11 @@ class Controller:
             layer = self.layers[i]
             snap = self.snapshot(now, metrics)
             self._queue.extend(layer.decide(snap))
-            self._next_due[i] += float(layer.interval_s)
+            step = float(layer.interval_s) * self.time_scale
+            self._next_due[i] += step
             # a layer that was far behind (e.g. first_at past several intervals) catches up once
             while self._next_due[i] <= now + 1e-9:
-                self._next_due[i] += float(layer.interval_s)
+                self._next_due[i] += step
         return self._execute(now)
 
     def _execute(self, now: float) -> list[Decision]:
@@ -165,6 +170,9 @@ class Controller:
             (downs if want < self.allocation[a.job] else ups).append(a)
         if self.upscale_order == "random" and len(ups) > 1:
             ups = [ups[k] for k in self.rng.permutation(len(ups))]
+        elif self.upscale_order == "job":
+            order = {n: i for i, n in enumerate(self.names)}
+            ups.sort(key=lambda a: order[a.job])  # stable: a job's own actions keep their order
         out = [self._apply(a, now) for a in downs + ups]
         self.decisions.extend(out)
         return out

@@ -47,3 +47,22 @@ def color(policy: str) -> str:
 def paper_rc() -> dict:
     return {"font.size": 9, "axes.titlesize": 9, "axes.labelsize": 9, "legend.fontsize": 8,
             "xtick.labelsize": 8, "ytick.labelsize": 8, "figure.dpi": 150, "savefig.bbox": "tight"}  # fmt: skip
+
+
+def job_label(job: str) -> str:
+    """Short label of a job: ``serve-cluster3`` -> ``job 3`` (names without a number unchanged)."""
+    import re
+
+    m = re.search(r"(\d+)$", str(job))
+    return f"job {m.group(1)}" if m else str(job)
+
+
+def grid_shape(n: int, ncols: int = 2) -> tuple[int, int]:
+    """(rows, cols) of small multiples for ``n`` panels."""
+    cols = min(ncols, max(n, 1))
+    return (n + cols - 1) // cols, cols
+
+
+#: width (inches) of one column and of the full text width of a two-column paper
+COLUMN_WIDTH = 3.4
+TEXT_WIDTH = 7.0

@@ -56,6 +56,10 @@ class Policy:
         """Replicas each job starts with (before the trace replay begins)."""
         return {j: 1 for j in self.jobs}
 
+    def bind(self, context: Mapping[str, Any]) -> None:
+        """Receive the run's context (``unit_time``, ``data_dir``, ...) before the run starts."""
+        self.context = dict(context)
+
     def layers(self) -> Sequence[Layer]:
         return [self]
 

@@ -14,6 +14,8 @@ BUILTIN: dict[str, str] = {
     "aiad": "faro.policies.reactive:AIAD",
     "oneshot": "faro.policies.reactive:Oneshot",
     "ai": "faro.policies.reactive:AI",
+    "mark": "faro.policies.hybrid:MArk",
+    "faro": "faro.policies.hybrid:Faro",
 }
 
 
@@ -65,7 +67,12 @@ def make_policy(
     jobs: Sequence[str],
     quota: int,
     base_dir: str | Path | None = None,
+    context: Mapping[str, Any] | None = None,
 ):
-    """Instantiate a policy for one run."""
+    """Instantiate a policy for one run; ``context`` (unit_time, data_dir, trace counts...)
+    is handed to its ``bind()`` if it has one."""
     cls = policy_class(spec, base_dir)
-    return cls(dict(params or {}), jobs=list(jobs), quota=int(quota))
+    policy = cls(dict(params or {}), jobs=list(jobs), quota=int(quota))
+    if context is not None and callable(getattr(policy, "bind", None)):
+        policy.bind(context)
+    return policy

@@ -233,16 +233,17 @@ class SimCluster:
                     self.node_free += self.c.cpu_per_replica
 
     # -- metrics -----------------------------------------------------------------
-    def metrics(self, now: float, arrivals_cum: np.ndarray, window_s: float) -> dict[str, JobMetrics]:
+    def metrics(self, now: float, arrivals_cum: np.ndarray, window_s: float, bin_s: float) -> dict[str, JobMetrics]:
+        """What the autoscaler reads at ``now``; arrival counts in complete ``bin_s`` bins
+        (one trace minute) counted back from now."""
         k = self.kernel
-        t = int(now)
-        n_bins = t // 60
+        n_bins = int(now // bin_s + 1e-9)
+        edges = np.rint(now - bin_s * np.arange(n_bins, -1, -1)).astype(np.int64)
         out = {}
         for j, name in enumerate(self.exp.jobs):
             active = [r.slot for r in self.replicas[j] if r.state == "active"]
             cum = arrivals_cum[j]
-            edges = t - 60 * np.arange(n_bins, -1, -1)
-            edges = np.minimum(edges, len(cum) - 1)
+            edges = np.clip(edges, 0, len(cum) - 1)
             per_min = np.diff(cum[edges]) if n_bins else np.zeros(0, np.int64)
             out[name] = JobMetrics(
                 active_replicas=len(active),
@@ -305,7 +306,7 @@ def simulate(
     controller = Controller(
         policy, specs, quota, cluster, rng=streams.controller(),
         tick_s=ctl.tick_s, downscale_busy_s=ctl.downscale_busy_s, upscale_order=ctl.upscale_order,
-        min_replicas=c.min_replicas, max_replicas=c.max_replicas,
+        min_replicas=c.min_replicas, max_replicas=c.max_replicas, time_scale=unit_time / 60.0,
     )  # fmt: skip
     for name, n in controller.allocation.items():
         cluster.start_replicas(cluster.index[name], n)
@@ -318,7 +319,7 @@ def simulate(
         if kernel.advance(t) == 0:
             break
         if kind == "tick":
-            metrics = cluster.metrics(t, arrivals_cum, ctl.latency_window_s)
+            metrics = cluster.metrics(t, arrivals_cum, ctl.latency_window_s * unit_time / 60.0, unit_time)
             controller.tick(t, metrics)
             n_ticks += 1
             if on_tick is not None:

@@ -1,0 +1,32 @@
+"""An example user policy: scale on queue length instead of latency.
+
+Run it as a cell of the matrix by naming it in the config:
+    snakemake --cores 8 all --config 'policies=[aiad,queue_threshold]'
+"""
+
+from faro.control.types import Action
+from faro.policies.base import Policy
+
+
+class QueueThreshold(Policy):
+    """+1 replica when a job's requests per replica exceed ``high``; -1 below ``low``."""
+
+    interval_s = 10.0
+
+    def __init__(self, params=None, *, jobs=(), quota=0):
+        super().__init__(params, jobs=jobs, quota=quota)
+        self.high = float(self.params.get("high", 3.0))
+        self.low = float(self.params.get("low", 0.5))
+
+    def decide(self, snapshot):
+        actions = []
+        for job in snapshot.jobs:
+            if job.executor_busy or job.active_replicas == 0:
+                continue
+            held = job.head_queue + sum(job.replica_queues)
+            per_replica = held / job.active_replicas
+            if per_replica > self.high and snapshot.free_cpus > 0:
+                actions.append(Action(job.name, delta=+1, source="queue_threshold"))
+            elif per_replica < self.low and job.replicas > 1:
+                actions.append(Action(job.name, delta=-1, source="queue_threshold"))
+        return actions

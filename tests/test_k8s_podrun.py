@@ -1,0 +1,79 @@
+"""k8s backend: the pod entry point runs its command, keeps its output as files and serves them
+until released (a local process on 127.0.0.1, no cluster)."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+WORKFLOW = str(Path(__file__).resolve().parents[1] / "workflow")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _get(url: str, data: bytes | None = None) -> bytes:
+    with urllib.request.urlopen(urllib.request.Request(url, data=data), timeout=5) as r:
+        return r.read()
+
+
+def _wait_json(url: str, pred, timeout: float = 20.0) -> dict:
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < timeout:
+        try:
+            got = json.loads(_get(url))
+            if pred(got):
+                return got
+        except OSError:
+            pass
+        time.sleep(0.05)
+    raise AssertionError(f"{url} never satisfied the condition")
+
+
+@pytest.mark.timeout(60)
+def test_podrun_serves_records_until_released(tmp_path):
+    port = _free_port()
+    script = ("import sys, pathlib; p = pathlib.Path(sys.argv[1]); p.write_text('a\\nb\\n'); "
+              "print('record 1'); print('record 2'); sys.exit(3)")
+    env = {**os.environ, "PYTHONPATH": WORKFLOW}
+    proc = subprocess.Popen([sys.executable, "-m", "faro.backends.k8s.podrun", "--dir", str(tmp_path),
+                             "--port", str(port), "--host", "127.0.0.1", "--hold-seconds", "30", "--",
+                             sys.executable, "-c", script, str(tmp_path / "requests.jsonl")],
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        st = _wait_json(f"{base}/status", lambda s: s["state"] == "exited")
+        assert st["returncode"] == 3
+        assert _get(f"{base}/healthz") == b"ok"
+        files = {f["name"]: f["size"] for f in json.loads(_get(f"{base}/files"))["files"]}
+        assert files == {"requests.jsonl": 4, "stdout.log": 18, "stderr.log": 0, "exit_code": 2}
+        assert _get(f"{base}/files/stdout.log") == b"record 1\nrecord 2\n"
+        with pytest.raises(urllib.error.HTTPError):
+            _get(f"{base}/files/../../etc/passwd")
+        assert proc.poll() is None  # held
+        assert json.loads(_get(f"{base}/release", data=b"")) == {"released": True}
+        out, _ = proc.communicate(timeout=10)
+        assert proc.returncode == 3  # the command's own exit code
+        assert out == b"record 1\nrecord 2\n"  # also on the container's stdout
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def test_podrun_without_command_is_a_usage_error():
+    from faro.backends.k8s.podrun import main
+
+    assert main(["--dir", "/tmp/x"]) == 2

@@ -1,0 +1,12 @@
+"""The ``k8s`` backend: the live stage chain on a Kubernetes cluster with KubeRay.
+
+- :mod:`.config` settings (``k8s:`` config section), naming rules, quota arithmetic
+- :mod:`.manifests` every object as a dict (pure functions) + a YAML-rendering CLI
+- :mod:`.validate` offline schema validation (Kubernetes OpenAPI, KubeRay CRDs)
+- :mod:`.client` plain-dict REST layer over the official ``kubernetes`` client
+- :mod:`.lease` the Lease lock that serialises sessions on one cluster
+- :mod:`.stages` setup_quota .. teardown, each returning a JSON-able record
+- :mod:`.podrun` entry point of faro's pods (runs a command, serves its records)
+
+Not yet run against a live cluster: see ``docs/k8s-runbook.md``.
+"""

@@ -1,0 +1,406 @@
+"""Every Kubernetes object of a ``k8s`` session, rendered as plain dicts by pure functions.
+
+One namespace per cell holds: a ResourceQuota (worker quota + declared overhead), a
+ConfigMap with the cell's inputs, one KubeRay ``RayCluster`` per job (head + one worker
+group of 1-CPU workers, in-tree autoscaling so Serve replicas become worker pods that the
+quota caps), the faro autoscaler (ServiceAccount, Role, RoleBinding, Deployment) and the
+replayer (ServiceAccount without token, Job).  A ``coordination.k8s.io/v1`` Lease in the
+lock namespace serialises sessions on one cluster.
+
+The stage code applies exactly what these functions return, and the tests validate every
+object offline against the Kubernetes OpenAPI schemas and KubeRay's CRDs
+(:mod:`faro.backends.k8s.validate`).
+
+CLI: ``python -m faro.backends.k8s.manifests --quota 32 --policy faro_sum --out DIR``
+writes the cell's objects as YAML for inspection.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from faro.backends.k8s.config import (
+    Cell,
+    K8sSettings,
+    cluster_name,
+    cpu_quantity,
+    default_jobs,
+    head_service,
+    jobs_from_trace,
+    mem_bytes,
+    mem_quantity,
+    millis,
+    namespace_name,
+    overhead_bytes,
+    overhead_millicpu,
+)
+
+Obj = dict[str, Any]
+
+CONFIG_MAP = "faro-config"
+CONFIG_DIR = "/etc/faro"
+RECORDS_DIR = "/records"
+RECORDS_PORT = 8080
+AUTOSCALER = "faro-autoscaler"
+REPLAYER = "faro-replayer"
+DASHBOARD_PORT = 8265
+SERVE_PORT = 8000
+
+
+def _labels(cell: Cell, s: K8sSettings, component: str) -> dict[str, str]:
+    return {
+        "app.kubernetes.io/part-of": "faro",
+        "app.kubernetes.io/managed-by": s.field_manager,
+        "app.kubernetes.io/component": component,
+        "faro.io/quota": str(cell.quota),
+        "faro.io/policy": cell.policy,
+        "faro.io/seed": str(cell.seed),
+    }
+
+
+def _meta(name: str, ns: str | None, labels: Mapping[str, str], **extra: Any) -> Obj:
+    m: Obj = {"name": name, "labels": dict(labels)}
+    if ns is not None:
+        m["namespace"] = ns
+    m.update(extra)
+    return m
+
+
+def cell_namespace(cell: Cell, s: K8sSettings) -> str:
+    return namespace_name(s.namespace_prefix, cell.quota, cell.policy)
+
+
+def namespace(cell: Cell, s: K8sSettings) -> Obj:
+    return {"apiVersion": "v1", "kind": "Namespace",
+            "metadata": _meta(cell_namespace(cell, s), None, _labels(cell, s, "session"))}
+
+
+def quota_totals(cell: Cell, s: K8sSettings) -> tuple[int, int]:
+    """(millicores, bytes) the namespace may request: ``quota`` workers + declared overhead."""
+    n = len(cell.jobs)
+    cpu = cell.quota * millis(s.worker.cpu) + overhead_millicpu(s, n)
+    mem = cell.quota * mem_bytes(s.worker.memory) + overhead_bytes(s, n)
+    return cpu, mem
+
+
+def resource_quota(cell: Cell, s: K8sSettings) -> Obj:
+    """Caps requests and limits of CPU and memory; with a 1-CPU worker per Serve replica the
+    quota is the number of replicas the cell can run (REFERENCE section 1)."""
+    cpu, mem = quota_totals(cell, s)
+    c, m = cpu_quantity(cpu), mem_quantity(mem)
+    ann = {"faro.io/worker-quota-cpus": str(cell.quota),
+           "faro.io/overhead-cpu": cpu_quantity(overhead_millicpu(s, len(cell.jobs)))}
+    return {"apiVersion": "v1", "kind": "ResourceQuota",
+            "metadata": _meta("faro-quota", cell_namespace(cell, s), _labels(cell, s, "quota"), annotations=ann),
+            "spec": {"hard": {"requests.cpu": c, "requests.memory": m, "limits.cpu": c, "limits.memory": m}}}
+
+
+def serve_config(cell: Cell, s: K8sSettings, job: str) -> Obj:
+    """Body of ``PUT /api/serve/applications/`` for one job's Ray cluster (the ray backend's app)."""
+    args = json.loads(json.dumps(dict(s.serve_app_args)))
+    args.update({"job": job, "seed": cell.seed})
+    return {
+        "proxy_location": "HeadOnly",
+        "http_options": {"host": "0.0.0.0", "port": SERVE_PORT},
+        "applications": [{
+            "name": job,
+            "route_prefix": f"/{job}",
+            "import_path": s.serve_import_path,
+            "args": args,
+            "deployments": [{
+                "name": s.serve_deployment,
+                "num_replicas": 1,
+                "max_ongoing_requests": s.max_ongoing_requests,
+                "max_queued_requests": s.max_queued_requests,
+                "ray_actor_options": {"num_cpus": 1},
+                "user_config": {"admission_rate": 1.0},
+            }],
+        }],
+    }
+
+
+def cluster_config(cell: Cell, s: K8sSettings) -> Obj:
+    """What the in-cluster autoscaler and replayer need to find every job (in-cluster DNS)."""
+    ns = cell_namespace(cell, s)
+    return {
+        "namespace": ns, "quota": cell.quota, "policy": cell.policy, "seed": cell.seed, "slo_ms": cell.slo_ms,
+        "resource_quota": "faro-quota",
+        "jobs": [{
+            "name": job, "index": i, "ray_cluster": cluster_name(job),
+            "dashboard_url": f"http://{head_service(job)}.{ns}.svc:{DASHBOARD_PORT}",
+            "serve_url": f"http://{head_service(job)}.{ns}.svc:{SERVE_PORT}/{job}",
+            "serve_app": job,
+        } for i, job in enumerate(cell.jobs)],
+    }
+
+
+def config_map(cell: Cell, s: K8sSettings, trace_text: str | None = None) -> Obj:
+    data = {"cluster.json": json.dumps(cluster_config(cell, s), indent=1, sort_keys=True),
+            "policy.yaml": yaml.safe_dump({"name": cell.policy, **dict(cell.policy_config)}, sort_keys=True)}
+    if trace_text is not None:
+        data["input.json"] = trace_text
+    size = sum(len(v.encode()) for v in data.values())
+    if size > 1_000_000:
+        raise ValueError(f"ConfigMap {CONFIG_MAP} would hold {size} bytes; the API limit is 1 MiB")
+    return {"apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": _meta(CONFIG_MAP, cell_namespace(cell, s), _labels(cell, s, "config")), "data": data}
+
+
+def _pull_secrets(s: K8sSettings) -> list[dict[str, str]]:
+    return [{"name": n} for n in s.image_pull_secrets]
+
+
+def _ray_cluster_spec(cell: Cell, s: K8sSettings, job: str) -> Obj:
+    labels = {**_labels(cell, s, "ray"), "faro.io/job": cluster_name(job)}
+    head_pod: Obj = {"metadata": {"labels": dict(labels)}, "spec": {
+        "containers": [{
+            "name": "ray-head", "image": s.image, "imagePullPolicy": s.image_pull_policy,
+            "resources": s.head.as_k8s(),
+            "ports": [{"name": "gcs-server", "containerPort": 6379},
+                      {"name": "dashboard", "containerPort": DASHBOARD_PORT},
+                      {"name": "client", "containerPort": 10001},
+                      {"name": "serve", "containerPort": SERVE_PORT}],
+        }]}}
+    worker_pod: Obj = {"metadata": {"labels": dict(labels)}, "spec": {
+        "containers": [{"name": "ray-worker", "image": s.image, "imagePullPolicy": s.image_pull_policy,
+                        "resources": s.worker.as_k8s()}]}}
+    if s.image_pull_secrets:
+        head_pod["spec"]["imagePullSecrets"] = _pull_secrets(s)
+        worker_pod["spec"]["imagePullSecrets"] = _pull_secrets(s)
+    max_workers = min(s.max_workers, cell.quota)
+    return {
+        "rayVersion": s.ray_version,
+        "enableInTreeAutoscaling": True,
+        "autoscalerOptions": {
+            "upscalingMode": "Default",
+            "idleTimeoutSeconds": s.idle_timeout_s,
+            "imagePullPolicy": s.image_pull_policy,
+            "resources": s.ray_autoscaler_sidecar.as_k8s(),
+        },
+        "headGroupSpec": {
+            "serviceType": "ClusterIP",
+            # no Serve replica on the head: every replica is a 1-CPU worker pod under the quota
+            "rayStartParams": {"num-cpus": "0", "dashboard-host": "0.0.0.0"},
+            "template": head_pod,
+        },
+        "workerGroupSpecs": [{
+            "groupName": "workers",
+            "replicas": s.min_workers,
+            "minReplicas": s.min_workers,
+            "maxReplicas": max_workers,
+            "rayStartParams": {"num-cpus": str(max(1, millis(s.worker.cpu) // 1000))},
+            "template": worker_pod,
+        }],
+    }
+
+
+def ray_cluster(cell: Cell, s: K8sSettings, job: str) -> Obj:
+    """One job's KubeRay RayCluster; its Serve config rides along as an annotation for the record."""
+    ann = {"faro.io/serve-config": json.dumps(serve_config(cell, s, job), sort_keys=True)}
+    return {"apiVersion": "ray.io/v1", "kind": "RayCluster",
+            "metadata": _meta(cluster_name(job), cell_namespace(cell, s),
+                              {**_labels(cell, s, "ray"), "faro.io/job": cluster_name(job)}, annotations=ann),
+            "spec": _ray_cluster_spec(cell, s, job)}
+
+
+def ray_service(cell: Cell, s: K8sSettings, job: str) -> Obj:
+    """The same job as a KubeRay RayService (cluster + Serve config in one object).
+
+    The stages use RayCluster + the dashboard REST API (so the controller owns replica
+    counts); this form is rendered and validated for clusters that prefer RayService.
+    """
+    cfg = serve_config(cell, s, job)
+    return {"apiVersion": "ray.io/v1", "kind": "RayService",
+            "metadata": _meta(cluster_name(job), cell_namespace(cell, s),
+                              {**_labels(cell, s, "ray"), "faro.io/job": cluster_name(job)}),
+            "spec": {"serveConfigV2": yaml.safe_dump(cfg, sort_keys=False),
+                     "rayClusterConfig": _ray_cluster_spec(cell, s, job)}}
+
+
+def pod_command(template: Sequence[str], cell: Cell, *, hold_s: int = 0) -> list[str]:
+    """argv of a faro pod: :mod:`podrun` (serves the records dir on :8080) around ``template``."""
+    fill = {"config_dir": CONFIG_DIR, "records_dir": RECORDS_DIR, "seed": cell.seed,
+            "quota": cell.quota, "policy": cell.policy}
+    inner = [part.format(**fill) for part in template]
+    return ["python", "-m", "faro.backends.k8s.podrun", "--dir", RECORDS_DIR, "--port", str(RECORDS_PORT),
+            "--hold-seconds", str(hold_s), "--"] + inner
+
+
+def _faro_pod_spec(s: K8sSettings, sa: str, container: Obj, restart: str, automount: bool) -> Obj:
+    spec: Obj = {
+        "serviceAccountName": sa,
+        "automountServiceAccountToken": automount,
+        "restartPolicy": restart,
+        "containers": [container],
+        "volumes": [{"name": "config", "configMap": {"name": CONFIG_MAP}},
+                    {"name": "records", "emptyDir": {}}],
+    }
+    if s.image_pull_secrets:
+        spec["imagePullSecrets"] = _pull_secrets(s)
+    return spec
+
+
+def _faro_container(name: str, s: K8sSettings, command: list[str], res: Obj) -> Obj:
+    return {
+        "name": name, "image": s.image, "imagePullPolicy": s.image_pull_policy,
+        "command": command, "resources": res,
+        "env": [{"name": "FARO_NAMESPACE", "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}}},
+                {"name": "PYTHONUNBUFFERED", "value": "1"}],
+        "ports": [{"name": "records", "containerPort": RECORDS_PORT}],
+        "readinessProbe": {"httpGet": {"path": "/healthz", "port": RECORDS_PORT}, "periodSeconds": 5},
+        "volumeMounts": [{"name": "config", "mountPath": CONFIG_DIR, "readOnly": True},
+                         {"name": "records", "mountPath": RECORDS_DIR}],
+    }
+
+
+def service_account(cell: Cell, s: K8sSettings, name: str, automount: bool) -> Obj:
+    return {"apiVersion": "v1", "kind": "ServiceAccount",
+            "metadata": _meta(name, cell_namespace(cell, s), _labels(cell, s, name)),
+            "automountServiceAccountToken": automount}
+
+
+def autoscaler_role(cell: Cell, s: K8sSettings) -> Obj:
+    """Least privilege: read the quota and pods of this namespace, read the jobs' head Services
+    and reach their dashboards through the service proxy; nothing cluster-wide, no writes."""
+    heads = [head_service(j) for j in cell.jobs]
+    return {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
+            "metadata": _meta(AUTOSCALER, cell_namespace(cell, s), _labels(cell, s, AUTOSCALER)),
+            "rules": [
+                {"apiGroups": [""], "resources": ["resourcequotas", "pods"], "verbs": ["get", "list", "watch"]},
+                {"apiGroups": [""], "resources": ["services", "services/proxy"], "resourceNames": heads,
+                 "verbs": ["get"]},
+            ]}
+
+
+def autoscaler_role_binding(cell: Cell, s: K8sSettings) -> Obj:
+    ns = cell_namespace(cell, s)
+    return {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+            "metadata": _meta(AUTOSCALER, ns, _labels(cell, s, AUTOSCALER)),
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": AUTOSCALER},
+            "subjects": [{"kind": "ServiceAccount", "name": AUTOSCALER, "namespace": ns}]}
+
+
+def autoscaler_deployment(cell: Cell, s: K8sSettings) -> Obj:
+    labels = _labels(cell, s, AUTOSCALER)
+    sel = {"app.kubernetes.io/part-of": "faro", "app.kubernetes.io/component": AUTOSCALER}
+    container = _faro_container("autoscaler", s, pod_command(s.autoscaler_command, cell), s.autoscaler.as_k8s())
+    return {"apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": _meta(AUTOSCALER, cell_namespace(cell, s), labels),
+            "spec": {"replicas": 1, "strategy": {"type": "Recreate"}, "selector": {"matchLabels": sel},
+                     "template": {"metadata": {"labels": labels},
+                                  "spec": _faro_pod_spec(s, AUTOSCALER, container, "Always", True)}}}
+
+
+def replayer_job(cell: Cell, s: K8sSettings) -> Obj:
+    labels = _labels(cell, s, REPLAYER)
+    cmd = pod_command(s.replayer_command, cell, hold_s=s.replayer_hold_s)
+    container = _faro_container("replayer", s, cmd, s.replayer.as_k8s())
+    return {"apiVersion": "batch/v1", "kind": "Job",
+            "metadata": _meta(REPLAYER, cell_namespace(cell, s), labels),
+            "spec": {"backoffLimit": 0,
+                     "activeDeadlineSeconds": int(s.replay_timeout_s) + s.replayer_hold_s,
+                     "template": {"metadata": {"labels": labels},
+                                  "spec": _faro_pod_spec(s, REPLAYER, container, "Never", False)}}}
+
+
+def micro_time(t: dt.datetime) -> str:
+    """Kubernetes MicroTime (RFC 3339, microseconds, UTC)."""
+    return t.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def lease(s: K8sSettings, holder: str, now: dt.datetime, transitions: int = 0) -> Obj:
+    """The session lock: held by ``holder`` for ``lease_duration_s`` from ``now``."""
+    return {"apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
+            "metadata": {"name": s.lock_name, "namespace": s.lock_namespace,
+                         "labels": {"app.kubernetes.io/part-of": "faro"}},
+            "spec": {"holderIdentity": holder, "leaseDurationSeconds": int(s.lease_duration_s),
+                     "acquireTime": micro_time(now), "renewTime": micro_time(now),
+                     "leaseTransitions": transitions}}
+
+
+def quota_objects(cell: Cell, s: K8sSettings, trace_text: str | None = None) -> list[Obj]:
+    return [namespace(cell, s), resource_quota(cell, s), config_map(cell, s, trace_text)]
+
+
+def cluster_objects(cell: Cell, s: K8sSettings) -> list[Obj]:
+    return [ray_cluster(cell, s, j) for j in cell.jobs]
+
+
+def autoscaler_objects(cell: Cell, s: K8sSettings) -> list[Obj]:
+    return [service_account(cell, s, AUTOSCALER, True), autoscaler_role(cell, s),
+            autoscaler_role_binding(cell, s), autoscaler_deployment(cell, s)]
+
+
+def replayer_objects(cell: Cell, s: K8sSettings) -> list[Obj]:
+    return [service_account(cell, s, REPLAYER, False), replayer_job(cell, s)]
+
+
+def render_cell(cell: Cell, s: K8sSettings, trace_text: str | None = None) -> list[Obj]:
+    """Every namespaced object of the cell, in apply order."""
+    return (quota_objects(cell, s, trace_text) + cluster_objects(cell, s)
+            + autoscaler_objects(cell, s) + replayer_objects(cell, s))
+
+
+class _NoAliasDumper(yaml.SafeDumper):
+    """Plain YAML for kubectl and humans: no &anchors/*aliases for repeated dicts."""
+
+    def ignore_aliases(self, data: Any) -> bool:
+        return True
+
+
+def write_yaml(objs: Sequence[Obj], out: Path) -> list[Path]:
+    """One numbered YAML file per object plus ``all.yaml``; returns the paths written."""
+    out.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for i, o in enumerate(objs):
+        p = out / f"{i:02d}-{o['kind'].lower()}-{o['metadata']['name']}.yaml"
+        p.write_text(yaml.dump(o, Dumper=_NoAliasDumper, sort_keys=False))
+        paths.append(p)
+    allp = out / "all.yaml"
+    allp.write_text(yaml.dump_all(objs, Dumper=_NoAliasDumper, sort_keys=False))
+    return paths + [allp]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m faro.backends.k8s.manifests",
+                                 description="Render a cell's Kubernetes objects as YAML for inspection.")
+    ap.add_argument("--quota", type=int, required=True, help="worker CPUs of the cell")
+    ap.add_argument("--policy", required=True)
+    ap.add_argument("--seed", type=int, default=42)
+    ap.add_argument("--out", type=Path, required=True)
+    ap.add_argument("--trace", type=Path, help="trace (JSON Lines) to embed; also gives the job names")
+    ap.add_argument("--jobs", type=int, default=10, help="number of jobs when no trace is given")
+    ap.add_argument("--settings", type=Path, help="YAML file with the k8s settings section")
+    ap.add_argument("--image", help="override the image")
+    ap.add_argument("--ray-service", action="store_true", help="also render each job as a RayService")
+    ap.add_argument("--holder", default="faro-manifests", help="holder identity of the rendered Lease")
+    a = ap.parse_args(argv)
+
+    from faro.backends.k8s.config import settings_from_config
+
+    s = settings_from_config(yaml.safe_load(a.settings.read_text()) if a.settings else {})
+    if a.image:
+        s = s.with_(image=a.image)
+    trace_text = a.trace.read_text() if a.trace else None
+    jobs = jobs_from_trace(a.trace) if a.trace else default_jobs(a.jobs)
+    cell = Cell(quota=a.quota, policy=a.policy, seed=a.seed, jobs=jobs)
+    objs = render_cell(cell, s, trace_text)
+    if a.ray_service:
+        objs += [ray_service(cell, s, j) for j in cell.jobs]
+    objs.append(lease(s, a.holder, dt.datetime.now(dt.timezone.utc)))
+    paths = write_yaml(objs, a.out)
+    cpu, mem = quota_totals(cell, s)
+    print(f"{len(objs)} objects for namespace {cell_namespace(cell, s)} "
+          f"(quota {cpu_quantity(cpu)} CPU, {mem_quantity(mem)}) -> {a.out} ({len(paths)} files)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""The ``ray`` backend: a real local Ray Serve cluster (see stages.py)."""

@@ -1,9 +1,10 @@
 # The cell grid, paths, and the named input functions used by the rules.
 import json
+import os
 
 from faro.config import check_config, config_hash, project_root
 from faro.config import experiment_dir, experiment_trace_file, project_relative
-from faro.data import HISTORY_FILE
+from faro.data import DATASETS, HISTORY_FILE
 from faro.config import unit_time as experiment_unit_time
 from faro.workflow_support import (
     code_files,
@@ -21,8 +22,8 @@ BACKEND = config["backend"]
 UNIT_TIME = experiment_unit_time(config, EXP)
 POLICY_DIR = config.get("policy_dir", "config/policies")
 EXPERIMENT_FILE = project_relative(experiment_dir(config) / "experiment.yaml")
-CELL = ROOT + "/{quota}_cpus/{policy}"
-RUN = CELL + "/seed_{seed}"
+CELL = os.path.join(ROOT, "{quota}_cpus/{policy}")
+RUN = os.path.join(CELL, "seed_{seed}")
 RUNS = run_order(config["quotas"], config["policies"], config["seeds"])
 CONFIG_HASH = config_hash(
     {"config": config, "experiment": EXP.raw, "unit_time": UNIT_TIME}
@@ -92,7 +93,7 @@ def get_previous_teardown(wildcards):
     if k == 0:
         return []
     q, p, s = RUNS[k - 1]
-    return RUN.format(quota=q, policy=p, seed=s) + "/stages/teardown.json"
+    return os.path.join(RUN.format(quota=q, policy=p, seed=s), "stages/teardown.json")
 
 
 def get_backend_code(wildcards=None):
@@ -117,7 +118,7 @@ def get_policy_code(wildcards):
 
 def get_seed_stats(wildcards):
     return expand(
-        RUN + "/latency_stats.pkl",
+        os.path.join(RUN, "latency_stats.pkl"),
         quota=wildcards.quota,
         policy=wildcards.policy,
         seed=config["seeds"],
@@ -126,7 +127,7 @@ def get_seed_stats(wildcards):
 
 def get_cell_stats(wildcards=None):
     return [
-        CELL.format(quota=q, policy=p) + "/latency_stats.pkl"
+        os.path.join(CELL.format(quota=q, policy=p), "latency_stats.pkl")
         for q in config["quotas"]
         for p in config["policies"]
     ]
@@ -134,7 +135,8 @@ def get_cell_stats(wildcards=None):
 
 def get_run_stats(wildcards=None):
     return [
-        RUN.format(quota=q, policy=p, seed=s) + "/latency_stats.pkl" for q, p, s in RUNS
+        os.path.join(RUN.format(quota=q, policy=p, seed=s), "latency_stats.pkl")
+        for q, p, s in RUNS
     ]
 
 
@@ -157,18 +159,365 @@ def get_stats_table(wildcards=None):
 
 def get_quota_cells(wildcards):
     return expand(
-        CELL + "/latency_stats.pkl", quota=wildcards.quota, policy=config["policies"]
-    )
-
-
-def get_plots(wildcards=None):
-    return expand(
-        ROOT + "/plots/headline_{quota}cpus.{ext}",
-        quota=config["quotas"],
-        ext=["png", "pdf"],
+        os.path.join(CELL, "latency_stats.pkl"),
+        quota=wildcards.quota,
+        policy=config["policies"],
     )
 
 
 def teardown_open_sessions(log_text=None):
     """Tear down every session of this results root that is still open."""
     teardown_sessions(ROOT, BACKEND)
+
+
+# ---------------------------------------------------------------- figures and tables
+
+PLOTS = os.path.join(ROOT, "plots")
+TABLES = os.path.join(ROOT, "tables")
+FORMATS = ["png", "pdf"]
+#: our policy shown beside Cilantro, in order of preference (the first one in the matrix)
+CILANTRO_POLICIES = [
+    "faro_sum",
+    "faro_fair_sum",
+    "faro_fair",
+    "faro_penalty_sum",
+    "faro_penalty_fair_sum",
+    "mark",
+    "aiad",
+    "oneshot",
+    "fairshare",
+]
+
+
+def get_plot_config(wildcards=None):
+    """The optional `plots:` config section (see report/README.md for its keys)."""
+    return config.get("plots") or {}
+
+
+def get_paper_figures(wildcards=None):
+    """Model, solver, forecast and Cilantro figures: on by default for the artifact's trace."""
+    default = EXP.trace_spec.get("dataset") == "faro-artifact"
+    return bool(get_plot_config().get("paper_figures", default))
+
+
+def get_plot_seed(wildcards=None):
+    """The seed whose runs the timelines show (42, the paper's, when configured)."""
+    seeds = [int(s) for s in config["seeds"]]
+    return 42 if 42 in seeds else seeds[0]
+
+
+def get_job_slos(wildcards=None):
+    return {j: float(m.slo_ms) for j, m in zip(EXP.jobs, EXP.job_models)}
+
+
+def get_job_proc(wildcards=None):
+    """Processing time (s) per job: turns input rates into offered load in CPUs."""
+    return {j: m.processing_ms / 1000.0 for j, m in zip(EXP.jobs, EXP.job_models)}
+
+
+def get_model_job(wildcards=None):
+    """Processing time and SLO (s) of the experiment's first job, for the model figures."""
+    m = EXP.job_models[0]
+    return {"proc_s": m.processing_ms / 1000.0, "slo_s": m.slo_ms / 1000.0}
+
+
+def get_quota_binned(wildcards):
+    return [
+        os.path.join(
+            RUN.format(quota=wildcards.quota, policy=p, seed=get_plot_seed()),
+            "binned.parquet",
+        )
+        for p in config["policies"]
+    ]
+
+
+def get_quota_replicas(wildcards):
+    return [
+        os.path.join(
+            RUN.format(quota=wildcards.quota, policy=p, seed=get_plot_seed()),
+            "replicas.parquet",
+        )
+        for p in config["policies"]
+    ]
+
+
+def get_quota_timeline_outputs(wildcards=None):
+    """Named outputs of plot_quota_timelines: Fig. 1, then Fig. 2 and replicas of every policy."""
+    out = {
+        "fig1_png": report(
+            os.path.join(PLOTS, "cluster_utility_{quota}cpus.png"),
+            category="2. Timelines",
+            subcategory="{quota} CPUs",
+            caption="../report/cluster_utility.rst",
+            labels={
+                "figure": "Fig. 1 cluster utility",
+                "quota": "{quota}",
+                "policy": "all",
+            },
+        ),
+        "fig1_pdf": os.path.join(PLOTS, "cluster_utility_{quota}cpus.pdf"),
+    }
+    for p in config["policies"]:
+        out[f"slo_png_{p}"] = report(
+            os.path.join(PLOTS, f"slo_timeline_{{quota}}cpus_{p}.png"),
+            category="2. Timelines",
+            subcategory="{quota} CPUs",
+            caption="../report/slo_timeline.rst",
+            labels={
+                "figure": "Fig. 2 per-job SLO violation",
+                "quota": "{quota}",
+                "policy": p,
+            },
+        )
+        out[f"slo_pdf_{p}"] = os.path.join(PLOTS, f"slo_timeline_{{quota}}cpus_{p}.pdf")
+        out[f"rep_png_{p}"] = report(
+            os.path.join(PLOTS, f"replicas_{{quota}}cpus_{p}.png"),
+            category="3. Replicas",
+            subcategory="{quota} CPUs",
+            caption="../report/replicas.rst",
+            labels={"figure": "replica timeline", "quota": "{quota}", "policy": p},
+        )
+        out[f"rep_pdf_{p}"] = os.path.join(PLOTS, f"replicas_{{quota}}cpus_{p}.pdf")
+    return out
+
+
+def get_matrix_keys(wildcards=None):
+    return [(int(q), p) for q in config["quotas"] for p in config["policies"]]
+
+
+def get_matrix_cells(wildcards=None):
+    return [
+        os.path.join(CELL.format(quota=q, policy=p), "latency_stats.pkl")
+        for q, p in get_matrix_keys()
+    ]
+
+
+def _stats_path(path):
+    path = str(path)
+    return (
+        path
+        if path.endswith((".parquet", ".csv"))
+        else os.path.join(path, "stats.parquet")
+    )
+
+
+def get_other_settings(wildcards=None):
+    """Other results roots for the headline (`plots.settings`: name -> root), those that exist."""
+    out = {}
+    for name, root in (get_plot_config().get("settings") or {}).items():
+        if os.path.exists(_stats_path(root)):
+            out[str(name)] = _stats_path(root)
+    return out
+
+
+def get_breakdown(wildcards=None):
+    """The ablation ladder: `breakdown:` as a list of policies, or {policies, quotas, labels}."""
+    b = config.get("breakdown")
+    if not b:
+        return None
+    if isinstance(b, (list, tuple)):
+        b = {"policies": list(b)}
+    return {
+        "policies": [str(p) for p in b["policies"]],
+        "quotas": [int(q) for q in b.get("quotas", [32, 36, 40])],
+        "labels": {str(k): str(v) for k, v in (b.get("labels") or {}).items()},
+    }
+
+
+def get_breakdown_keys(wildcards=None):
+    b = get_breakdown()
+    return [(q, p) for q in b["quotas"] for p in b["policies"]] if b else []
+
+
+def get_breakdown_cells(wildcards=None):
+    return [
+        os.path.join(CELL.format(quota=q, policy=p), "latency_stats.pkl")
+        for q, p in get_breakdown_keys()
+    ]
+
+
+def get_compare(wildcards=None):
+    """Table 7's other backend (`plots.compare`: {label, results}); None unless its stats exist."""
+    c = get_plot_config().get("compare")
+    if not c:
+        return None
+    path = _stats_path(c["results"])
+    return (
+        {"label": str(c.get("label", "real")), "path": path}
+        if os.path.exists(path)
+        else None
+    )
+
+
+def get_scale_out(wildcards=None):
+    """Table 8's settings: this root first, then `plots.scale_out` (name -> root) that exist."""
+    others = {
+        str(n): _stats_path(r)
+        for n, r in (get_plot_config().get("scale_out") or {}).items()
+    }
+    found = {n: p for n, p in others.items() if os.path.exists(p)}
+    if not found:
+        return None
+    return {f"{EXP.n_jobs} jobs": os.path.join(ROOT, "stats.parquet"), **found}
+
+
+def get_cilantro_files(wildcards=None):
+    return [
+        f"{DATA}/faro-artifact/{name}"
+        for name in sorted(DATASETS["faro-artifact"])
+        if name.startswith("cilantro-eks/root--")
+    ]
+
+
+def get_cilantro_run(wildcards=None):
+    """(quota, policy) shown beside Cilantro: 32 CPUs (or the nearest quota), Faro-Sum if in the matrix."""
+    quota = None
+    for q in sorted(int(q) for q in config["quotas"]):
+        if quota is None or abs(q - 32) < abs(quota - 32):
+            quota = q
+    policy = next(
+        (p for p in CILANTRO_POLICIES if p in config["policies"]), config["policies"][0]
+    )
+    return quota, policy
+
+
+def get_cilantro_binned(wildcards=None):
+    q, p = get_cilantro_run()
+    return os.path.join(
+        RUN.format(quota=q, policy=p, seed=get_plot_seed()), "binned.parquet"
+    )
+
+
+def get_history_file(wildcards=None):
+    return f"{DATA}/faro-artifact/{HISTORY_FILE}"
+
+
+def get_solver_csv(wildcards=None):
+    """Fig. 5's CSV: `plots.solver_csv` if given, else the one bench_solver_optimality writes."""
+    return get_plot_config().get("solver_csv") or os.path.join(
+        ROOT, "bench/solver_optimality.csv"
+    )
+
+
+def _figure(name):
+    return expand(f"{PLOTS}/{name}.{{ext}}", ext=FORMATS)
+
+
+def get_plot_plan(wildcards=None):
+    """(targets by figure/table name, [(skipped name, reason)]) for this configuration."""
+    made, skipped = {}, []
+    quotas, policies = config["quotas"], config["policies"]
+    made["headline"] = expand(
+        os.path.join(PLOTS, "headline_{quota}cpus.{ext}"), quota=quotas, ext=FORMATS
+    )
+    made["headline (all settings)"] = _figure("headline_settings")
+    wanted = get_plot_config().get("settings") or {}
+    for name in wanted:
+        if name not in get_other_settings():
+            skipped.append(
+                (f"headline: {name}", f"no stats table at {_stats_path(wanted[name])}")
+            )
+    if not wanted:
+        skipped.append(
+            (
+                "headline: mixed / 20 jobs / 100 jobs",
+                "no other results roots configured (plots.settings)",
+            )
+        )
+    made["Fig. 1 cluster utility"] = expand(
+        os.path.join(PLOTS, "cluster_utility_{quota}cpus.{ext}"),
+        quota=quotas,
+        ext=FORMATS,
+    )
+    made["Fig. 2 per-job SLO violation + replica timelines"] = expand(
+        os.path.join(PLOTS, "{kind}_{quota}cpus_{policy}.{ext}"),
+        kind=["slo_timeline", "replicas"],
+        quota=quotas,
+        policy=policies,
+        ext=FORMATS,
+    )
+    made["Fig. 4b, per-job boxes, effective utility, Pareto"] = (
+        _figure("utility_vs_slo")
+        + _figure("job_boxes")
+        + _figure("utility_vs_effective")
+        + _figure("pareto")
+    )
+    made["main matrix table"] = expand(
+        os.path.join(TABLES, "main_matrix.{ext}"), ext=["csv", "md", "tex", "html"]
+    )
+    made["Fig. 4a + Fig. 6 solver model"] = _figure("utility_functions") + _figure(
+        "utility_vs_replicas"
+    )
+    if get_paper_figures():
+        made["Fig. 5 solver time vs optimality"] = _figure("solver_optimality")
+        made["Fig. 7 hierarchical solving"] = _figure("hierarchical")
+        made["Fig. 8 forecast day 11"] = _figure("forecast_day11")
+        made["Fig. 11 Faro vs Cilantro"] = _figure("cilantro")
+    else:
+        for name in ["Fig. 5", "Fig. 7", "Fig. 8", "Fig. 11 (Cilantro)"]:
+            skipped.append(
+                (
+                    name,
+                    "paper figures are off for this experiment (plots.paper_figures)",
+                )
+            )
+    missing = [
+        p
+        for p in (get_breakdown() or {}).get("policies", [])
+        if not os.path.exists(f"{POLICY_DIR}/{p}.yaml")
+    ]
+    not_run = [f for f in get_breakdown_cells() if not os.path.exists(f)]
+    if get_breakdown() and not missing and not not_run:
+        made["Fig. 16 ablation"] = _figure("ablation")
+    elif missing:
+        skipped.append(
+            ("Fig. 16 ablation", f"policy files missing: {', '.join(missing)}")
+        )
+    elif not_run:
+        # `plots` never starts simulations: the ladder's cells come from their own target
+        skipped.append(
+            (
+                "Fig. 16 ablation",
+                f"{len(not_run)} of its cells have no results yet (run the breakdown cells first)",
+            )
+        )
+    else:
+        skipped.append(("Fig. 16 ablation", "no `breakdown` policies configured"))
+    if get_compare():
+        made["Table 7 sim vs real"] = expand(
+            os.path.join(TABLES, "sim_vs_real.{ext}"), ext=["csv", "md", "tex", "html"]
+        )
+    else:
+        skipped.append(
+            ("Table 7 sim vs real", "no other backend's stats table (plots.compare)")
+        )
+    if get_scale_out():
+        made["Table 8 scale-out"] = expand(
+            os.path.join(TABLES, "scale_out.{ext}"), ext=["csv", "md", "tex", "html"]
+        )
+    else:
+        skipped.append(
+            (
+                "Table 8 scale-out",
+                "no 20/100-job results roots with stats (plots.scale_out)",
+            )
+        )
+    return made, skipped
+
+
+def get_ablation_plot(wildcards=None):
+    """The ablation figure's files (for a `breakdown` target that runs its cells first)."""
+    return _figure("ablation") if get_breakdown() else []
+
+
+def get_plot_targets(wildcards=None):
+    """Every figure and table of this configuration plus the report note."""
+    made, _ = get_plot_plan()
+    return [f for files in made.values() for f in files] + [
+        os.path.join(PLOTS, "skipped.html")
+    ]
+
+
+def get_plots(wildcards=None):
+    """Every figure and table of `all` and `plots`."""
+    return get_plot_targets()

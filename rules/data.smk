@@ -4,15 +4,18 @@
 
 rule fetch_data:
     output:
-        DATA + "/{dataset}/{file}",
+        os.path.join(DATA, "{dataset}/{file}"),
     log:
-        DATA + "/logs/{dataset}/{file}.log",
+        os.path.join(DATA, "logs/{dataset}/{file}.log"),
+    # a data set is one folder level: cilantro-eks/<file> is a file of faro-artifact
+    wildcard_constraints:
+        dataset=r"[^/]+",
+    conda:
+        "../envs/data.yaml"
     params:
         dataset="{dataset}",
         name="{file}",
         mirror=config["data_mirror"],
-    conda:
-        "../envs/data.yaml"
     script:
         "../scripts/fetch_data.py"
 
@@ -23,9 +26,9 @@ rule prepare_trace:
         experiment=EXPERIMENT_FILE,
         code=code_files("trace.py", "experiment.py"),
     output:
-        ROOT + "/trace.json",
+        os.path.join(ROOT, "trace.json"),
     log:
-        ROOT + "/logs/prepare_trace.log",
+        os.path.join(ROOT, "logs/prepare_trace.log"),
     conda:
         "../envs/data.yaml"
     script:
@@ -34,27 +37,27 @@ rule prepare_trace:
 
 rule mark_root:
     output:
-        ROOT + "/.faro-root.json",
+        os.path.join(ROOT, ".faro-root.json"),
     log:
-        ROOT + "/logs/mark_root.log",
-    params:
-        config=get_root_identity(),
+        os.path.join(ROOT, "logs/mark_root.log"),
     conda:
         "../envs/data.yaml"
+    params:
+        config=get_root_identity(),
     script:
         "../scripts/mark_root.py"
 
 
 rule train_forecaster:
     input:
-        history=DATA + "/faro-artifact/" + HISTORY_FILE,
+        history=os.path.join(DATA, "faro-artifact/") + HISTORY_FILE,
         code=code_files("forecast"),
     output:
-        DATA + "/models/light.pkl",
+        os.path.join(DATA, "models/light.pkl"),
     log:
-        DATA + "/logs/train_forecaster_light.log",
+        os.path.join(DATA, "logs/train_forecaster_light.log"),
     benchmark:
-        DATA + "/benchmarks/train_forecaster_light.tsv"
+        os.path.join(DATA, "benchmarks/train_forecaster_light.tsv")
     conda:
         "../envs/stages.yaml"
     script:

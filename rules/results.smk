@@ -3,38 +3,38 @@
 
 rule parse_logs:
     input:
-        fetch=RUN + "/stages/fetch.json",
-        teardown=RUN + "/stages/teardown.json",
+        fetch=os.path.join(RUN, "stages/fetch.json"),
+        teardown=os.path.join(RUN, "stages/teardown.json"),
         code=code_files("schema.py", "backends/base.py", f"backends/{BACKEND}"),
     output:
-        requests=RUN + "/requests.parquet",
-        replicas=RUN + "/replicas.parquet",
+        requests=os.path.join(RUN, "requests.parquet"),
+        replicas=os.path.join(RUN, "replicas.parquet"),
     log:
-        RUN + "/logs/parse.log",
+        os.path.join(RUN, "logs/parse.log"),
+    conda:
+        "../envs/results.yaml"
     params:
         run=get_run_spec,
         run_dir=get_run_dir,
-    conda:
-        "../envs/results.yaml"
     script:
         "../scripts/parse_logs.py"
 
 
 rule run_stats:
     input:
-        requests=RUN + "/requests.parquet",
-        replicas=RUN + "/replicas.parquet",
+        requests=os.path.join(RUN, "requests.parquet"),
+        replicas=os.path.join(RUN, "replicas.parquet"),
         trace=get_trace,
         code=code_files("stats.py"),
     output:
-        pkl=RUN + "/latency_stats.pkl",
-        json=RUN + "/latency_stats.json",
+        pkl=os.path.join(RUN, "latency_stats.pkl"),
+        json=os.path.join(RUN, "latency_stats.json"),
     log:
-        RUN + "/logs/stats.log",
-    params:
-        run=get_run_spec,
+        os.path.join(RUN, "logs/stats.log"),
     conda:
         "../envs/results.yaml"
+    params:
+        run=get_run_spec,
     script:
         "../scripts/run_stats.py"
 
@@ -43,14 +43,14 @@ rule cell_stats:
     input:
         get_seed_stats,
     output:
-        pkl=CELL + "/latency_stats.pkl",
-        json=CELL + "/latency_stats.json",
+        pkl=os.path.join(CELL, "latency_stats.pkl"),
+        json=os.path.join(CELL, "latency_stats.json"),
     log:
-        CELL + "/logs/cell_stats.log",
-    params:
-        seeds=config["seeds"],
+        os.path.join(CELL, "logs/cell_stats.log"),
     conda:
         "../envs/results.yaml"
+    params:
+        seeds=config["seeds"],
     script:
         "../scripts/cell_stats.py"
 
@@ -59,13 +59,13 @@ rule stats_table:
     input:
         get_run_stats(),
     output:
-        parquet=ROOT + "/stats.parquet",
-        csv=ROOT + "/stats.csv",
+        parquet=os.path.join(ROOT, "stats.parquet"),
+        csv=os.path.join(ROOT, "stats.csv"),
     log:
-        ROOT + "/logs/stats_table.log",
-    params:
-        runs=get_run_keys(),
+        os.path.join(ROOT, "logs/stats_table.log"),
     conda:
         "../envs/results.yaml"
+    params:
+        runs=get_run_keys(),
     script:
         "../scripts/stats_table.py"

@@ -10,136 +10,136 @@ rule setup_quota:
         previous=get_previous_teardown,
         code=get_backend_code,
     output:
-        RUN + "/stages/quota.json",
+        os.path.join(RUN, "stages/quota.json"),
     log:
-        RUN + "/logs/quota.log",
+        os.path.join(RUN, "logs/quota.log"),
+    conda:
+        "../envs/stages.yaml"
     params:
         stage="quota",
         run=get_run_spec,
         run_dir=get_run_dir,
-    conda:
-        "../envs/stages.yaml"
     script:
         "../scripts/stage.py"
 
 
 rule deploy_clusters:
     input:
-        RUN + "/stages/quota.json",
+        os.path.join(RUN, "stages/quota.json"),
     output:
-        RUN + "/stages/clusters.json",
+        os.path.join(RUN, "stages/clusters.json"),
     log:
-        RUN + "/logs/clusters.log",
+        os.path.join(RUN, "logs/clusters.log"),
+    conda:
+        "../envs/stages.yaml"
     params:
         stage="clusters",
         run=get_run_spec,
         run_dir=get_run_dir,
-    conda:
-        "../envs/stages.yaml"
     script:
         "../scripts/stage.py"
 
 
 rule deploy_jobs:
     input:
-        RUN + "/stages/clusters.json",
+        os.path.join(RUN, "stages/clusters.json"),
     output:
-        RUN + "/stages/jobs.json",
+        os.path.join(RUN, "stages/jobs.json"),
     log:
-        RUN + "/logs/jobs.log",
+        os.path.join(RUN, "logs/jobs.log"),
+    conda:
+        "../envs/stages.yaml"
     params:
         stage="jobs",
         run=get_run_spec,
         run_dir=get_run_dir,
-    conda:
-        "../envs/stages.yaml"
     script:
         "../scripts/stage.py"
 
 
 rule launch_autoscaler:
     input:
-        RUN + "/stages/jobs.json",
-        policy=POLICY_DIR + "/{policy}.yaml",
+        os.path.join(RUN, "stages/jobs.json"),
+        policy=os.path.join(POLICY_DIR, "{policy}.yaml"),
     output:
-        RUN + "/stages/autoscaler.json",
+        os.path.join(RUN, "stages/autoscaler.json"),
     log:
-        RUN + "/logs/autoscaler.log",
+        os.path.join(RUN, "logs/autoscaler.log"),
+    conda:
+        "../envs/stages.yaml"
     params:
         stage="autoscaler",
         run=get_run_spec,
         run_dir=get_run_dir,
-    conda:
-        "../envs/stages.yaml"
     script:
         "../scripts/stage.py"
 
 
 rule replay:
     input:
-        RUN + "/stages/autoscaler.json",
+        os.path.join(RUN, "stages/autoscaler.json"),
         trace=get_trace,
         data=get_policy_data,
         code=get_replay_code,
     output:
-        RUN + "/stages/replay.json",
+        os.path.join(RUN, "stages/replay.json"),
     log:
-        RUN + "/logs/replay.log",
+        os.path.join(RUN, "logs/replay.log"),
     benchmark:
-        RUN + "/benchmarks/replay.tsv"
+        os.path.join(RUN, "benchmarks/replay.tsv")
+    conda:
+        "../envs/stages.yaml"
     params:
         stage="replay",
         run=get_run_spec,
         run_dir=get_run_dir,
-    conda:
-        "../envs/stages.yaml"
     script:
         "../scripts/stage.py"
 
 
 rule fetch_logs:
     input:
-        RUN + "/stages/replay.json",
+        os.path.join(RUN, "stages/replay.json"),
     output:
-        record=RUN + "/stages/fetch.json",
-        raw=directory(RUN + "/raw"),
+        record=os.path.join(RUN, "stages/fetch.json"),
+        raw=directory(os.path.join(RUN, "raw")),
     log:
-        RUN + "/logs/fetch.log",
+        os.path.join(RUN, "logs/fetch.log"),
+    conda:
+        "../envs/stages.yaml"
     params:
         stage="fetch",
         run=get_run_spec,
         run_dir=get_run_dir,
-    conda:
-        "../envs/stages.yaml"
     script:
         "../scripts/stage.py"
 
 
 rule teardown_run:
     input:
-        RUN + "/stages/fetch.json",
+        os.path.join(RUN, "stages/fetch.json"),
     output:
-        RUN + "/stages/teardown.json",
+        os.path.join(RUN, "stages/teardown.json"),
     log:
-        RUN + "/logs/teardown.log",
+        os.path.join(RUN, "logs/teardown.log"),
+    conda:
+        "../envs/stages.yaml"
     params:
         stage="teardown",
         run=get_run_spec,
         run_dir=get_run_dir,
-    conda:
-        "../envs/stages.yaml"
     script:
         "../scripts/stage.py"
 
 
 rule teardown:
     log:
-        ROOT + "/logs/teardown_all.log",
+        os.path.join(ROOT, "logs/teardown_all.log"),
+    conda:
+        "../envs/stages.yaml"
     # `snakemake teardown`: remove every session of this results root left open
     params:
         root=ROOT,
         backend=BACKEND,
-    conda:
-        "../envs/stages.yaml"
     script:
         "../scripts/teardown_all.py"

@@ -384,24 +384,60 @@ def test_deploy_jobs_reports_a_failed_serve_application(api, kc):
 
 
 # -- autoscaler -------------------------------------------------------------------------------
-def test_launch_autoscaler_waits_for_available(api, kc):
-    """API-contract test, not a cluster test: SA, Role, RoleBinding, Deployment applied; Available awaited."""
+AUTOSCALER_LABELS = {"app.kubernetes.io/part-of": "faro", "app.kubernetes.io/component": "faro-autoscaler"}
+
+
+def _autoscaler_pod(api: StandIn, pod: str, state: dict[str, Any]) -> None:
+    """A Ready autoscaler pod whose record server answers from ``state`` (state, returncode, log size)."""
+    api.add_pod(pod, AUTOSCALER_LABELS, ready=True, containers=("autoscaler",))
+    api.proxy[("GET", f"{pod}:8080/status")] = lambda req: {"state": state["state"],
+                                                           "returncode": state.get("returncode")}
+    api.proxy[("GET", f"{pod}:8080/files")] = lambda req: {"files": [
+        {"name": "autoscaler.jsonl", "size": state.get("log_size", 0)}]}
+
+
+def test_launch_autoscaler_waits_for_available_and_started(api, kc):
+    """API-contract test, not a cluster test: SA, Role, RoleBinding, Deployment applied; Available
+    awaited, then the process's start record in its decision log (read through the pod proxy)."""
     sess = make_session(kc)
     st.setup_quota(sess)
     n = {"polls": 0}
     dpath = f"/apis/apps/v1/namespaces/{NS}/deployments/faro-autoscaler"
+    state = {"state": "running", "log_size": 0}
 
     def hook(s: StandIn) -> None:
         if dpath in s.objs:
             n["polls"] += 1
-            if n["polls"] > 4:
+            if n["polls"] == 4:
+                _autoscaler_pod(s, "faro-autoscaler-abc", state)
                 s.objs[dpath]["status"] = {"observedGeneration": 1,
                                            "conditions": [{"type": "Available", "status": "True"}]}
+            if n["polls"] == 12:
+                state["log_size"] = 120
     api.on_request.append(hook)
     rec = st.launch_autoscaler(sess)
     assert [p["path"].split("/")[-2] for p in api.requests("PATCH")][-4:] == [
         "serviceaccounts", "roles", "rolebindings", "deployments"]
     assert [o["kind"] for o in rec["objects"]] == ["ServiceAccount", "Role", "RoleBinding", "Deployment"]
+    assert rec["pods"] == ["faro-autoscaler-abc"]
+    assert api.requests("GET", "pods/faro-autoscaler-abc:8080/proxy/files")  # it waited for the log
+    assert n["polls"] >= 12
+
+
+def test_launch_autoscaler_reports_a_process_that_exits_at_start(api, kc):
+    """API-contract test, not a cluster test: a held pod whose process died is an error, not Available."""
+    sess = make_session(kc, ready_timeout_s=30.0)
+    st.setup_quota(sess)
+    dpath = f"/apis/apps/v1/namespaces/{NS}/deployments/faro-autoscaler"
+
+    def hook(s: StandIn) -> None:
+        if dpath in s.objs and not s.objs[dpath].get("status"):
+            _autoscaler_pod(s, "faro-autoscaler-abc", {"state": "exited", "returncode": 1})
+            s.objs[dpath]["status"] = {"observedGeneration": 1,
+                                       "conditions": [{"type": "Available", "status": "True"}]}
+    api.on_request.append(hook)
+    with pytest.raises(st.StageError, match="faro-autoscaler-abc exited with 1 at start"):
+        st.launch_autoscaler(sess)
 
 
 # -- replay and logs -----------------------------------------------------------------------------
@@ -414,6 +450,8 @@ def test_replay_fetches_records_through_the_pod_proxy_then_releases(api, kc, tmp
              "status": {"observedGeneration": 1, "conditions": [{"type": "Available", "status": "True"}]}})
     pod = "faro-replayer-7x2k"
     state = {"polls": 0, "released": False}
+    auto = {"state": "running"}
+    _autoscaler_pod(api, "faro-autoscaler-abc", auto)
     records = b'{"job": "serve-cluster0", "arrival_s": 0.1}\n' * 1000
     jpath = f"/apis/batch/v1/namespaces/{NS}/jobs/faro-replayer"
 
@@ -427,13 +465,22 @@ def test_replay_fetches_records_through_the_pod_proxy_then_releases(api, kc, tmp
         state["polls"] += 1
         return {"state": "exited" if state["polls"] > 3 else "running", "returncode": 0 if state["polls"] > 3 else None}
 
+    def files(req):
+        auto["fetched_at"] = len(api.log)
+        return {"files": [{"name": "requests.jsonl", "size": len(records)}, {"name": "stdout.log", "size": 3}]}
+
     def release(req):
+        assert auto["state"] == "exited"  # the autoscaler saw the replay end before the replayer went
         state["released"] = True
         return {"released": True}
     api.on_request.append(hook)
     api.proxy[("GET", f"{pod}:8080/status")] = status
-    api.proxy[("GET", f"{pod}:8080/files")] = lambda req: {"files": [{"name": "requests.jsonl", "size": len(records)},
-                                                                     {"name": "stdout.log", "size": 3}]}
+    api.proxy[("GET", f"{pod}:8080/files")] = files
+
+    def autoscaler_ends(s: StandIn) -> None:  # a few requests after the records were fetched
+        if "fetched_at" in auto and len(s.log) > auto["fetched_at"] + 6:
+            auto["state"], auto["returncode"] = "exited", 0
+    api.on_request.append(autoscaler_ends)
     api.proxy[("GET", f"{pod}:8080/files/requests.jsonl")] = lambda req: records
     api.proxy[("GET", f"{pod}:8080/files/stdout.log")] = lambda req: b"hi\n"
     api.proxy[("POST", f"{pod}:8080/release")] = release
@@ -444,6 +491,28 @@ def test_replay_fetches_records_through_the_pod_proxy_then_releases(api, kc, tmp
     release_i = next(i for i, r in enumerate(api.log) if r["path"].endswith("/release"))
     fetch_i = max(i for i, r in enumerate(api.log) if "/files/" in r["path"])
     assert fetch_i < release_i  # records are saved before the pod may exit
+    assert rec["autoscaler_stop"] == {"pod": "faro-autoscaler-abc", "status": {"state": "exited", "returncode": 0}}
+
+
+def test_replay_fails_when_the_autoscaler_dies_during_it(api, kc, tmp_path):
+    """API-contract test, not a cluster test: like the ray backend's watchdog."""
+    sess = make_session(kc, tmp_path, replay_timeout_s=30.0)
+    st.setup_quota(sess)
+    api.put(f"/apis/apps/v1/namespaces/{NS}/deployments/faro-autoscaler",
+            {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "faro-autoscaler", "generation": 1},
+             "status": {"observedGeneration": 1, "conditions": [{"type": "Available", "status": "True"}]}})
+    auto = {"state": "running"}
+    _autoscaler_pod(api, "faro-autoscaler-abc", auto)
+    api.add_pod("faro-replayer-1", {"job-name": "faro-replayer"}, ready=True)
+    api.proxy[("GET", "faro-replayer-1:8080/status")] = lambda req: {"state": "running"}
+    api.proxy[("GET", "faro-replayer-1:8080/files")] = lambda req: {"files": [{"name": "requests.csv", "size": 9}]}
+
+    def dies(s: StandIn) -> None:
+        if len(s.requests("GET", "faro-replayer-1:8080/proxy/status")) >= 3:
+            auto.update(state="exited", returncode=-9)
+    api.on_request.append(dies)
+    with pytest.raises(st.StageError, match=r"autoscaler \(faro-autoscaler-abc\) stopped during the replay"):
+        st.replay(sess)
 
 
 def test_replay_refuses_to_start_without_the_autoscaler(api, kc, tmp_path):

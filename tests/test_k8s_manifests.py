@@ -83,12 +83,19 @@ def test_ray_cluster_autoscales_one_cpu_workers(cell, s):
 
 def test_every_rendered_object_validates_offline(cell, s):
     objs = mf.render_cell(cell, s, TRACE.read_text())
+    # a cell with an autoscaler run config and policy data files adds autoscaler.json, faro-data
+    # and the data volume of the autoscaler pod
+    full = Cell(quota=32, policy="faro_sum", seed=42, jobs=default_jobs(10), unit_time=10.0,
+                run_config={"policy": "faro_sum", "jobs": [{"name": j} for j in default_jobs(10)]},
+                data_files=("models/light.pkl",))
+    objs += mf.quota_objects(full, s, TRACE.read_text(), {"models/light.pkl": b"\x00\x01"})[2:]
+    objs.append(mf.autoscaler_deployment(full, s))
     objs += [mf.ray_service(cell, s, j) for j in cell.jobs]
     objs.append(mf.lease(s, "holder-1", dt.datetime(2026, 1, 2, 3, 4, 5, 678, tzinfo=dt.timezone.utc)))
     checked = v.validate_all(objs)
     kinds = {c.split("@")[0] for c in checked}
     assert kinds == {"Namespace", "ResourceQuota", "ConfigMap", "RayCluster", "RayService", "ServiceAccount",
-                     "Role", "RoleBinding", "Deployment", "Job", "Lease"}
+                     "Role", "RoleBinding", "Deployment", "Job", "Lease", "Service"}
     assert all(c.endswith("@v1") for c in checked if c.startswith("Ray"))
     newest = v.k8s_schema_version()
     assert all(c.endswith("@" + ".".join(newest.split(".")[:2])) for c in checked if not c.startswith("Ray"))
@@ -197,7 +204,7 @@ def test_render_cli_writes_yaml_that_loads_back(tmp_path):
     rc = mf.main(["--quota", "32", "--policy", "faro_sum", "--out", str(tmp_path), "--trace", str(TRACE)])
     assert rc == 0
     docs = list(yaml.safe_load_all((tmp_path / "all.yaml").read_text()))
-    assert len(docs) == 3 + 10 + 4 + 2 + 1  # quota objs, clusters, autoscaler, replayer, lease
+    assert len(docs) == 3 + 10 + 4 + 3 + 1  # quota objs, clusters, autoscaler, replayer (SA, Service, Job), lease
     assert docs[0] == {"apiVersion": "v1", "kind": "Namespace", "metadata": docs[0]["metadata"]}
     assert docs[0]["metadata"]["name"] == "faro-32cpus-faro-sum"
     assert len(list(tmp_path.glob("*-raycluster-*.yaml"))) == 10

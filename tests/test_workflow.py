@@ -221,3 +221,26 @@ def test_results_root_refuses_another_experiment(tmp_path):
     out = smk(tmp_path, "-n", "all", check=False)
     assert out.returncode != 0
     assert "holds experiment 'other'" in out.stdout + out.stderr
+
+
+def test_faro_and_mark_cells_on_a_derived_artifact_window(tmp_path, mirror):
+    """Data fetch (mirror, sha256), trace derivation, forecaster training, Faro and MArk cells."""
+    base = yaml.safe_load((PROJECT / "experiments/twitter_10jobs/experiment.yaml").read_text())
+    base["name"] = "window"
+    base["trace"] = {"dataset": "faro-artifact", "file": "input.json",
+                     "derive": {"jobs": ["serve-cluster0", "serve-cluster3"], "first_minute": 100,
+                                "minutes": 20, "scale": 0.2}}  # fmt: skip
+    base["jobs"] = {"names": ["serve-cluster0", "serve-cluster3"], "model": "resnet34"}
+    (tmp_path / "exp").mkdir()
+    (tmp_path / "exp/experiment.yaml").write_text(yaml.safe_dump(base))
+    smk(tmp_path, "all", config={"policies": "[mark,faro_sum]", "quotas": "[6]", "data_mirror": str(mirror)})
+    root = tmp_path / "results"
+    trace = [json.loads(line) for line in (root / "trace.json").read_text().splitlines()]
+    assert len(trace) == 20 and set(trace[0]["counts"]) == {"serve-cluster0", "serve-cluster3"}
+    assert (tmp_path / "data/models/light.pkl").is_file()
+    for policy in ("mark", "faro_sum"):
+        stats = read_stats(root / f"6_cpus/{policy}/latency_stats.pkl")
+        assert stats["slo_rate"] > 50
+        decisions = (root / f"6_cpus/{policy}/seed_42/raw/decisions.jsonl").read_text().splitlines()
+        sources = {json.loads(d)["source"] for d in decisions}
+        assert any(s.startswith(policy.split("_")[0]) for s in sources), sources

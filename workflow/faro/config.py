@@ -141,14 +141,30 @@ def check_config(config: Mapping[str, Any]) -> Experiment:
             )
     from faro.policies.registry import PolicyError, make_policy
 
-    for name in config["policies"]:
+    ladder = list((config.get("breakdown") or {}).get("policies", []))
+    for name in list(config["policies"]) + [p for p in ladder if p not in config["policies"]]:
         spec = load_policy_file(name, project_root() / config.get("policy_dir", "config/policies"))
         try:
             make_policy(spec["class"], spec["params"], jobs=exp.jobs, quota=min(config["quotas"]), base_dir=project_root())
         except (PolicyError, TypeError, ValueError, KeyError) as e:
             raise ConfigError(f"policy {name!r} ({spec['class']}): {e}") from None
+    if config.get("backend") == "k8s":
+        check_k8s_section(config)
     check_results_root(config)
     return exp
+
+
+def check_k8s_section(config: Mapping[str, Any]) -> None:
+    """The ``k8s:`` section builds K8sSettings, and every cell's namespace name is valid."""
+    from faro.backends.k8s.config import namespace_name, settings_from_config
+
+    try:
+        s = settings_from_config(config.get("k8s"))
+        for q in config["quotas"]:
+            for p in config["policies"]:
+                namespace_name(s.namespace_prefix, q, p)
+    except (ValueError, TypeError, KeyError) as e:
+        raise ConfigError(f"config key k8s: {e}") from None
 
 
 def root_identity(config: Mapping[str, Any]) -> dict[str, str]:

@@ -12,7 +12,6 @@ import hashlib
 import os
 import shutil
 import tempfile
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -113,6 +112,8 @@ def fetch(dataset: str, name: str, dest: str | os.PathLike, mirror: str | os.Pat
             shutil.copyfile(src, tmp)
             source = str(src.resolve())
         else:
+            import urllib.request
+
             try:
                 with urllib.request.urlopen(rf.url, timeout=60) as resp, tmp.open("wb") as out:
                     shutil.copyfileobj(resp, out)

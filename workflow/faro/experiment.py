@@ -63,6 +63,7 @@ class ControllerSpec:
     downscale_busy_s: float = 3.0
     latency_window_s: float = 30.0
     upscale_order: str = "random"
+    batch_upscale_order: str = "job"
 
 
 @dataclass(frozen=True)

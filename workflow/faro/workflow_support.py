@@ -106,6 +106,13 @@ def teardown_sessions(root: str, backend: str) -> list[str]:
             done.append(str(run_dir))
         except Exception as e:  # noqa: BLE001 - keep tearing down the others
             log.error("teardown of %s failed: %s", run_dir, e)
+    extra = getattr(be, "cleanup_leftovers", None)
+    if callable(extra):
+        try:
+            for rec in extra():
+                done.append(str(rec))
+        except Exception as e:  # noqa: BLE001
+            log.error("cleanup of leftover %s sessions failed: %s", backend, e)
     if done:
         log.info("tore down %d session(s): %s", len(done), json.dumps(done))
     return done

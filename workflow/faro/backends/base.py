@@ -10,9 +10,10 @@ session whose state is gone instead of replaying against nothing.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-import pandas as pd
+if TYPE_CHECKING:  # pandas is heavy; the light stages never need it
+    import pandas as pd
 
 STAGES = ("quota", "clusters", "jobs", "autoscaler", "replay", "fetch", "teardown")
 #: stages whose recorded state lives outside the run folder until teardown
@@ -34,7 +35,7 @@ class Backend(Protocol):
         """Remove everything this run created; idempotent."""
         ...
 
-    def parse(self, run: dict[str, Any], run_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
+    def parse(self, run: dict[str, Any], run_dir: Path) -> tuple["pd.DataFrame", "pd.DataFrame"]:
         """The run's raw logs -> (requests, replicas) frames in the schema's columns."""
         ...
 

@@ -13,10 +13,12 @@ import json
 import os
 import shutil
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 from faro.config import load_policy_file
 from faro.experiment import Experiment, load_experiment
@@ -122,7 +124,7 @@ class SimBackend:
         shutil.rmtree(live, ignore_errors=True)
         return {"removed": [str(live)] if existed else []}
 
-    def parse(self, run: dict[str, Any], run_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
+    def parse(self, run: dict[str, Any], run_dir: Path) -> tuple["pd.DataFrame", "pd.DataFrame"]:
         raw = run_dir / RAW
         with np.load(raw / REQUESTS) as z:
             jobs = [str(j) for j in z["jobs"]]

@@ -8,7 +8,9 @@ sections 3 and 4:
 * every layer decides when due (first at ``layer.first_at_s``, then every
   ``layer.interval_s``); layers are consulted in the order the policy returns;
 * queued actions (new ones plus retries) are carried out downscales first, then
-  upscales (in a random order each tick, or job order);
+  the upscales of a predictive step's batch (job order by default, as the
+  artifact's predictive controller submits them), then single reactive upscales
+  (a random order each tick by default; see REFERENCE.md section 3);
 * a per-job executor carries out one action at a time: busy for
   ``downscale_busy_s`` after a downscale and while an upscale's replicas are
   still starting (asked from the actuator); an action meeting a busy executor
@@ -75,13 +77,15 @@ class Controller:
         tick_s: float = 10.0,
         downscale_busy_s: float = 3.0,
         upscale_order: str = "random",
+        batch_upscale_order: str = "job",
         min_replicas: int = 1,
         max_replicas: int = 100,
         initial: Mapping[str, int] | None = None,
         time_scale: float = 1.0,
     ) -> None:
-        if upscale_order not in ("random", "job"):
-            raise ValueError(f"upscale_order must be 'random' or 'job', got {upscale_order!r}")
+        for key, val in (("upscale_order", upscale_order), ("batch_upscale_order", batch_upscale_order)):
+            if val not in ("random", "job"):
+                raise ValueError(f"{key} must be 'random' or 'job', got {val!r}")
         self.policy = policy
         self.jobs = list(jobs)
         self.names = [j.name for j in self.jobs]
@@ -94,6 +98,7 @@ class Controller:
         self.tick_s = float(tick_s) * self.time_scale
         self.downscale_busy_s = float(downscale_busy_s) * self.time_scale
         self.upscale_order = upscale_order
+        self.batch_upscale_order = batch_upscale_order
         self.min_replicas = int(min_replicas)
         self.max_replicas = int(max_replicas)
         init = dict(initial or policy.initial_replicas())
@@ -168,14 +173,20 @@ class Controller:
         for a in queue:
             want = self._clamp(a.resolve(self.allocation[a.job]))
             (downs if want < self.allocation[a.job] else ups).append(a)
-        if self.upscale_order == "random" and len(ups) > 1:
-            ups = [ups[k] for k in self.rng.permutation(len(ups))]
-        elif self.upscale_order == "job":
-            order = {n: i for i, n in enumerate(self.names)}
-            ups.sort(key=lambda a: order[a.job])  # stable: a job's own actions keep their order
-        out = [self._apply(a, now) for a in downs + ups]
+        # a predictive step's batch (and its retries) first, then the reactive actions
+        batch = self._order([a for a in ups if a.batch], self.batch_upscale_order)
+        single = self._order([a for a in ups if not a.batch], self.upscale_order)
+        out = [self._apply(a, now) for a in downs + batch + single]
         self.decisions.extend(out)
         return out
+
+    def _order(self, ups: list[Action], how: str) -> list[Action]:
+        if how == "random" and len(ups) > 1:
+            return [ups[k] for k in self.rng.permutation(len(ups))]
+        if how == "job":
+            order = {n: i for i, n in enumerate(self.names)}
+            return sorted(ups, key=lambda a: order[a.job])  # stable: a job's own actions keep their order
+        return ups
 
     def _clamp(self, n: int) -> int:
         return max(self.min_replicas, min(self.max_replicas, int(n)))

@@ -74,6 +74,8 @@ class Action:
     trials: int = 1
     admission_rate: float | None = None
     source: str = ""
+    #: part of a predictive step's batch (served in ``batch_upscale_order``)
+    batch: bool = False
     meta: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:

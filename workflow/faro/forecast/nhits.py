@@ -207,6 +207,11 @@ def load_nhits(model_dir: str | Path, *, num_samples: int = 100, seed: int = 0,
                verify: bool = True) -> NHiTSForecaster:
     """Load :func:`train_nhits`'s output (checks each file's sha256 against the manifest)."""
     _, NHiTSModel, _ = _require_darts()
+    import logging
+
+    # Lightning logs tips and device info at INFO on every predict call
+    for name in ("pytorch_lightning", "lightning.pytorch"):
+        logging.getLogger(name).setLevel(logging.WARNING)
     d = Path(model_dir)
     man = json.loads((d / MANIFEST).read_text())
     models = {}

@@ -87,7 +87,7 @@ def fig_headline_settings(settings: Sequence[tuple[str, Mapping[str, Mapping]]])
     100 jobs), side by side; ``settings`` is a list of (title, {policy: cell stats})."""
     n = len(settings)
     n_pol = max(len(c) for _, c in settings)
-    cols = min(n, 2 if n_pol > 4 else 3)
+    cols = min(n, 2 if n_pol > 4 else 4)
     rows = (n + cols - 1) // cols
     width = style.TEXT_WIDTH if n > 1 else max(3.4, 0.55 * n_pol + 1.2)
     with plt.rc_context(style.paper_rc()):
@@ -98,7 +98,7 @@ def fig_headline_settings(settings: Sequence[tuple[str, Mapping[str, Mapping]]])
             draw_headline(axes.flat[k], cells, title, legend=False, ylabels=(col == 0, last_in_row))
         for ax in axes.flat[n:]:
             ax.set_visible(False)
-        fig.tight_layout(w_pad=0.4, rect=(0, 0, 1, 0.94 if rows == 1 else 0.97))
+        fig.tight_layout(w_pad=0.4, rect=(0, 0, 1, 1 - 0.3 / fig.get_figheight()))
         fig.legend(handles=legend_handles(), loc="upper center", ncol=2, frameon=False, fontsize=8)
     return fig
 

@@ -45,47 +45,50 @@ def plot_headline(smk) -> None:
         _save(fig, smk.output.png, smk.output.pdf)
 
 
-def plot_cluster_utility(smk) -> None:
-    """Fig. 1 for one quota: every policy's cluster utility over time, requests below."""
-    from faro.plots.data import read_binned
-    from faro.plots.timeline import fig_cluster_utility
-
-    with logged(smk) as log:
-        binned = {p: read_binned(f) for p, f in zip(smk.params.policies, smk.input.binned, strict=True)}
-        n_jobs = len(smk.params.jobs)
-        title = f"{smk.params.quota} CPUs, seed {smk.params.seed} ({smk.params.backend})"
-        _save(fig_cluster_utility(binned, n_jobs=n_jobs, title=title, window=int(smk.params.window)),
-              smk.output.png, smk.output.pdf)
-        log.info("fig1 for %d policies", len(binned))
-
-
-def plot_cell_timelines(smk) -> None:
-    """Fig. 2 (per-job SLO violation timeline) and the replica timeline of one cell's plotted seed."""
+def cell_timelines(binned, replicas, *, jobs, quota: int, title: str, unit_time: float, proc_s):
+    """(Fig. 2, replica timeline) of one run from its binned frame and replica changes."""
     import numpy as np
 
-    from faro.plots.data import read_binned, replica_steps, wide
-    from faro.plots.style import label
+    from faro.plots.data import replica_steps, wide
     from faro.plots.timeline import fig_job_slo_timeline, fig_replicas
+
+    slo = fig_job_slo_timeline(binned, title=title, jobs=jobs)
+    if len(replicas) == 0:
+        raise ValueError(f"{title}: no replica changes recorded")
+    n_min = int(binned["minute"].max()) + 1
+    t_end = max(float(replicas["time_s"].max()), n_min * float(unit_time))
+    steps = replica_steps(replicas, jobs, np.arange(0.0, t_end + 10.0, 10.0))
+    steps.index = steps.index / float(unit_time)  # trace minutes on the x axis
+    rep = fig_replicas(steps, wide(binned, "requests", jobs), quota=quota, title=title, proc_s=proc_s)
+    return slo, rep
+
+
+def plot_quota_timelines(smk) -> None:
+    """For one quota: Fig. 1 (every policy's cluster utility over time, requests below) and, per
+    policy, Fig. 2 (per-job SLO violation timeline) and the replica timeline of the plotted seed.
+
+    One job per quota (not per cell) keeps `snakemake plots` fast for large matrices.
+    """
+    from faro.plots.data import read_binned
+    from faro.plots.style import label
+    from faro.plots.timeline import fig_cluster_utility
     from faro.schema import read_replicas
 
     with logged(smk) as log:
         p = smk.params
         jobs = list(p.jobs)
-        binned = read_binned(smk.input.binned)
-        title = f"{label(p.policy)}, {p.quota} CPUs, seed {p.seed} ({p.backend})"
-        _save(fig_job_slo_timeline(binned, title=title, jobs=jobs), smk.output.slo_png, smk.output.slo_pdf)
-        replicas = read_replicas(smk.input.replicas)
-        n_min = int(binned["minute"].max()) + 1
-        t_end = max(float(replicas["time_s"].max()) if len(replicas) else 0.0, n_min * float(p.unit_time))
-        grid = np.arange(0.0, t_end + 10.0, 10.0)
-        steps = replica_steps(replicas, jobs, grid) if len(replicas) else None
-        if steps is None:
-            raise ValueError(f"{smk.input.replicas}: no replica changes recorded")
-        steps.index = steps.index / float(p.unit_time)  # trace minutes on the x axis
-        rates = wide(binned, "requests", jobs)
-        _save(fig_replicas(steps, rates, quota=int(p.quota), title=title, proc_s=dict(p.proc_s)),
-              smk.output.rep_png, smk.output.rep_pdf)
-        log.info("timelines of %s / %s", p.quota, p.policy)
+        policies = list(p.policies)
+        binned = {pol: read_binned(f) for pol, f in zip(policies, smk.input.binned, strict=True)}
+        o = smk.output
+        _save(fig_cluster_utility(binned, n_jobs=len(jobs), title=f"{p.quota} CPUs, seed {p.seed} ({p.backend})",
+                                  window=int(p.window)), o.fig1_png, o.fig1_pdf)
+        for pol, rep_path in zip(policies, smk.input.replicas, strict=True):
+            title = f"{label(pol)}, {p.quota} CPUs, seed {p.seed} ({p.backend})"
+            slo, rep = cell_timelines(binned[pol], read_replicas(rep_path), jobs=jobs, quota=int(p.quota), title=title,
+                                      unit_time=float(p.unit_time), proc_s=dict(p.proc_s))
+            _save(slo, getattr(o, f"slo_png_{pol}"), getattr(o, f"slo_pdf_{pol}"))
+            _save(rep, getattr(o, f"rep_png_{pol}"), getattr(o, f"rep_pdf_{pol}"))
+        log.info("timelines of %s CPUs: %d policies", p.quota, len(policies))
 
 
 # --------------------------------------------------------------------------- whole matrix
@@ -294,3 +297,22 @@ def plots_note(smk) -> None:
         out = Path(smk.output[0])
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(text, encoding="utf-8")
+
+
+def bench_solver_optimality(smk) -> None:
+    """Fig. 5's data: runs ``scripts/bench_solver.py`` (optimality study only) in this process."""
+    import contextlib
+    import runpy
+    import sys
+
+    with logged(smk) as log:
+        argv = ["bench_solver.py", "--trace", str(smk.input.trace), "--out", str(smk.output[0]), "--skip-large",
+                "--every", str(smk.params.every)]
+        old = sys.argv
+        sys.argv = argv
+        try:
+            with open(smk.log[0], "a") as fh, contextlib.redirect_stdout(fh):
+                runpy.run_path(str(smk.input.script), run_name="__main__")
+        finally:
+            sys.argv = old
+        log.info("wrote %s", smk.output[0])

@@ -39,7 +39,7 @@ def fig_solver_optimality(df: pd.DataFrame):
                 if d.empty:
                     continue
                 fc = col if filled else "none"
-                ax.scatter(d["seconds"], d["normalised_optimality"], s=4, color=col, alpha=0.25, linewidths=0)
+                ax.scatter(d["seconds"], d["normalised_optimality"], s=7, color=col, alpha=0.4, linewidths=0)
                 mx, my = d["seconds"].median(), d["normalised_optimality"].median()
                 xerr = [[mx - d["seconds"].quantile(0.1)], [d["seconds"].quantile(0.9) - mx]]
                 yerr = [[my - d["normalised_optimality"].quantile(0.1)], [d["normalised_optimality"].quantile(0.9) - my]]

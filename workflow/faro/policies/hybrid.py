@@ -42,7 +42,10 @@ class _Predictive:
 
     def decide(self, snapshot: Snapshot) -> list[Action]:
         self.owner.ai.reset()
-        return self.owner.predictive_step(snapshot)
+        actions = self.owner.predictive_step(snapshot)
+        for a in actions:
+            a.batch = True
+        return actions
 
 
 class Hybrid(Policy):
@@ -190,7 +193,9 @@ class Faro(Hybrid):
         for k, job in enumerate(snapshot.jobs):
             adm = None
             if self.penalty and res.admission is not None:
-                adm = float(np.clip(res.admission[k], 0.0, 1.0))
+                # the relaxed admission (a percentage, 0-100, like the artifact's) is rounded
+                # up like the replica counts: whole percents only
+                adm = min(1.0, ceil_int(float(res.admission[k]) * 100.0) / 100.0)
             out.append(Action(job.name, target=int(res.replicas[k]), trials=self.trials, admission_rate=adm,
                               source=f"faro_{self.objective}"))  # fmt: skip
         return out

@@ -306,6 +306,7 @@ def simulate(
     controller = Controller(
         policy, specs, quota, cluster, rng=streams.controller(),
         tick_s=ctl.tick_s, downscale_busy_s=ctl.downscale_busy_s, upscale_order=ctl.upscale_order,
+        batch_upscale_order=ctl.batch_upscale_order,
         min_replicas=c.min_replicas, max_replicas=c.max_replicas, time_scale=unit_time / 60.0,
     )  # fmt: skip
     for name, n in controller.allocation.items():

@@ -7,6 +7,7 @@
 - :mod:`.lease` the Lease lock that serialises sessions on one cluster
 - :mod:`.stages` setup_quota .. teardown, each returning a JSON-able record
 - :mod:`.podrun` entry point of faro's pods (runs a command, serves its records)
+- :mod:`.backend` the adapter behind the workflow's stage rules (``get_backend("k8s")``)
 
 Not yet run against a live cluster: see ``docs/k8s-runbook.md``.
 """

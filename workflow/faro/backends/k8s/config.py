@@ -96,6 +96,9 @@ class K8sSettings:
     #: kubeconfig context (None: the current context) and file (None: $KUBECONFIG / ~/.kube/config)
     context: str | None = None
     kubeconfig: str | None = None
+    #: API server URL used instead of the kubeconfig (e.g. ``kubectl proxy``'s http://127.0.0.1:8001;
+    #: the API-contract tests point it at their stand-in)
+    server: str | None = None
     namespace_prefix: str = "faro"
     #: image with the faro package and ray[serve] (built from the repo's Dockerfile)
     image: str = "faro:0.1.0"
@@ -126,21 +129,25 @@ class K8sSettings:
     max_ongoing_requests: int = 4
     max_queued_requests: int = 50
     #: argv of the in-pod processes; {placeholders} are filled by manifests.pod_command
+    #: (the ray backend's autoscaler and replayer CLIs; autoscaler.json and job_urls.json are in the ConfigMap)
     autoscaler_command: tuple[str, ...] = (
         "python", "-m", "faro.backends.ray.autoscaler", "--config", "{config_dir}/autoscaler.json",
     )
     replayer_command: tuple[str, ...] = (
         "python", "-m", "faro.backends.ray.replayer",
         "--trace", "{config_dir}/input.json",
-        "--cluster-config", "{config_dir}/cluster.json",
+        "--job-urls", "{config_dir}/job_urls.json",
+        "--unit-time", "{unit_time}",
         "--seed", "{seed}",
-        "--out", "{records_dir}/requests.jsonl",
+        "--out", "{records_dir}",
     )
     #: waits (seconds)
     ready_timeout_s: float = 900.0
     pending_grace_s: float = 120.0
     replay_timeout_s: float = 8 * 3600.0
     teardown_timeout_s: float = 600.0
+    #: how long the replay stage waits for the autoscaler to see the replay's end before releasing the replayer
+    autoscaler_stop_timeout_s: float = 60.0
     lock_timeout_s: float = 3600.0
     poll_s: float = 5.0
     #: seconds the replayer pod keeps serving its records after the replay ends
@@ -179,6 +186,17 @@ class Cell:
     jobs: tuple[str, ...]
     policy_config: Mapping[str, Any] = field(default_factory=dict)
     slo_ms: float = 720.0
+    #: seconds per trace minute of the replay
+    unit_time: float = 60.0
+    #: Serve replicas per job at deployment (the policy's initial allocation; missing jobs: 1)
+    initial: Mapping[str, int] = field(default_factory=dict)
+    #: per-job service-time model of the Serve app (overrides ``serve_app_args["service"]``)
+    services: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
+    #: the ray backend's autoscaler run config (policy, params, jobs, controller, ...) without its
+    #: endpoints; manifests.autoscaler_config adds the per-job clusters (empty: no autoscaler.json)
+    run_config: Mapping[str, Any] = field(default_factory=dict)
+    #: files under the data folder the policy reads (forecaster models), shipped in ConfigMap faro-data
+    data_files: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.quota < len(self.jobs):

@@ -1,10 +1,12 @@
 """Every Kubernetes object of a ``k8s`` session, rendered as plain dicts by pure functions.
 
 One namespace per cell holds: a ResourceQuota (worker quota + declared overhead), a
-ConfigMap with the cell's inputs, one KubeRay ``RayCluster`` per job (head + one worker
+ConfigMap with the cell's inputs (trace, the in-pod autoscaler's config, the replayer's
+per-job URLs; a second one with the policy's data files), one KubeRay ``RayCluster`` per job (head + one worker
 group of 1-CPU workers, in-tree autoscaling so Serve replicas become worker pods that the
 quota caps), the faro autoscaler (ServiceAccount, Role, RoleBinding, Deployment) and the
-replayer (ServiceAccount without token, Job).  A ``coordination.k8s.io/v1`` Lease in the
+replayer (ServiceAccount without token, Job, and a Service through which the autoscaler
+reads the replay's start/end signals).  A ``coordination.k8s.io/v1`` Lease in the
 lock namespace serialises sessions on one cluster.
 
 The stage code applies exactly what these functions return, and the tests validate every
@@ -18,6 +20,7 @@ writes the cell's objects as YAML for inspection.
 from __future__ import annotations
 
 import argparse
+import base64
 import datetime as dt
 import json
 from collections.abc import Mapping, Sequence
@@ -45,13 +48,18 @@ from faro.backends.k8s.config import (
 Obj = dict[str, Any]
 
 CONFIG_MAP = "faro-config"
+DATA_CONFIG_MAP = "faro-data"
 CONFIG_DIR = "/etc/faro"
+DATA_DIR = "/data"
 RECORDS_DIR = "/records"
 RECORDS_PORT = 8080
 AUTOSCALER = "faro-autoscaler"
 REPLAYER = "faro-replayer"
 DASHBOARD_PORT = 8265
 SERVE_PORT = 8000
+METRICS_PORT = 8080  # Ray's metrics export port on the head (Serve's Prometheus gauges)
+CLIENT_PORT = 10001  # Ray Client server on the head (the autoscaler's metrics-actor connection)
+CONFIG_MAP_LIMIT = 1_000_000  # bytes; the API server refuses ConfigMaps over 1 MiB
 
 
 def _labels(cell: Cell, s: K8sSettings, component: str) -> dict[str, str]:
@@ -106,6 +114,8 @@ def serve_config(cell: Cell, s: K8sSettings, job: str) -> Obj:
     """Body of ``PUT /api/serve/applications/`` for one job's Ray cluster (the ray backend's app)."""
     args = json.loads(json.dumps(dict(s.serve_app_args)))
     args.update({"job": job, "seed": cell.seed})
+    if job in cell.services:
+        args["service"] = dict(cell.services[job])
     return {
         "proxy_location": "HeadOnly",
         "http_options": {"host": "0.0.0.0", "port": SERVE_PORT},
@@ -116,7 +126,7 @@ def serve_config(cell: Cell, s: K8sSettings, job: str) -> Obj:
             "args": args,
             "deployments": [{
                 "name": s.serve_deployment,
-                "num_replicas": 1,
+                "num_replicas": int(cell.initial.get(job, 1)),
                 "max_ongoing_requests": s.max_ongoing_requests,
                 "max_queued_requests": s.max_queued_requests,
                 "ray_actor_options": {"num_cpus": 1},
@@ -141,16 +151,74 @@ def cluster_config(cell: Cell, s: K8sSettings) -> Obj:
     }
 
 
+def head_url(cell: Cell, s: K8sSettings, job: str, port: int, scheme: str = "http") -> str:
+    """In-cluster URL of a port of a job's head Service."""
+    return f"{scheme}://{head_service(job)}.{cell_namespace(cell, s)}.svc:{port}"
+
+
+def job_urls(cell: Cell, s: K8sSettings) -> dict[str, str]:
+    """The replayer's ``--job-urls`` map: each job's route on its own cluster's Serve proxy."""
+    return {job: f"{head_url(cell, s, job, SERVE_PORT)}/{job}" for job in cell.jobs}
+
+
+def autoscaler_config(cell: Cell, s: K8sSettings) -> Obj:
+    """The config file of ``python -m faro.backends.ray.autoscaler`` inside the cluster: the ray
+    backend's run config (``cell.run_config``) plus one cluster entry per job (its dashboard,
+    Prometheus endpoint, Ray Client address and the Serve config ``deploy_jobs`` PUT), the replay
+    signals on the replayer's Service, and the pod's paths."""
+    rc = json.loads(json.dumps(dict(cell.run_config)))
+    ctx = dict(rc.get("policy_context") or {})
+    ctx.update({"data_dir": DATA_DIR, "models_dir": f"{DATA_DIR}/models"})
+    return {
+        **rc,
+        "quota": cell.quota, "seed": cell.seed, "unit_time": cell.unit_time, "policy_context": ctx,
+        "initial": {j: int(cell.initial.get(j, 1)) for j in cell.jobs},
+        "run_dir": RECORDS_DIR, "raw_dir": RECORDS_DIR, "trace_path": f"{CONFIG_DIR}/input.json",
+        "replay_signals_url": f"http://{REPLAYER}.{cell_namespace(cell, s)}.svc:{RECORDS_PORT}/files",
+        "start_timeout_s": 2 * s.ready_timeout_s,
+        "clusters": [{
+            "jobs": [job],
+            "dashboard_url": head_url(cell, s, job, DASHBOARD_PORT),
+            "metrics_url": head_url(cell, s, job, METRICS_PORT) + "/metrics",
+            "ray_address": head_url(cell, s, job, CLIENT_PORT, scheme="ray"),
+            "serve_config": serve_config(cell, s, job),
+        } for job in cell.jobs],
+    }
+
+
 def config_map(cell: Cell, s: K8sSettings, trace_text: str | None = None) -> Obj:
     data = {"cluster.json": json.dumps(cluster_config(cell, s), indent=1, sort_keys=True),
+            "job_urls.json": json.dumps(job_urls(cell, s), indent=1, sort_keys=True),
             "policy.yaml": yaml.safe_dump({"name": cell.policy, **dict(cell.policy_config)}, sort_keys=True)}
+    if cell.run_config:
+        data["autoscaler.json"] = json.dumps(autoscaler_config(cell, s), indent=1, sort_keys=True)
     if trace_text is not None:
         data["input.json"] = trace_text
     size = sum(len(v.encode()) for v in data.values())
-    if size > 1_000_000:
+    if size > CONFIG_MAP_LIMIT:
         raise ValueError(f"ConfigMap {CONFIG_MAP} would hold {size} bytes; the API limit is 1 MiB")
     return {"apiVersion": "v1", "kind": "ConfigMap",
             "metadata": _meta(CONFIG_MAP, cell_namespace(cell, s), _labels(cell, s, "config")), "data": data}
+
+
+def data_key(rel: str) -> str:
+    """ConfigMap key of a data file (keys may not hold ``/``): ``models/light.pkl`` -> ``models--light.pkl``."""
+    return "".join(ch if ch.isalnum() or ch in "-._" else "_" for ch in rel.replace("/", "--"))
+
+
+def data_config_map(cell: Cell, s: K8sSettings, contents: Mapping[str, bytes]) -> Obj:
+    """The policy's data files (``cell.data_files``, relative to the data folder) as binaryData;
+    mounted at ``/data`` in the autoscaler pod under their relative paths."""
+    missing = sorted(set(cell.data_files) - set(contents))
+    if missing:
+        raise ValueError(f"no contents for the data files {missing}")
+    size = sum(len(contents[r]) for r in cell.data_files)
+    if size > CONFIG_MAP_LIMIT:
+        raise ValueError(f"the policy's data files hold {size} bytes, over the 1 MiB ConfigMap limit: "
+                         f"bake them into the image instead ({sorted(cell.data_files)})")
+    return {"apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": _meta(DATA_CONFIG_MAP, cell_namespace(cell, s), _labels(cell, s, "data")),
+            "binaryData": {data_key(r): base64.b64encode(contents[r]).decode() for r in cell.data_files}}
 
 
 def _pull_secrets(s: K8sSettings) -> list[dict[str, str]]:
@@ -165,8 +233,9 @@ def _ray_cluster_spec(cell: Cell, s: K8sSettings, job: str) -> Obj:
             "resources": s.head.as_k8s(),
             "ports": [{"name": "gcs-server", "containerPort": 6379},
                       {"name": "dashboard", "containerPort": DASHBOARD_PORT},
-                      {"name": "client", "containerPort": 10001},
-                      {"name": "serve", "containerPort": SERVE_PORT}],
+                      {"name": "client", "containerPort": CLIENT_PORT},
+                      {"name": "serve", "containerPort": SERVE_PORT},
+                      {"name": "metrics", "containerPort": METRICS_PORT}],
         }]}}
     worker_pod: Obj = {"metadata": {"labels": dict(labels)}, "spec": {
         "containers": [{"name": "ray-worker", "image": s.image, "imagePullPolicy": s.image_pull_policy,
@@ -227,7 +296,7 @@ def ray_service(cell: Cell, s: K8sSettings, job: str) -> Obj:
 def pod_command(template: Sequence[str], cell: Cell, *, hold_s: int = 0) -> list[str]:
     """argv of a faro pod: :mod:`podrun` (serves the records dir on :8080) around ``template``."""
     fill = {"config_dir": CONFIG_DIR, "records_dir": RECORDS_DIR, "seed": cell.seed,
-            "quota": cell.quota, "policy": cell.policy}
+            "quota": cell.quota, "policy": cell.policy, "unit_time": cell.unit_time}
     inner = [part.format(**fill) for part in template]
     return ["python", "-m", "faro.backends.k8s.podrun", "--dir", RECORDS_DIR, "--port", str(RECORDS_PORT),
             "--hold-seconds", str(hold_s), "--"] + inner
@@ -290,12 +359,20 @@ def autoscaler_role_binding(cell: Cell, s: K8sSettings) -> Obj:
 def autoscaler_deployment(cell: Cell, s: K8sSettings) -> Obj:
     labels = _labels(cell, s, AUTOSCALER)
     sel = {"app.kubernetes.io/part-of": "faro", "app.kubernetes.io/component": AUTOSCALER}
-    container = _faro_container("autoscaler", s, pod_command(s.autoscaler_command, cell), s.autoscaler.as_k8s())
+    # the pod keeps serving its records after the process ends (until the namespace goes):
+    # fetch_logs reads them, and a restarted autoscaler would start the run's control afresh
+    hold = int(s.replay_timeout_s) + s.replayer_hold_s
+    container = _faro_container("autoscaler", s, pod_command(s.autoscaler_command, cell, hold_s=hold),
+                                s.autoscaler.as_k8s())
+    spec = _faro_pod_spec(s, AUTOSCALER, container, "Always", True)
+    if cell.data_files:
+        spec["volumes"].append({"name": "data", "configMap": {
+            "name": DATA_CONFIG_MAP, "items": [{"key": data_key(r), "path": r} for r in cell.data_files]}})
+        container["volumeMounts"].append({"name": "data", "mountPath": DATA_DIR, "readOnly": True})
     return {"apiVersion": "apps/v1", "kind": "Deployment",
             "metadata": _meta(AUTOSCALER, cell_namespace(cell, s), labels),
             "spec": {"replicas": 1, "strategy": {"type": "Recreate"}, "selector": {"matchLabels": sel},
-                     "template": {"metadata": {"labels": labels},
-                                  "spec": _faro_pod_spec(s, AUTOSCALER, container, "Always", True)}}}
+                     "template": {"metadata": {"labels": labels}, "spec": spec}}}
 
 
 def replayer_job(cell: Cell, s: K8sSettings) -> Obj:
@@ -308,6 +385,16 @@ def replayer_job(cell: Cell, s: K8sSettings) -> Obj:
                      "activeDeadlineSeconds": int(s.replay_timeout_s) + s.replayer_hold_s,
                      "template": {"metadata": {"labels": labels},
                                   "spec": _faro_pod_spec(s, REPLAYER, container, "Never", False)}}}
+
+
+def replayer_service(cell: Cell, s: K8sSettings) -> Obj:
+    """The replayer pod's record server in the namespace: the autoscaler polls its
+    ``replay_start.json`` / ``replay_end.json`` here (they live in another pod)."""
+    sel = {"app.kubernetes.io/part-of": "faro", "app.kubernetes.io/component": REPLAYER}
+    return {"apiVersion": "v1", "kind": "Service",
+            "metadata": _meta(REPLAYER, cell_namespace(cell, s), _labels(cell, s, REPLAYER)),
+            "spec": {"type": "ClusterIP", "selector": sel,
+                     "ports": [{"name": "records", "port": RECORDS_PORT, "targetPort": RECORDS_PORT}]}}
 
 
 def micro_time(t: dt.datetime) -> str:
@@ -325,8 +412,12 @@ def lease(s: K8sSettings, holder: str, now: dt.datetime, transitions: int = 0) -
                      "leaseTransitions": transitions}}
 
 
-def quota_objects(cell: Cell, s: K8sSettings, trace_text: str | None = None) -> list[Obj]:
-    return [namespace(cell, s), resource_quota(cell, s), config_map(cell, s, trace_text)]
+def quota_objects(cell: Cell, s: K8sSettings, trace_text: str | None = None,
+                  data: Mapping[str, bytes] | None = None) -> list[Obj]:
+    objs = [namespace(cell, s), resource_quota(cell, s), config_map(cell, s, trace_text)]
+    if cell.data_files:
+        objs.append(data_config_map(cell, s, data or {}))
+    return objs
 
 
 def cluster_objects(cell: Cell, s: K8sSettings) -> list[Obj]:
@@ -339,7 +430,7 @@ def autoscaler_objects(cell: Cell, s: K8sSettings) -> list[Obj]:
 
 
 def replayer_objects(cell: Cell, s: K8sSettings) -> list[Obj]:
-    return [service_account(cell, s, REPLAYER, False), replayer_job(cell, s)]
+    return [service_account(cell, s, REPLAYER, False), replayer_service(cell, s), replayer_job(cell, s)]
 
 
 def render_cell(cell: Cell, s: K8sSettings, trace_text: str | None = None) -> list[Obj]:

@@ -165,8 +165,9 @@ def wait_until(sess: Session, what: str, check: Callable[[], tuple[bool, list[Pr
 
 
 # -- stages -----------------------------------------------------------------------------
-def setup_quota(sess: Session, trace_text: str | None = None) -> Record:
-    """Take the session lease, then apply the namespace, its ResourceQuota and the ConfigMap."""
+def setup_quota(sess: Session, trace_text: str | None = None, data: Mapping[str, bytes] | None = None) -> Record:
+    """Take the session lease, then apply the namespace, its ResourceQuota and the ConfigMaps
+    (``data``: contents of the policy's data files ``cell.data_files``)."""
     t0, w0 = sess.monotonic(), time.time()
     lock = sess.lock.acquire()
     sess.mark_renewed()
@@ -175,7 +176,7 @@ def setup_quota(sess: Session, trace_text: str | None = None) -> Record:
         wait_until(sess, f"namespace {sess.ns} left over from an earlier run to go",
                    lambda: (sess.kc.get("v1", "Namespace", sess.ns) is None, [], "Terminating"),
                    sess.s.teardown_timeout_s)
-    applied = [sess.kc.apply(o) for o in mf.quota_objects(sess.cell, sess.s, trace_text)]
+    applied = [sess.kc.apply(o) for o in mf.quota_objects(sess.cell, sess.s, trace_text, data)]
 
     def active() -> tuple[bool, list[Problem], Any]:
         ns = sess.kc.get("v1", "Namespace", sess.ns) or {}
@@ -270,23 +271,45 @@ def _deployment_available(d: Mapping[str, Any] | None) -> bool:
     return any(c.get("type") == "Available" and c.get("status") == "True" for c in st.get("conditions") or [])
 
 
+AUTOSCALER_SELECTOR = f"app.kubernetes.io/part-of=faro,app.kubernetes.io/component={mf.AUTOSCALER}"
+
+
+def autoscaler_status(sess: Session) -> tuple[str | None, dict[str, Any] | None]:
+    """(pod, podrun status) of the Ready autoscaler pod, or (None, None) when there is none."""
+    for p in sess.kc.list("v1", "Pod", sess.ns, label_selector=AUTOSCALER_SELECTOR):
+        if (p.get("status") or {}).get("phase") == "Running" and pod_ready(p):
+            name = p["metadata"]["name"]
+            return name, sess.kc.proxy("GET", sess.ns, "Pod", name, mf.RECORDS_PORT, "status") or {}
+    return None, None
+
+
 def launch_autoscaler(sess: Session) -> Record:
-    """Apply the autoscaler's ServiceAccount, Role, RoleBinding and Deployment; wait Available."""
+    """Apply the autoscaler's ServiceAccount, Role, RoleBinding and Deployment; wait until it is
+    Available and its process has started (its decision log has the ``start`` record)."""
     t0, w0 = sess.monotonic(), time.time()
     sess.renew_if_due(force=True)
     sess.require_namespace()
     applied = [sess.kc.apply(o) for o in mf.autoscaler_objects(sess.cell, sess.s)]
-    sel = f"app.kubernetes.io/part-of=faro,app.kubernetes.io/component={mf.AUTOSCALER}"
 
-    def available() -> tuple[bool, list[Problem], Any]:
+    def started() -> tuple[bool, list[Problem], Any]:
         d = sess.kc.get("apps/v1", "Deployment", mf.AUTOSCALER, sess.ns)
-        pods = sess.kc.list("v1", "Pod", sess.ns, label_selector=sel)
+        pods = sess.kc.list("v1", "Pod", sess.ns, label_selector=AUTOSCALER_SELECTOR)
         problems = [(f"Pod/{p['metadata']['name']}", *prob) for p in pods if (prob := pod_problem(p))]
         problems += creation_problems(sess.kc, sess.ns, lambda o: o.get("kind") == "ReplicaSet"
                                       and str(o.get("name", "")).startswith(mf.AUTOSCALER + "-"))
-        return _deployment_available(d), problems, [p["metadata"]["name"] for p in pods]
+        names = [p["metadata"]["name"] for p in pods]
+        if not _deployment_available(d):
+            return False, problems, names
+        pod, st = autoscaler_status(sess)
+        if pod is None:
+            return False, problems, names
+        if (st or {}).get("state") == "exited":
+            raise StageError(f"the autoscaler process in pod {pod} exited with {st.get('returncode')} at start "
+                             f"(kubectl -n {sess.ns} logs {pod})")
+        files = (sess.kc.proxy("GET", sess.ns, "Pod", pod, mf.RECORDS_PORT, "files") or {}).get("files", [])
+        return any(f["name"] == "autoscaler.jsonl" and f.get("size") for f in files), problems, [pod]
 
-    pods, waited = wait_until(sess, f"Deployment {mf.AUTOSCALER}", available, sess.s.ready_timeout_s)
+    pods, waited = wait_until(sess, f"Deployment {mf.AUTOSCALER}", started, sess.s.ready_timeout_s)
     return _stage("launch_autoscaler", sess, t0, w0, objects=[summary(o) for o in applied], pods=pods,
                   waited_s=round(waited, 3))
 
@@ -311,6 +334,15 @@ def fetch_pod_files(sess: Session, pod: str, dest: Path) -> list[dict[str, Any]]
             raise StageError(f"{name} from pod {pod}: got {n} bytes, listed {f['size']}")
         got.append({"name": name, "bytes": n})
     return got
+
+
+def _replay_ended(sess: Session, pod: str | None) -> bool:
+    """Has the replayer written its end signal? (The autoscaler stops on it, a moment before the
+    replayer process itself exits.)"""
+    if pod is None:
+        return False
+    listing = sess.kc.proxy("GET", sess.ns, "Pod", pod, mf.RECORDS_PORT, "files") or {}
+    return any(f.get("name") == "replay_end.json" for f in listing.get("files", []))
 
 
 def replay(sess: Session) -> Record:
@@ -341,18 +373,38 @@ def replay(sess: Session) -> Record:
             if phase in {"Succeeded", "Failed"}:
                 raise StageError(f"replayer pod {p['metadata']['name']} ended ({phase}) before its records "
                                  f"were fetched (Job: {failed or 'running'})")
-            if phase == "Running" and pod_ready(p):
-                st = sess.kc.proxy("GET", sess.ns, "Pod", p["metadata"]["name"], mf.RECORDS_PORT, "status")
+        ready = None
+        for p in pods:
+            if (p.get("status") or {}).get("phase") == "Running" and pod_ready(p):
+                ready = p["metadata"]["name"]
+                st = sess.kc.proxy("GET", sess.ns, "Pod", ready, mf.RECORDS_PORT, "status")
                 if (st or {}).get("state") == "exited":
-                    return True, problems, {"pod": p["metadata"]["name"], "returncode": st.get("returncode")}
+                    return True, problems, {"pod": ready, "returncode": st.get("returncode")}
         if failed:
             raise StageError(f"replayer Job {mf.REPLAYER} failed: {failed}")
+        apod, ast = autoscaler_status(sess)  # a replay without its autoscaler is not the experiment
+        if (ast is None or ast.get("state") == "exited") and not _replay_ended(sess, ready):
+            raise StageError(f"the autoscaler ({apod or 'no Ready pod'}) stopped during the replay "
+                             f"(returncode {(ast or {}).get('returncode')})")
         return False, problems, {"pods": [p["metadata"]["name"] for p in pods]}
 
     info, waited = wait_until(sess, "trace replay", replay_over, sess.s.replay_timeout_s)
     pod = info["pod"]
     files = fetch_pod_files(sess, pod, _raw(sess, "replayer"))
-    sess.kc.proxy("POST", sess.ns, "Pod", pod, mf.RECORDS_PORT, "release")
+
+    def autoscaler_done() -> tuple[bool, list[Problem], Any]:
+        apod, ast = autoscaler_status(sess)  # it ends on the replayer's replay_end.json
+        return ast is None or ast.get("state") == "exited", [], {"pod": apod, "status": ast}
+
+    try:  # keep the replayer serving its signals until the autoscaler has seen the end
+        stopped, _ = wait_until(sess, "the autoscaler to see the replay end", autoscaler_done,
+                                sess.s.autoscaler_stop_timeout_s)
+    except WaitTimeout as e:
+        stopped = {"timeout": str(e)}
+    try:  # the pod may exit while answering: its records are already saved
+        sess.kc.proxy("POST", sess.ns, "Pod", pod, mf.RECORDS_PORT, "release")
+    except ApiError as e:
+        print(f"faro k8s: releasing replayer pod {pod} answered {e}; going on", flush=True)
 
     def finished() -> tuple[bool, list[Problem], Any]:
         st = (sess.kc.get("batch/v1", "Job", mf.REPLAYER, sess.ns) or {}).get("status") or {}
@@ -363,7 +415,8 @@ def replay(sess: Session) -> Record:
 
     outcome, _ = wait_until(sess, f"Job {mf.REPLAYER} to finish", finished, 300.0)
     rec = _stage("replay", sess, t0, w0, objects=[summary(o) for o in applied], pod=pod,
-                 returncode=info["returncode"], job_outcome=outcome, files=files, replay_s=round(waited, 3))
+                 returncode=info["returncode"], job_outcome=outcome, files=files, replay_s=round(waited, 3),
+                 autoscaler_stop=stopped)
     if info["returncode"] != 0 or outcome != "Complete":
         raise StageError(f"replayer exited with {info['returncode']} (Job {outcome}); its records were saved "
                          f"under {_raw(sess, 'replayer')}: {json.dumps(rec)[:300]}")
@@ -392,9 +445,8 @@ def fetch_logs(sess: Session) -> Record:
                     logs.append({"pod": name, "container": cname, "previous": True, "bytes": n})
             except ApiError as e:  # e.g. a container that never started has no log
                 logs.append({"pod": name, "container": cname, "error": f"HTTP {e.status}"})
-    sel = f"app.kubernetes.io/part-of=faro,app.kubernetes.io/component={mf.AUTOSCALER}"
     auto_files: list[dict[str, Any]] = []
-    for p in sess.kc.list("v1", "Pod", sess.ns, label_selector=sel):
+    for p in sess.kc.list("v1", "Pod", sess.ns, label_selector=AUTOSCALER_SELECTOR):
         if (p.get("status") or {}).get("phase") == "Running" and pod_ready(p):
             auto_files += fetch_pod_files(sess, p["metadata"]["name"], _raw(sess, "autoscaler"))
     state = {"rayclusters": sess.kc.list("ray.io/v1", "RayCluster", sess.ns),
@@ -447,6 +499,13 @@ def write_record(record: Mapping[str, Any], path: str | os.PathLike) -> None:
     os.replace(tmp, p)
 
 
+def client_for(s: K8sSettings) -> KubeClient:
+    """The API client the settings name: ``server`` (a URL) or the kubeconfig (context, file)."""
+    if s.server:
+        return KubeClient.for_host(s.server, s.field_manager)
+    return KubeClient.from_kubeconfig(s.context, s.kubeconfig, s.field_manager)
+
+
 def session_from_config(config: Mapping[str, Any], quota: int, policy: str, seed: int, jobs: Sequence[str],
                         raw_dir: str | os.PathLike | None = None,
                         policy_config: Mapping[str, Any] | None = None) -> Session:
@@ -454,7 +513,7 @@ def session_from_config(config: Mapping[str, Any], quota: int, policy: str, seed
     from faro.backends.k8s.config import settings_from_config
 
     s = settings_from_config(config.get("k8s"))
-    kc = KubeClient.from_kubeconfig(s.context, s.kubeconfig, s.field_manager)
+    kc = client_for(s)
     cell = Cell(quota=int(quota), policy=policy, seed=int(seed), jobs=tuple(jobs), policy_config=policy_config or {})
     return Session(kc, s, cell, Path(raw_dir) if raw_dir else None)
 
@@ -485,8 +544,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     config = yaml.safe_load(a.config.read_text()) if a.config else {}
     s = settings_from_config((config or {}).get("k8s"))
-    kc = (KubeClient.for_host(a.server, s.field_manager) if a.server
-          else KubeClient.from_kubeconfig(s.context, s.kubeconfig, s.field_manager))
+    kc = client_for(s.with_(server=a.server) if a.server else s)
     jobs = jobs_from_trace(a.trace) if a.trace else default_jobs(a.jobs)
     pcfg = yaml.safe_load(a.policy_config.read_text()) if a.policy_config else {}
     cell = Cell(quota=a.quota, policy=a.policy, seed=a.seed, jobs=jobs, policy_config=pcfg or {})

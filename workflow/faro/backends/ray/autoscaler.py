@@ -30,11 +30,25 @@ Every decision, every tick's metrics and every change of the RUNNING replica
 counts are logged as JSON Lines (``raw/autoscaler.jsonl``; times in wall
 seconds since replay start, ``now`` in controller seconds).  SIGTERM/SIGINT end
 the loop cleanly; the process also ends on ``raw/replay_end.json``.
+
+Clusters: the ``ray`` backend runs ONE Ray cluster holding every job's
+application (config keys ``dashboard_url``, ``gcs_address``, ``metrics_port``,
+``http_port``).  The ``k8s`` backend runs one KubeRay cluster per job; its
+config lists them under ``clusters`` (each: ``jobs``, ``dashboard_url``,
+``metrics_url``, ``ray_address`` (Ray Client, ``ray://HEAD:10001``) and the
+``serve_config`` its deploy stage PUT, which the actuator re-PUTs with new
+replica counts and admission rates so that nothing else changes).  Each cluster
+has its own metrics actor, reached through its own Ray Client connection.
+Optional ``raw_dir`` (default ``run_dir/raw``) is where the decision log goes,
+and ``replay_signals_url`` replaces the local ``replay_start.json`` /
+``replay_end.json`` files by the replayer pod's record server (k8s).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import copy
 import dataclasses
 import importlib
 import json
@@ -43,6 +57,7 @@ import os
 import signal
 import sys
 import time
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -74,41 +89,70 @@ def policy_context(cfg: dict[str, Any]) -> dict[str, Any]:
     return ctx
 
 
+def clusters_of(cfg: dict[str, Any]) -> list[dict[str, Any]]:
+    """The Ray clusters this autoscaler drives: ``cfg["clusters"]`` (k8s: one per job), or the
+    ``ray`` backend's single cluster holding every job, from the top-level keys."""
+    if cfg.get("clusters"):
+        return [dict(c) for c in cfg["clusters"]]
+    return [{"jobs": [j["name"] for j in cfg["jobs"]], "dashboard_url": cfg["dashboard_url"],
+             "gcs_address": cfg.get("gcs_address"), "http_port": cfg["http_port"],
+             "metrics_url": f"http://127.0.0.1:{cfg['metrics_port']}/metrics"}]
+
+
+def with_replicas(template: dict[str, Any], replicas: dict[str, int], admission: dict[str, float]) -> dict[str, Any]:
+    """A deploy stage's Serve config with new replica counts and admission rates (nothing else changes,
+    so Serve updates the applications in place instead of redeploying them)."""
+    conf = copy.deepcopy(template)
+    for app in conf.get("applications") or []:
+        name = app["name"]
+        if name in replicas:
+            for dep in app.get("deployments") or []:
+                dep["num_replicas"] = int(replicas[name])
+                dep.setdefault("user_config", {})["admission_rate"] = float(admission.get(name, 1.0))
+    return conf
+
+
 class ServeActuator:
     """The controller's :class:`~faro.control.controller.Actuator` over Serve's REST API."""
 
     def __init__(self, cfg: dict[str, Any], replicas: dict[str, int]) -> None:
         self.cfg = cfg
-        self.url = cfg["dashboard_url"]
+        self.clusters = clusters_of(cfg)
+        self.cluster_of = {j: c for c in self.clusters for j in c["jobs"]}
         self.replicas = dict(replicas)
         self.admission = {j: 1.0 for j in replicas}
         self.states: dict[str, dict] = {}
         self.puts = 0
 
-    def config(self) -> dict[str, Any]:
+    def config(self, cluster: dict[str, Any] | None = None) -> dict[str, Any]:
+        """The declarative Serve config of one cluster (default: the first, the ray backend's only one)."""
+        c = cluster or self.clusters[0]
+        if c.get("serve_config"):
+            return with_replicas(c["serve_config"], self.replicas, self.admission)
         app = self.cfg.get("app", {})
         apps = [
             app_config(j, self.replicas[j], admission_rate=self.admission[j], model=app.get("model", "emulated"),
                        service=(self.cfg.get("services") or {}).get(j, app.get("service")),
                        seed=int(app.get("seed", 0)))
-            for j in self.replicas
+            for j in c["jobs"] if j in self.replicas
         ]
-        return serve_config(apps, int(self.cfg["http_port"]))
+        return serve_config(apps, int(c["http_port"]))
 
-    def _push(self) -> None:
-        serve_api.put_config(self.url, self.config())
+    def _push(self, job: str) -> None:
+        c = self.cluster_of[job]
+        serve_api.put_config(c["dashboard_url"], self.config(c))
         self.puts += 1
 
     def set_replicas(self, job: str, replicas: int, now: float) -> None:
         self.replicas[job] = int(replicas)
-        self._push()
+        self._push(job)
         # Serve's target moves at once in our view; RUNNING catches up
         if job in self.states:
             self.states[job]["target"] = int(replicas)
 
     def set_admission(self, job: str, rate: float, now: float) -> None:
         self.admission[job] = float(rate)
-        self._push()
+        self._push(job)
 
     def is_settling(self, job: str, now: float) -> bool:
         st = self.states.get(job)
@@ -117,8 +161,48 @@ class ServeActuator:
         return len(st["running"]) < self.replicas[job]
 
     def refresh(self) -> dict[str, dict]:
-        self.states = serve_api.job_states(serve_api.get_details(self.url))
+        states: dict[str, dict] = {}
+        for c in self.clusters:
+            states.update(serve_api.job_states(serve_api.get_details(c["dashboard_url"])))
+        self.states = states
         return self.states
+
+
+class MetricsActors:
+    """The run's metrics actor in every Ray cluster: the ray backend's one (a driver connection to
+    ``gcs_address``; created by its deploy stage), or one per k8s cluster (a Ray Client connection
+    each, ``allow_multiple``; created here if missing, detached, so replicas find it by name)."""
+
+    def __init__(self, cfg: dict[str, Any]) -> None:
+        self.multi = bool(cfg.get("clusters"))
+        self.clusters = clusters_of(cfg)
+        self.handles: list[tuple[Any, Any]] = []  # (client context or None, actor handle)
+
+    def connect(self) -> None:
+        import ray
+
+        from faro.backends.ray.metrics import ACTOR_NAME, NAMESPACE, get_or_create_metrics_actor
+
+        if not self.multi:
+            ray.init(address=self.clusters[0]["gcs_address"], logging_level="ERROR", log_to_driver=False,
+                     namespace=NAMESPACE)
+            self.handles = [(None, ray.get_actor(ACTOR_NAME, namespace=NAMESPACE))]
+            return
+        for c in self.clusters:
+            ctx = ray.init(address=c["ray_address"], allow_multiple=True, namespace=NAMESPACE)
+            with ctx:
+                actor = get_or_create_metrics_actor()
+                ray.get(actor.ping.remote(), timeout=60)
+            self.handles.append((ctx, actor))
+
+    def snapshot(self, now: float, t0: float, minute_s: float, window_s: float) -> dict[str, dict]:
+        import ray
+
+        out: dict[str, dict] = {}
+        for ctx, actor in self.handles:
+            with ctx if ctx is not None else contextlib.nullcontext():
+                out.update(ray.get(actor.snapshot.remote(now, t0, minute_s, window_s), timeout=10))
+        return out
 
 
 class _Stop(Exception):
@@ -129,7 +213,7 @@ class Autoscaler:
     def __init__(self, cfg: dict[str, Any]) -> None:
         self.cfg = cfg
         self.run_dir = Path(cfg["run_dir"])
-        self.raw = self.run_dir / "raw"
+        self.raw = Path(cfg["raw_dir"]) if cfg.get("raw_dir") else self.run_dir / "raw"
         self.raw.mkdir(parents=True, exist_ok=True)
         self.jobs = [JobSpec(j["name"], float(j["slo_ms"]), float(j["processing_ms"])) for j in cfg["jobs"]]
         self.names = [j.name for j in self.jobs]
@@ -152,7 +236,8 @@ class Autoscaler:
         self.stop = False
         self.last_running: dict[str, int] = {}
         self.rejected: dict[str, list[tuple[float, float]]] = {n: [] for n in self.names}
-        self.metrics_actor = None
+        self.actors = MetricsActors(cfg)
+        self.connected = False
 
     # -- plumbing ------------------------------------------------------------------
     def emit(self, kind: str, **rec: Any) -> None:
@@ -161,24 +246,32 @@ class Autoscaler:
         self.out.write(json.dumps(rec, default=_jsonable) + "\n")
 
     def connect(self) -> None:
-        import ray
+        self.actors.connect()
+        self.connected = True
 
-        from faro.backends.ray.metrics import ACTOR_NAME, NAMESPACE
-
-        ray.init(address=self.cfg["gcs_address"], logging_level="ERROR", log_to_driver=False, namespace=NAMESPACE)
-        self.metrics_actor = ray.get_actor(ACTOR_NAME, namespace=NAMESPACE)
+    def replay_signal(self, name: str) -> dict | None:
+        """``replay_start.json`` / ``replay_end.json`` of the replayer: a local file in ``raw``, or
+        (``replay_signals_url``) a file of the replayer pod's record server; None while absent."""
+        url = self.cfg.get("replay_signals_url")
+        try:
+            if url:
+                with urllib.request.urlopen(f"{url.rstrip('/')}/{name}", timeout=3) as r:
+                    return json.load(r)
+            path = self.raw / name
+            return json.loads(path.read_text()) if path.exists() else None
+        except (OSError, ValueError):  # not there yet (404, no endpoint) or half written
+            return None
 
     def wait_for_start(self, timeout_s: float) -> None:
-        path = self.raw / "replay_start.json"
         deadline = time.monotonic() + timeout_s
-        while not path.exists():
+        while (start := self.replay_signal("replay_start.json")) is None:
             if self.stop:
                 raise _Stop
             if time.monotonic() > deadline:
-                raise TimeoutError(f"no replay started within {timeout_s:.0f} s ({path} missing)")
+                raise TimeoutError(f"no replay started within {timeout_s:.0f} s (replay_start.json missing)")
             self.observe_replicas()
             time.sleep(0.5)
-        self.t0 = float(json.loads(path.read_text())["t0"])
+        self.t0 = float(start["t0"])
 
     def observe_replicas(self) -> None:
         states = self.actuator.refresh()
@@ -189,14 +282,11 @@ class Autoscaler:
                 self.emit("replicas", job=job, replicas=n, target=states.get(job, {}).get("target"))
 
     def metrics(self, now_wall: float) -> dict[str, JobMetrics]:
-        import ray
-
         assert self.t0 is not None
-        snap = ray.get(
-            self.metrics_actor.snapshot.remote(now_wall, self.t0, self.unit_time, self.window_s / self.scale),
-            timeout=10,
-        )
-        prom = serve_api.serve_prometheus(int(self.cfg["metrics_port"]))
+        snap = self.actors.snapshot(now_wall, self.t0, self.unit_time, self.window_s / self.scale)
+        prom: dict[str, dict[str, float]] = {}
+        for c in self.actuator.clusters:
+            prom.update(serve_api.serve_prometheus_url(c["metrics_url"]))
         out = {}
         for job in self.names:
             s = snap.get(job, {})
@@ -221,7 +311,7 @@ class Autoscaler:
 
     # -- the loop ------------------------------------------------------------------
     def run(self) -> int:
-        if self.metrics_actor is None:
+        if not self.connected:
             self.connect()
         self.emit("start", pid=os.getpid(), policy=self.cfg["policy"], quota=self.cfg["quota"],
                   initial=self.actuator.replicas, tick_wall_s=self.tick_s / self.scale)
@@ -230,7 +320,6 @@ class Autoscaler:
             self.emit("replay_start", t0=self.t0)
             for job, n in self.last_running.items():
                 self.emit("replicas", job=job, replicas=n, at_start=True)
-            end_file = self.raw / "replay_end.json"
             next_tick = self.controller.next_tick(0.0)
             while not self.stop:
                 now_wall = time.time()
@@ -247,7 +336,7 @@ class Autoscaler:
                     next_tick = self.controller.next_tick(next_tick)
                 else:
                     self.observe_replicas()
-                if end_file.exists():
+                if self.replay_signal("replay_end.json") is not None:
                     self.emit("replay_end")
                     break
                 time.sleep(min(0.5, max(0.02, (next_tick - now) / self.scale)))

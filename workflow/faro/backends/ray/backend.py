@@ -46,6 +46,7 @@ def ray_config(run: dict[str, Any]) -> dict[str, Any]:
         "service": exp.job_models[0].service_time.__dict__,
         "services": {j: m.service_time.__dict__ for j, m in zip(exp.jobs, exp.job_models, strict=True)},
         "controller": {"downscale_busy_s": ctl.downscale_busy_s, "upscale_order": ctl.upscale_order,
+                       "batch_upscale_order": ctl.batch_upscale_order,
                        "min_replicas": exp.cluster.min_replicas, "max_replicas": exp.cluster.max_replicas},  # fmt: skip
         "ray": {"deploy_timeout_s": float(opts.get("startup_timeout_s", 180))},
         "policy_context": {"data_dir": data_dir, "models_dir": f"{data_dir}/models",
@@ -77,6 +78,10 @@ class RayBackend:
 
     def teardown(self, run_dir: Path, records: dict[str, dict]) -> dict:
         return ray_stages.teardown(run_dir)
+
+    def cleanup_leftovers(self) -> list[dict]:
+        """Stop Ray heads recorded in the state directory whose runs never tore down."""
+        return cluster.teardown_all(cluster.DEFAULT_STATE_DIR)
 
     def parse(self, run: dict[str, Any], run_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
         from faro.backends.ray.parse import replicas_frame, requests_frame

@@ -19,13 +19,24 @@ The replayer warns when it falls behind schedule (lateness above
 sent, errors so far) on stderr and in the log, and aborts with
 :class:`ReplayAborted` after ``max_conn_errors`` consecutive connection errors
 (a dead endpoint), keeping the records made so far.
+
+Command line (the ``k8s`` backend's replayer pod; one Ray cluster per job there,
+so ``--job-urls`` gives each job its own route URL)::
+
+    python -m faro.backends.ray.replayer --trace T (--base-url URL | --job-urls FILE) \
+        --unit-time U --seed S --out DIR
+
+writes ``DIR/requests.csv``, ``DIR/replay_start.json`` (``t0``, ``unit_time``),
+``DIR/replay_end.json`` and ``DIR/replay.json`` (the summary), like the ``ray``
+backend's replay stage.
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
-import os
 import csv
+import os
 import json
 import logging
 import sys
@@ -273,3 +284,52 @@ def run_replay(*args, **kwargs) -> ReplayResult:
         return uvloop.run(replay(*args, **kwargs))
     except ImportError:  # pragma: no cover
         return asyncio.run(replay(*args, **kwargs))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """The replayer as a process (see the module docstring); exit 3 when the replay aborted."""
+    ap = argparse.ArgumentParser(prog="python -m faro.backends.ray.replayer", description=__doc__.splitlines()[0])
+    ap.add_argument("--trace", required=True, help="trace in the artifact's JSON Lines format")
+    where = ap.add_mutually_exclusive_group(required=True)
+    where.add_argument("--base-url", help="one Serve HTTP endpoint for every job (route /<job>)")
+    where.add_argument("--job-urls", help="JSON file {job: URL of its route}; only these jobs are replayed")
+    ap.add_argument("--unit-time", type=float, required=True, help="seconds per trace minute")
+    ap.add_argument("--seed", type=int, required=True)
+    ap.add_argument("--out", required=True, help="folder for requests.csv and the replay_*.json signals")
+    ap.add_argument("--jobs", help="comma-separated jobs to replay (default: every job of the trace)")
+    ap.add_argument("--late-warn-ms", type=float, default=50.0)
+    ap.add_argument("--max-conn-errors", type=int, default=200)
+    ap.add_argument("--timeout-s", type=float, default=60.0, help="per-request timeout")
+    a = ap.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    out = Path(a.out)
+    out.mkdir(parents=True, exist_ok=True)
+    keep: set[str] | None = set(a.jobs.split(",")) if a.jobs else None
+    if a.job_urls:
+        urls = {str(k): str(v) for k, v in json.loads(Path(a.job_urls).read_text()).items()}
+        keep = set(urls) if keep is None else keep & set(urls)
+        base, route = "", urls.__getitem__
+    else:
+        base, route = a.base_url, (lambda job: f"/{job}")
+    trace = load_trace(a.trace)
+    if keep is not None:
+        trace = [{j: c for j, c in m.items() if j in keep} for m in trace]
+
+    def on_start(t0: float) -> None:
+        (out / "replay_start.json").write_text(json.dumps({"t0": t0, "unit_time": a.unit_time}))
+
+    try:
+        res = run_replay(base, trace, unit_time=a.unit_time, seed=a.seed, records=out / "requests.csv", route=route,
+                         timeout_s=a.timeout_s, late_warn_ms=a.late_warn_ms, max_conn_errors=a.max_conn_errors,
+                         on_start=on_start)
+    except ReplayAborted as e:
+        print(f"[replay] aborted: {e}", file=sys.stderr, flush=True)
+        return 3
+    finally:
+        (out / "replay_end.json").write_text(json.dumps({"epoch": time.time()}))
+    (out / "replay.json").write_text(json.dumps(res.__dict__))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

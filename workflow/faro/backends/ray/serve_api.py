@@ -71,8 +71,13 @@ def serve_prometheus(metrics_port: int, timeout: float = 3.0) -> dict[str, dict[
     """Per application: head queue (``ray_serve_deployment_queued_queries``) and the cumulative
     count of HTTP 503 answers (``ray_serve_num_http_requests_total``).  Serve pushes these every
     few seconds, so they lag; empty dict if the endpoint does not answer."""
+    return serve_prometheus_url(f"http://127.0.0.1:{metrics_port}/metrics", timeout)
+
+
+def serve_prometheus_url(url: str, timeout: float = 3.0) -> dict[str, dict[str, float]]:
+    """:func:`serve_prometheus` for a full metrics URL (a k8s head service's ``:8080/metrics``)."""
     try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=timeout) as r:
+        with urllib.request.urlopen(url, timeout=timeout) as r:
             text = r.read().decode(errors="replace")
     except Exception:
         return {}

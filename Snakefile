@@ -32,5 +32,9 @@ rule all:
         get_plots(),
 
 
+onstart:
+    mark_results_root()
+
+
 onerror:
     teardown_open_sessions(log)

@@ -2,7 +2,7 @@
 import json
 import os
 
-from faro.config import check_config, config_hash, project_root
+from faro.config import check_config, check_results_root, config_hash, project_root
 from faro.config import experiment_dir, experiment_trace_file, project_relative
 from faro.data import DATASETS, HISTORY_FILE
 from faro.config import unit_time as experiment_unit_time
@@ -72,16 +72,9 @@ def get_trace(wildcards=None):
     return f"{ROOT}/trace.json"
 
 
-def get_root_identity(wildcards=None):
-    return {
-        "experiment": config["experiment"],
-        "backend": BACKEND,
-        "results": ROOT,
-    }
-
-
-def get_root_marker(wildcards=None):
-    return f"{ROOT}/.faro-root.json"
+def mark_results_root():
+    """Record this root's experiment and backend (checked again at every start)."""
+    check_results_root(config, create=True)
 
 
 def get_previous_teardown(wildcards):

@@ -35,19 +35,6 @@ rule prepare_trace:
         "../scripts/prepare_trace.py"
 
 
-rule mark_root:
-    output:
-        os.path.join(ROOT, ".faro-root.json"),
-    log:
-        os.path.join(ROOT, "logs/mark_root.log"),
-    conda:
-        "../envs/data.yaml"
-    params:
-        config=get_root_identity(),
-    script:
-        "../scripts/mark_root.py"
-
-
 rule train_forecaster:
     input:
         history=os.path.join(DATA, "faro-artifact/") + HISTORY_FILE,

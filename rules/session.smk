@@ -5,7 +5,6 @@
 
 rule setup_quota:
     input:
-        marker=get_root_marker,
         experiment=EXPERIMENT_FILE,
         previous=get_previous_teardown,
         code=get_backend_code,

@@ -42,7 +42,7 @@ def in_process(root: Path, out: Path, seed: int) -> dict[str, list[float]]:
     import pandas as pd
 
     from faro.plots import headline, model, solver, summary, timeline
-    from faro.plots.data import (cell_summary, cluster_series, job_long, read_binned, read_stats_table,
+    from faro.plots.data import (cell_summary, job_long, read_binned, read_stats_table,
                                  replica_steps, wide)
     from faro.plots.io import save
     from faro.plots.tables import display_matrix, main_matrix, write_table

@@ -175,3 +175,37 @@ def test_slack_escalation_stops_at_0_9_and_when_first_solve_fills():
     heavy = solve_with_slack(lambda q: np.full((2, 3), 60.0), [1, 1], 8, objective="sum", slo_s=SLO,
                              proc_s=P)
     assert heavy.quantile == 0.6 and heavy.replicas.sum() == 8
+
+
+@pytest.mark.parametrize("objective", ["sum", "fair", "fair_sum"])
+def test_hand_out_leftover_matches_a_naive_greedy(objective):
+    from faro.solver.solve import evaluate, hand_out_leftover
+
+    rng = np.random.default_rng(3)
+    for _ in range(10):
+        n = 5
+        rates = rng.uniform(1, 20, (n, 7))
+        x = rng.integers(1, 4, n)
+        kw = dict(objective=objective, slo_s=np.full(n, 0.72), proc_s=np.full(n, 0.18))
+        got = hand_out_leftover(x, rates, 20, **kw)
+        z, best = x.copy(), evaluate(x, rates, **kw)
+        while z.sum() < 20:  # one CPU at a time to the best improvement, over all jobs
+            vals = [evaluate(z + np.eye(n, dtype=int)[j], rates, **kw) for j in range(n)]
+            k = int(np.argmax(vals))
+            if vals[k] <= best + 1e-4:
+                break
+            z[k] += 1
+            best = vals[k]
+        assert got.tolist() == z.tolist()
+        assert got.sum() <= 20 and (got >= x).all()
+
+
+def test_hierarchical_hands_out_cpus_the_groups_left_idle():
+    from faro.solver.solve import solve_hierarchical
+
+    # 20 identical jobs of 14 req/s (the pooled groups need fewer replicas than their members)
+    rates = np.full((20, 7), 14.0)
+    res = solve_hierarchical(rates, np.full(20, 2), 80, groups=4, objective="sum",
+                             slo_s=np.full(20, 0.72), proc_s=np.full(20, 0.18))  # fmt: skip
+    # 14 req/s x 0.18 s = 2.52 busy CPUs: every job needs at least 3, and 4 fits the quota
+    assert res.replicas.min() >= 3 and res.replicas.sum() <= 80

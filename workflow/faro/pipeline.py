@@ -12,7 +12,6 @@ import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 
 @contextlib.contextmanager
@@ -143,16 +142,6 @@ def _atomic_df(df, parquet_path: str, csv_path: str) -> None:
         else:
             df.to_csv(tmp, index=False)
         os.replace(tmp, p)
-
-
-def mark_root(smk) -> None:
-    """Record (or check) the results root's experiment and backend."""
-    from faro.config import check_results_root
-
-    with logged(smk) as log:
-        cfg: dict[str, Any] = dict(smk.params.config)
-        check_results_root(cfg, create=True)
-        log.info("results root %s", cfg["results"])
 
 
 def teardown_all(smk) -> None:

@@ -15,7 +15,7 @@ that says what to install.  Tested with torch 2.13.0 (CPU), darts 0.48.1, pytorc
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np

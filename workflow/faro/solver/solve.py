@@ -37,7 +37,7 @@ from scipy.optimize import LinearConstraint, differential_evolution, minimize
 
 from faro.solver.fastpath import job_utilities_1d
 from faro.solver.latency import RHO_CAP
-from faro.solver.objectives import Objective, parse_objective
+from faro.solver.objectives import Objective, apply_admission, combine, parse_objective
 from faro.solver.utility import job_utilities
 
 #: the artifact's admission variables run 0..ADMISSION_SCALE inside the optimiser
@@ -340,6 +340,71 @@ def evaluate(
     return float(obj.value(u, admission))
 
 
+def hand_out_leftover(
+    replicas: ArrayLike,
+    rates: ArrayLike,
+    quota: int,
+    *,
+    objective: str | Objective,
+    slo_s: ArrayLike,
+    proc_s: ArrayLike,
+    current: ArrayLike | None = None,
+    admission: ArrayLike | None = None,
+    relaxed: bool = True,
+    cold_start: bool = False,
+    mdc: bool = True,
+    fair_weight: float = 1.0,
+    tol: float = 1e-4,
+) -> NDArray[np.int64]:
+    """Give CPUs a hierarchical solve left unused, one at a time, to the job whose extra
+    replica improves the whole objective most (by more than ``tol``).
+
+    A group solved as one job with summed rates is a pooled queue, which needs fewer
+    replicas than its members' separate queues; the inner solves are capped by the
+    group's share, so without this pass CPUs stay idle while jobs miss their SLO.
+    """
+    obj = objective if isinstance(objective, Objective) else parse_objective(objective, fair_weight=fair_weight)
+    x = np.asarray(replicas, dtype=np.int64).copy()
+    cs = cold_start and current is not None
+
+    def utilities(v: NDArray[np.int64]) -> NDArray[np.float64]:
+        u = job_utilities(v.astype(np.float64), rates, proc_s=proc_s, slo_s=slo_s, current=current,
+                          relaxed=relaxed, cold_start=cs, mdc=mdc)  # fmt: skip
+        return apply_admission(u, admission) if obj.penalty and admission is not None else np.asarray(u)
+
+    # a job's utility depends on its own count only: keep u(x) and u(x + 1) per job
+    u0, u1 = utilities(x), utilities(x + 1)
+    best = float(combine(u0, obj.kind, fair_weight=obj.fair_weight))
+    while x.sum() < quota:
+        vals = _replace_one(u0, u1, obj.kind, obj.fair_weight)
+        k = int(np.argmax(vals))
+        if vals[k] <= best + tol:
+            break
+        x[k] += 1
+        best = float(vals[k])
+        u0[k] = u1[k]
+        u1[k] = utilities(x + np.eye(len(x), dtype=np.int64)[k])[k]
+    return x
+
+
+def _replace_one(u0: NDArray[np.float64], u1: NDArray[np.float64], kind: str, fair_weight: float) -> NDArray[np.float64]:
+    """The objective when job j's utility goes from u0[j] to u1[j], for every j at once."""
+    total = u0.sum() - u0 + u1
+    if kind == "sum":
+        return total
+    n = len(u0)
+    order = np.argsort(u0, kind="stable")
+    lo1, lo2 = u0[order[0]], u0[order[1]] if n > 1 else np.inf
+    hi1, hi2 = u0[order[-1]], u0[order[-2]] if n > 1 else -np.inf
+    idx = np.arange(n)
+    min_others = np.where(idx == order[0], lo2, lo1)
+    max_others = np.where(idx == order[-1], hi2, hi1)
+    spread = np.minimum(min_others, u1) - np.maximum(max_others, u1)
+    if kind == "fair":
+        return fair_weight * total + spread
+    return total + n * (spread + 1.0)
+
+
 def group_members(n_jobs: int, groups: int, grouping: str = "contiguous") -> list[NDArray[np.int64]]:
     """Job indices of each group: contiguous blocks (``array_split``) or round robin."""
     g = max(1, min(int(groups), n_jobs))
@@ -403,11 +468,11 @@ def solve_hierarchical(
             adm_all[m] = inner.admission
             any_adm = True
     adm = adm_all if any_adm else None
-    value = evaluate(
-        replicas, r, objective=objective, slo_s=slo, proc_s=proc, current=cur, admission=adm,
-        relaxed=kwargs.get("relaxed", True), cold_start=kwargs.get("cold_start", False),
-        mdc=kwargs.get("mdc", True), fair_weight=kwargs.get("fair_weight", 1.0),
-    )
+    model = dict(relaxed=kwargs.get("relaxed", True), cold_start=kwargs.get("cold_start", False),
+                 mdc=kwargs.get("mdc", True), fair_weight=kwargs.get("fair_weight", 1.0))  # fmt: skip
+    replicas = hand_out_leftover(replicas, r, quota, objective=objective, slo_s=slo, proc_s=proc, current=cur,
+                                 admission=adm, **model)  # fmt: skip
+    value = evaluate(replicas, r, objective=objective, slo_s=slo, proc_s=proc, current=cur, admission=adm, **model)
     return SolveResult(replicas=replicas, admission=adm, objective=value, n_evals=n_evals,
                        seconds=time.perf_counter() - t0, relaxed_x=None)
 

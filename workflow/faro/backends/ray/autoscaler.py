@@ -50,7 +50,6 @@ import argparse
 import contextlib
 import copy
 import dataclasses
-import importlib
 import json
 import logging
 import os

@@ -49,3 +49,20 @@ rule train_forecaster:
         "../envs/stages.yaml"
     script:
         "../scripts/train_forecaster.py"
+
+
+rule train_nhits:
+    # optional N-HiTS forecaster (pip install -e ".[nhits]"): days 1-8 train, 9-10 validate
+    input:
+        history=os.path.join(DATA, "faro-artifact", HISTORY_FILE),
+        code=code_files("forecast"),
+    output:
+        os.path.join(DATA, "models", "nhits", "manifest.json"),
+    log:
+        os.path.join(DATA, "logs", "train_nhits.log"),
+    benchmark:
+        os.path.join(DATA, "benchmarks", "train_nhits.tsv")
+    conda:
+        "../envs/nhits.yaml"
+    script:
+        "../scripts/train_nhits.py"

@@ -69,3 +69,10 @@ rule stats_table:
         runs=get_run_keys(),
     script:
         "../scripts/stats_table.py"
+
+
+rule stats:
+    # every cell and the stats table, without the figures
+    input:
+        get_cell_stats(),
+        get_stats_table(),

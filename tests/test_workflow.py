@@ -51,7 +51,7 @@ def smk(tmp: Path, *args: str, config: dict | None = None, check: bool = True, *
         "policies": "[fairshare,aiad,queue_threshold]",
     }
     cfg.update(config or {})
-    cmd = [*SNAKEMAKE, "--cores", "2", *args, "--config", *[f"{k}={v}" for k, v in cfg.items()]]
+    cmd = [*SNAKEMAKE, "--cores", "2", "--nolock", *args, "--config", *[f"{k}={v}" for k, v in cfg.items()]]
     out = subprocess.run(cmd, cwd=PROJECT, capture_output=True, text=True, timeout=600, **kw)
     if check and out.returncode != 0:
         raise AssertionError(f"snakemake failed ({out.returncode}):\n{out.stdout[-3000:]}\n{out.stderr[-5000:]}")
@@ -128,7 +128,7 @@ def test_interrupted_run_resumes_without_redoing_cells(tmp_path):
         "quotas": "[4,6]",
         "policies": "[fairshare,aiad]",
     }
-    cmd = [*SNAKEMAKE, "--cores", "1", "all", "--config", *[f"{k}={v}" for k, v in cfg.items()]]
+    cmd = [*SNAKEMAKE, "--cores", "1", "--nolock", "all", "--config", *[f"{k}={v}" for k, v in cfg.items()]]
     proc = subprocess.Popen(cmd, cwd=PROJECT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             start_new_session=True)  # fmt: skip
     first = tmp_path / "results/4_cpus/fairshare/latency_stats.pkl"
@@ -203,7 +203,7 @@ def test_checksum_mismatch_is_a_clear_error(tmp_path, mirror):
     bad.mkdir()
     (bad / "input.json").write_text((mirror / "input.json").read_text().replace("957", "958", 1))
     out = subprocess.run(
-        [*SNAKEMAKE, "--cores", "1", str(tmp_path / "data/faro-artifact/input.json"),
+        [*SNAKEMAKE, "--cores", "1", "--nolock", str(tmp_path / "data/faro-artifact/input.json"),
          "--config", f"data_mirror={bad}", f"data_dir={tmp_path / 'data'}", f"results={tmp_path / 'results'}"],
         cwd=PROJECT, capture_output=True, text=True, timeout=300,
     )  # fmt: skip

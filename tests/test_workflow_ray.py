@@ -31,7 +31,7 @@ def test_one_real_cell_through_the_workflow(tmp_path):
     exp = yaml.safe_load((PROJECT / "experiments/local_small/experiment.yaml").read_text())
     exp.update(name="ray_tiny", unit_time=5, trace={"file": "trace.json"}, jobs={"names": names, "model": "resnet34"})
     (exp_dir / "experiment.yaml").write_text(yaml.safe_dump(exp))
-    cmd = [sys.executable, "-m", "snakemake", "--cores", "1", "all", "--config", f"experiment={exp_dir}",
+    cmd = [sys.executable, "-m", "snakemake", "--cores", "1", "--nolock", "all", "--config", f"experiment={exp_dir}",
            "backend=ray", f"results={tmp_path / 'results'}", f"data_dir={tmp_path / 'data'}",
            "quotas=[3]", "policies=[aiad]"]  # fmt: skip
     out = subprocess.run(cmd, cwd=PROJECT, capture_output=True, text=True, timeout=900)

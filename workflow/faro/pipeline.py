@@ -169,3 +169,14 @@ def train_forecaster(smk) -> None:
         data_dir = Path(smk.input.history).parent.parent
         train_and_save("light", data_dir, smk.output[0])
         log.info("trained the light forecaster on days 1-10 -> %s", smk.output[0])
+
+
+def train_nhits(smk) -> None:
+    """N-HiTS on days 1-10 of the history (never day 11), fixed seed, saved with a manifest."""
+    from faro.forecast.nhits import train_nhits as train
+    from faro.forecast.training import history
+
+    with logged(smk) as log:
+        out_dir = Path(smk.output[0]).parent
+        manifest = train(history(Path(smk.input.history).parent.parent), out_dir, seed=0)
+        log.info("trained N-HiTS -> %s", manifest)

@@ -53,6 +53,21 @@ def _inputs_digest(paths: list[str]) -> dict[str, str]:
     return out
 
 
+def stale_stages(backend, stage: str, run_dir: Path, records: dict[str, dict]) -> list[str]:
+    """The session stages before ``stage`` to redo: those after the latest one still alive.
+
+    ``backend.alive(s, ...)`` says whether what stage ``s`` left is still usable by the stage
+    after it (a finished replay's records, a running Ray head), so only the most recent
+    live stage matters: a replay that is over needs no running autoscaler.
+    """
+    before = [s for s in SESSION_STAGES if STAGES.index(s) < STAGES.index(stage)]
+    for k in range(len(before) - 1, -1, -1):
+        rec = records.get(before[k])
+        if rec is not None and backend.alive(before[k], run_dir, rec):
+            return before[k + 1 :]
+    return before
+
+
 def run_stage(stage: str, run: dict[str, Any], run_dir: str | os.PathLike, inputs: list[str] | None = None) -> dict:
     """Do ``stage`` of ``run`` in ``run_dir``; returns (and writes) its record."""
     if stage not in STAGES:
@@ -64,15 +79,14 @@ def run_stage(stage: str, run: dict[str, Any], run_dir: str | os.PathLike, input
     t0 = time.time()
     try:
         if stage != "teardown":
-            # a session whose live state is gone is rebuilt before going on
-            for prev in SESSION_STAGES[: STAGES.index(stage)] if stage in STAGES else ():
-                rec = records.get(prev)
-                if rec is None or not backend.alive(prev, run_dir, rec):
-                    log.warning("stage %s: live state of %s is gone; redoing it", stage, prev)
-                    state = backend.run_stage(prev, run, run_dir, records)
-                    records[prev] = _record(prev, run, state, [], time.time(), rebuilt=True)
-                    write_json_atomic(record_path(run_dir, prev), records[prev])
-                    rebuilt.append(prev)
+            # a session whose live state is gone is rebuilt before going on: walk back to the
+            # latest earlier stage whose state is still there, redo every stage after it
+            for prev in stale_stages(backend, stage, run_dir, records):
+                log.warning("stage %s: live state of %s is gone; redoing it", stage, prev)
+                state = backend.run_stage(prev, run, run_dir, records)
+                records[prev] = _record(prev, run, state, [], time.time(), rebuilt=True)
+                write_json_atomic(record_path(run_dir, prev), records[prev])
+                rebuilt.append(prev)
             state = backend.run_stage(stage, run, run_dir, records)
         else:
             state = backend.teardown(run_dir, records)

@@ -34,9 +34,14 @@ def model_path(data_dir: str | Path, name: str) -> Path:
     return Path(data_dir) / "models" / TRAINED[name.lower()]
 
 
+def history(data_dir: str | Path):
+    """The verified history of the artifact (see :class:`faro.forecast.history.History`)."""
+    return _history(str(history_path(data_dir)))
+
+
 def training_data(data_dir: str | Path, *, max_day: int = 10) -> list[np.ndarray]:
     """Per history series, its (days x samples, minutes) counts of days 1..``max_day``."""
-    return _history(str(history_path(data_dir))).training_series(max_day=max_day)
+    return history(data_dir).training_series(max_day=max_day)
 
 
 def train_and_save(name: str, data_dir: str | Path, out: str | Path) -> None:

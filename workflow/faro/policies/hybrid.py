@@ -84,7 +84,7 @@ class Hybrid(Policy):
         if name in TRAINED:
             return [str(model_path(data_dir, name))]
         if name == "nhits":
-            return [f"{data_dir}/models/nhits/model.done"]
+            return [f"{data_dir}/models/nhits/manifest.json"]
         return []
 
     # -- context -------------------------------------------------------------

@@ -100,8 +100,9 @@ rule fetch_logs:
     input:
         os.path.join(RUN, "stages/replay.json"),
     output:
-        record=os.path.join(RUN, "stages/fetch.json"),
-        raw=directory(os.path.join(RUN, "raw")),
+        # the logs land in {run}/raw/, which live backends fill during the replay already:
+        # not a declared output, so that Snakemake never clears it before this stage
+        os.path.join(RUN, "stages/fetch.json"),
     log:
         os.path.join(RUN, "logs/fetch.log"),
     conda:

@@ -129,14 +129,18 @@ def test_interrupted_run_resumes_without_redoing_cells(tmp_path):
         "policies": "[fairshare,aiad]",
     }
     cmd = [*SNAKEMAKE, "--cores", "1", "--nolock", "all", "--config", *[f"{k}={v}" for k, v in cfg.items()]]
-    proc = subprocess.Popen(cmd, cwd=PROJECT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    proc = subprocess.Popen(cmd, cwd=PROJECT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             start_new_session=True)  # fmt: skip
     first = tmp_path / "results/4_cpus/fairshare/latency_stats.pkl"
-    deadline = time.time() + 300
-    while not first.exists() and time.time() < deadline and proc.poll() is None:
-        time.sleep(0.2)
-    assert first.exists(), "first cell did not finish"
+    # wait until Snakemake has recorded a finished cell (its log line comes after its bookkeeping)
+    finished = False
+    for line in proc.stdout:
+        if "(Rule: cell_stats)" in line and "Finished jobid" in line:
+            finished = True
+            break
+    assert finished and first.exists(), "first cell did not finish"
     os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C
+    proc.stdout.close()
     proc.wait(timeout=120)
     done_mtime = first.stat().st_mtime_ns
     # no half-written outputs: every parquet present is readable, no temp files left

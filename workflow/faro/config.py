@@ -141,7 +141,9 @@ def check_config(config: Mapping[str, Any]) -> Experiment:
             )
     from faro.policies.registry import PolicyError, make_policy
 
-    ladder = list((config.get("breakdown") or {}).get("policies", []))
+    # the ablation ladder (`snakemake breakdown`) is checked too, where its files are present
+    pdir = project_root() / config.get("policy_dir", "config/policies")
+    ladder = [p for p in (config.get("breakdown") or {}).get("policies", []) if (pdir / f"{p}.yaml").is_file()]
     for name in list(config["policies"]) + [p for p in ladder if p not in config["policies"]]:
         spec = load_policy_file(name, project_root() / config.get("policy_dir", "config/policies"))
         try:

@@ -128,6 +128,8 @@ def _make_problem(
     r = np.atleast_2d(np.asarray(rates, dtype=np.float64))
     if r.ndim != 2 or not np.all(np.isfinite(r)) or np.any(r < 0):
         raise ValueError("rates must be a finite, non-negative (n_jobs, n_steps) array")
+    if r.shape[1] == 0:
+        raise ValueError("rates need at least one forecast step")
     n = r.shape[0]
     cur = _as_jobs(current, n, "current")
     min_r = np.broadcast_to(np.asarray(min_replicas, dtype=np.int64), (n,)).copy()

@@ -184,7 +184,13 @@ def deploy_jobs(run_dir: Path, cfg: dict) -> dict:
     serve_api.put_config(head["dashboard_url"], conf)
     timeout = float(_rc(cfg).get("deploy_timeout_s", 180))
     while True:
-        st = serve_api.job_states(serve_api.get_details(head["dashboard_url"]))
+        try:
+            st = serve_api.job_states(serve_api.get_details(head["dashboard_url"], timeout=30))
+        except OSError as e:  # a busy dashboard: keep waiting until the deploy timeout
+            if time.monotonic() - t > timeout:
+                raise TimeoutError(f"Serve applications not RUNNING after {timeout:.0f} s: {e}") from e
+            time.sleep(1.0)
+            continue
         ready = all(
             st.get(j, {}).get("status") == "RUNNING" and len(st[j]["running"]) == init[j] for j in init
         )

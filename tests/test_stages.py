@@ -1,0 +1,68 @@
+"""The stage runner: which stages a session rebuilds, and a sim run rebuilt after its live state vanished."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+from faro.stages import run_stage, stale_stages
+from faro.trace import Trace, write_trace
+
+PROJECT = Path(__file__).resolve().parents[1]
+
+
+class FakeBackend:
+    def __init__(self, alive: dict[str, bool]):
+        self._alive = alive
+
+    def alive(self, stage, run_dir, record):
+        return self._alive.get(stage, True)
+
+
+REC = {s: {} for s in ("quota", "clusters", "jobs", "autoscaler", "replay")}
+
+
+def test_a_finished_replay_needs_no_running_autoscaler():
+    # the autoscaler exits when the replay ends: fetching logs must not redo anything
+    b = FakeBackend({"autoscaler": False, "replay": True})
+    assert stale_stages(b, "fetch", Path("."), REC) == []
+
+
+def test_walks_back_to_the_latest_live_stage():
+    b = FakeBackend({"autoscaler": False, "jobs": True})
+    assert stale_stages(b, "replay", Path("."), REC) == ["autoscaler"]
+    b = FakeBackend({"clusters": False, "jobs": False, "autoscaler": False, "quota": True})
+    assert stale_stages(b, "replay", Path("."), REC) == ["clusters", "jobs", "autoscaler"]
+    b = FakeBackend({s: False for s in REC})
+    assert stale_stages(b, "fetch", Path("."), REC) == ["quota", "clusters", "jobs", "autoscaler", "replay"]
+    assert stale_stages(b, "quota", Path("."), REC) == []
+
+
+def test_missing_records_count_as_gone():
+    b = FakeBackend({})
+    assert stale_stages(b, "replay", Path("."), {"quota": {}, "clusters": {}}) == ["jobs", "autoscaler"]
+
+
+def test_sim_run_rebuilds_a_lost_replay_before_fetching(tmp_path):
+    names = ["a", "b"]
+    exp_dir = tmp_path / "exp"
+    write_trace(Trace(tuple(names), np.array([[30, 20], [40, 10]])), exp_dir / "trace.json")
+    exp = yaml.safe_load((PROJECT / "experiments/twitter_10jobs/experiment.yaml").read_text())
+    exp.update(name="t", trace={"file": "trace.json"}, jobs={"names": names, "model": "resnet34"})
+    (exp_dir / "experiment.yaml").write_text(yaml.safe_dump(exp))
+    run = {"experiment": "t", "experiment_file": str(exp_dir / "experiment.yaml"), "backend": "sim", "quota": 4,
+           "policy": "aiad", "policy_file": str(PROJECT / "config/policies/aiad.yaml"), "seed": 1, "unit_time": 60.0,
+           "trace_file": str(exp_dir / "trace.json"), "config_hash": "x", "project_root": str(PROJECT)}  # fmt: skip
+    run_dir = tmp_path / "run"
+    for stage in ("quota", "clusters", "jobs", "autoscaler", "replay"):
+        run_stage(stage, run, run_dir)
+    (run_dir / "live" / "requests.npz").unlink()  # the simulated cluster's logs are gone
+    rec = run_stage("fetch", run, run_dir)
+    assert rec["redone_before"] == ["replay"]
+    assert json.loads((run_dir / "stages/replay.json").read_text())["rebuilt"] is True
+    assert (run_dir / "raw/requests.npz").is_file()
+    rec = run_stage("teardown", run, run_dir)
+    assert not (run_dir / "live").exists()

@@ -364,3 +364,15 @@ def test_hybrid_layers_run_in_policy_order_when_due_together():
     assert fast.ran == [10.0, 20.0, 30.0, 40.0, 50.0, 60.0]
     assert order[-2:] == ["slow", "fast"]
     assert fast.seen_free[-1] == 7 and ctl.free_cpus == 5
+
+
+def test_a_predictive_batch_goes_first_in_job_order_then_single_upscales():
+    # quota 6, a/b/c at 1 -> 3 free. One tick: single +2 for a (reactive), then a batch
+    # c -> 3, b -> 3 (predictive). The batch is served first in job order: b +2, c +1 (clamped),
+    # and a's single upscale finds no CPU left.
+    plan = {10.0: [dict(job="a", delta=2), dict(job="c", target=3, trials=5, batch=True),
+                   dict(job="b", target=3, trials=5, batch=True)]}  # fmt: skip
+    ctl, _, _ = make(plan, quota=6, initial={"a": 1, "b": 1, "c": 1}, order="random")
+    out = outcomes(tick(ctl, 10.0))
+    assert out == [("b", 1, 3, "applied"), ("c", 1, 2, "clamped"), ("a", 1, 1, "dropped")]
+    assert ctl.allocation == {"a": 1, "b": 3, "c": 2} and ctl.free_cpus == 0

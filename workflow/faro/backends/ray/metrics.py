@@ -18,6 +18,7 @@ from Serve's own Prometheus counter (see :mod:`faro.backends.ray.promscrape`).
 from __future__ import annotations
 
 import bisect
+import threading
 import time
 from collections import defaultdict, deque
 
@@ -40,8 +41,14 @@ class MetricsStore:
         self.held: dict[str, dict[str, tuple[int, float]]] = defaultdict(dict)
         #: job -> requests answered 503 by the replica's admission control (cumulative)
         self.admission_drops: dict[str, int] = defaultdict(int)
+        #: the actor runs methods in concurrent threads (max_concurrency): one at a time here
+        self._lock = threading.Lock()
 
     def record(self, batch: list[tuple[str, str, float, float, int]]) -> None:
+        with self._lock:
+            self._record(batch)
+
+    def _record(self, batch: list[tuple[str, str, float, float, int]]) -> None:
         for job, _replica, sent, end, status in batch:
             self.finished[job].append((float(end), float(end) - float(sent), int(status)))
             bisect.insort(self.sent[job], float(sent))
@@ -49,10 +56,12 @@ class MetricsStore:
                 self.admission_drops[job] += 1
 
     def report_held(self, job: str, replica: str, held: int, epoch: float) -> None:
-        self.held[job][replica] = (int(held), float(epoch))
+        with self._lock:
+            self.held[job][replica] = (int(held), float(epoch))
 
     def forget_replica(self, job: str, replica: str) -> None:
-        self.held[job].pop(replica, None)
+        with self._lock:
+            self.held[job].pop(replica, None)
 
     def snapshot(
         self,
@@ -67,6 +76,10 @@ class MetricsStore:
         held counts of replicas that reported within ``stale_s``, and arrivals in
         complete ``minute_s`` bins counted back from ``now`` (oldest first, at most
         ``max_bins``, none before ``t0``)."""
+        with self._lock:
+            return self._snapshot(now, t0, minute_s, window_s, stale_s, max_bins)
+
+    def _snapshot(self, now, t0, minute_s, window_s, stale_s, max_bins) -> dict[str, dict]:
         out: dict[str, dict] = {}
         jobs = set(self.finished) | set(self.sent) | set(self.held)
         n_bins = max(0, min(max_bins, int(np.floor((now - t0) / minute_s + 1e-9))))

@@ -153,15 +153,6 @@ def teardown_all(smk) -> None:
         print(f"teardown: {len(done)} open session(s) removed", file=sys.__stderr__)
 
 
-def plot_headline(smk) -> None:
-    from faro.plots.headline import headline_from_files
-    from faro.plots.io import save
-
-    with logged(smk):
-        fig = headline_from_files(list(smk.input.cells), list(smk.params.policies), f"{smk.params.quota} CPUs")
-        save(fig, smk.output.png, smk.output.pdf)
-
-
 def train_forecaster(smk) -> None:
     from faro.forecast.training import train_and_save
 

@@ -189,7 +189,9 @@ def get_plot_config(wildcards=None):
 
 def get_paper_figures(wildcards=None):
     """Model, solver, forecast and Cilantro figures: on by default for the artifact's own trace."""
-    default = EXP.trace_spec.get("dataset") == "faro-artifact" and not EXP.trace_spec.get("derive")
+    default = EXP.trace_spec.get(
+        "dataset"
+    ) == "faro-artifact" and not EXP.trace_spec.get("derive")
     return bool(get_plot_config().get("paper_figures", default))
 
 

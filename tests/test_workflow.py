@@ -42,7 +42,8 @@ def make_experiment(tmp: Path, minutes: int = 6, jobs: int = 2, seed: int = 0) -
     return exp_dir
 
 
-def smk(tmp: Path, *args: str, config: dict | None = None, check: bool = True, **kw) -> subprocess.CompletedProcess:
+def smk_cmd(tmp: Path, *args: str, config: dict | None = None, cores: int = 2) -> list[str]:
+    """The Snakemake command of a test: its own experiment, results root and data dir."""
     cfg = {
         "experiment": str(tmp / "exp"),
         "results": str(tmp / "results"),
@@ -51,7 +52,11 @@ def smk(tmp: Path, *args: str, config: dict | None = None, check: bool = True, *
         "policies": "[fairshare,aiad,queue_threshold]",
     }
     cfg.update(config or {})
-    cmd = [*SNAKEMAKE, "--cores", "2", "--nolock", *args, "--config", *[f"{k}={v}" for k, v in cfg.items()]]
+    return [*SNAKEMAKE, "--cores", str(cores), "--nolock", *args, "--config", *[f"{k}={v}" for k, v in cfg.items()]]
+
+
+def smk(tmp: Path, *args: str, config: dict | None = None, check: bool = True, **kw) -> subprocess.CompletedProcess:
+    cmd = smk_cmd(tmp, *args, config=config)
     out = subprocess.run(cmd, cwd=PROJECT, capture_output=True, text=True, timeout=600, **kw)
     if check and out.returncode != 0:
         raise AssertionError(f"snakemake failed ({out.returncode}):\n{out.stdout[-3000:]}\n{out.stderr[-5000:]}")
@@ -121,14 +126,7 @@ def test_editing_a_policy_file_reruns_only_its_cells(tmp_path, monkeypatch):
 
 def test_interrupted_run_resumes_without_redoing_cells(tmp_path):
     make_experiment(tmp_path, minutes=10)
-    cfg = {
-        "experiment": str(tmp_path / "exp"),
-        "results": str(tmp_path / "results"),
-        "data_dir": str(tmp_path / "data"),
-        "quotas": "[4,6]",
-        "policies": "[fairshare,aiad]",
-    }
-    cmd = [*SNAKEMAKE, "--cores", "1", "--nolock", "all", "--config", *[f"{k}={v}" for k, v in cfg.items()]]
+    cmd = smk_cmd(tmp_path, "all", config={"quotas": "[4,6]", "policies": "[fairshare,aiad]"}, cores=1)
     proc = subprocess.Popen(cmd, cwd=PROJECT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             start_new_session=True)  # fmt: skip
     first = tmp_path / "results/4_cpus/fairshare/latency_stats.pkl"

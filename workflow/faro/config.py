@@ -20,6 +20,7 @@ from typing import Any
 import jsonschema
 import yaml
 
+from faro.atomic import atomic_path
 from faro.experiment import Experiment, ExperimentError, load_experiment
 
 ROOT_MARKER = ".faro-root.json"
@@ -191,9 +192,8 @@ def check_results_root(config: Mapping[str, Any], create: bool = False) -> None:
                 )
     elif create:
         root.mkdir(parents=True, exist_ok=True)
-        tmp = marker.with_name(marker.name + f".tmp{os.getpid()}")
-        tmp.write_text(json.dumps(ident, indent=1) + "\n")
-        os.replace(tmp, marker)
+        with atomic_path(marker) as tmp:
+            tmp.write_text(json.dumps(ident, indent=1) + "\n")
 
 
 def config_hash(obj: Any) -> str:

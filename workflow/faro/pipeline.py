@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -133,15 +132,12 @@ def stats_table(smk) -> None:
 
 
 def _atomic_df(df, parquet_path: str, csv_path: str) -> None:
-    for path, writer in ((parquet_path, "parquet"), (csv_path, "csv")):
-        p = Path(path)
-        p.parent.mkdir(parents=True, exist_ok=True)
-        tmp = p.with_name(f".{p.name}.tmp{os.getpid()}")
-        if writer == "parquet":
-            df.to_parquet(tmp, index=False)
-        else:
-            df.to_csv(tmp, index=False)
-        os.replace(tmp, p)
+    from faro.atomic import atomic_path
+
+    with atomic_path(parquet_path) as tmp:
+        df.to_parquet(tmp, index=False)
+    with atomic_path(csv_path) as tmp:
+        df.to_csv(tmp, index=False)
 
 
 def teardown_all(smk) -> None:

@@ -10,13 +10,13 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from faro.atomic import atomic_path
 SCHEMA_VERSION = "1"
 
 REQUESTS_SCHEMA = pa.schema(
@@ -56,11 +56,8 @@ def write_parquet(
 ) -> None:
     """Write ``df`` with the explicit ``schema``, zstd, provenance in the metadata; atomically."""
     table = _table(df, schema, provenance)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    pq.write_table(table, tmp, compression="zstd")
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        pq.write_table(table, tmp, compression="zstd")
 
 
 def read_provenance(path: str | os.PathLike) -> dict[str, Any]:

@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from faro.atomic import atomic_path
 from faro.backends.base import SESSION_STAGES, STAGES, get_backend
 from faro.data import sha256_of
 from faro.provenance import provenance
@@ -38,10 +39,8 @@ def read_records(run_dir: Path, upto: str) -> dict[str, dict]:
 
 
 def write_json_atomic(path: Path, obj: Any) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    tmp.write_text(json.dumps(obj, indent=1, sort_keys=True, default=str) + "\n")
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(obj, indent=1, sort_keys=True, default=str) + "\n")
 
 
 def _inputs_digest(paths: list[str]) -> dict[str, str]:

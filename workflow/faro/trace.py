@@ -108,14 +108,12 @@ def _natural_key(s: str) -> tuple:
 
 def write_trace(trace: Trace, path: str | os.PathLike, deployment: str = "classifier") -> None:
     """Write ``trace`` in the format above (atomically)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    with tmp.open("w", encoding="utf-8") as fh:
+    from faro.atomic import atomic_path
+
+    with atomic_path(path) as tmp, tmp.open("w", encoding="utf-8") as fh:
         for k in range(trace.n_minutes):
             counts = {j: {deployment: int(trace.counts[k, i])} for i, j in enumerate(trace.jobs)}
             fh.write(json.dumps({"ts": k, "counts": counts}) + "\n")
-    os.replace(tmp, path)
 
 
 def poisson_arrivals(

@@ -7,13 +7,13 @@ data directory by the ``train_forecaster`` rule and loaded by every run that use
 
 from __future__ import annotations
 
-import os
 import pickle
 from functools import cache
 from pathlib import Path
 
 import numpy as np
 
+from faro.atomic import atomic_path
 from faro.data import HISTORY_FILE, lookup
 from faro.forecast.history import load_history
 
@@ -49,12 +49,8 @@ def train_and_save(name: str, data_dir: str | Path, out: str | Path) -> None:
     from faro.forecast.registry import make_forecaster
 
     model = make_forecaster(name, train=training_data(data_dir))
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.tmp{os.getpid()}")
-    with open(tmp, "wb") as fh:
+    with atomic_path(out) as tmp, open(tmp, "wb") as fh:
         pickle.dump(model, fh)
-    os.replace(tmp, out)
 
 
 def load_trained(path: str | Path):

@@ -16,6 +16,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from faro.atomic import atomic_path
+
 KEYS = ["experiment", "backend", "quota", "policy"]
 UTIL_PREFIX = "avg_util_"
 SLO_PREFIX = "avg_slo_rate_"
@@ -145,11 +147,8 @@ def read_request_columns(path: str | os.PathLike) -> pd.DataFrame:
 
 
 def write_binned(df: pd.DataFrame, path: str | os.PathLike) -> None:
-    p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    tmp = p.with_name(f".{p.name}.tmp{os.getpid()}")
-    df[BINNED_COLUMNS].to_parquet(tmp, index=False)
-    os.replace(tmp, p)
+    with atomic_path(path) as tmp:
+        df[BINNED_COLUMNS].to_parquet(tmp, index=False)
 
 
 def read_binned(path: str | os.PathLike, *, trim: bool = True) -> pd.DataFrame:

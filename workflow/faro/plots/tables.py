@@ -12,10 +12,11 @@ import math
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
+from faro.atomic import atomic_path
 
 from faro.plots import style
 from faro.plots.data import cell_summary
@@ -238,11 +239,8 @@ def to_html(tables: Sequence[tuple[str, pd.DataFrame]], title: str, note: str = 
 
 
 def _atomic_text(path: str | os.PathLike, text: str) -> None:
-    p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    tmp = p.with_name(f".{p.name}.tmp{os.getpid()}")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, p)
+    with atomic_path(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
 
 
 def write_table(numbers: pd.DataFrame, display: pd.DataFrame, *, csv: str, md: str, tex: str, html_path: str,

@@ -133,7 +133,6 @@ except ImportError:  # pragma: no cover
 
 def get_or_create_metrics_actor():
     """The run's metrics actor (detached, so it outlives the driver that made it)."""
-    import ray
 
     return FaroMetrics.options(  # type: ignore[union-attr]
         name=ACTOR_NAME, namespace=NAMESPACE, lifetime="detached", get_if_exists=True

@@ -23,7 +23,7 @@ CHILD = r"""
 import json, resource, sys, time
 t0 = time.perf_counter()
 sys.path.insert(0, {pkg!r})
-from faro.backends.sim import SimBackend, policy_context
+from faro.policies.context import policy_context
 from faro.experiment import load_experiment
 from faro.policies import make_policy
 from faro.sim.engine import simulate
@@ -37,7 +37,7 @@ run = {{"unit_time": 60.0, "data_dir": {data!r}, "seed": {seed}}}
 import yaml
 spec = yaml.safe_load(open({policy_file!r}))
 policy = make_policy(spec["class"], spec["params"], jobs=exp.jobs, quota={quota},
-                     context=policy_context(run, exp, trace))
+                     context=policy_context(run, exp, trace.counts))
 res = simulate(exp, trace, policy, {quota}, {seed})
 t2 = time.perf_counter()
 np.savez({out!r}, job=res.job, arrival=res.arrival, start=res.start, end=res.end, status=res.status)

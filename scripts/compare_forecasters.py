@@ -25,7 +25,7 @@ def one(args: tuple) -> dict:
     policy, forecaster, quota, seed, data_dir, mirror = args
     import yaml
 
-    from faro.backends.sim import policy_context
+    from faro.policies.context import policy_context
     from faro.experiment import load_experiment
     from faro.policies import make_policy
     from faro.sim.engine import simulate
@@ -36,7 +36,7 @@ def one(args: tuple) -> dict:
     trace = parse_trace(Path(mirror) / "input.json", exp.jobs)
     spec = yaml.safe_load((ROOT / f"config/policies/{policy}.yaml").read_text())
     params = {**spec["params"], "forecaster": forecaster}
-    ctx = policy_context({"unit_time": 60.0, "data_dir": data_dir, "seed": seed}, exp, trace)
+    ctx = policy_context({"unit_time": 60.0, "data_dir": data_dir, "seed": seed}, exp, trace.counts)
     pol = make_policy(spec["class"], params, jobs=exp.jobs, quota=quota, context=ctx)
     res = simulate(exp, trace, pol, quota, seed)
     st = latency_stats(res.requests_frame(), jobs=exp.jobs, slo_ms=720, unit_time=60, n_minutes=trace.n_minutes,

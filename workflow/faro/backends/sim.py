@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 
 from faro.config import load_policy_file
 from faro.experiment import Experiment, load_experiment
+from faro.policies.context import policy_context
 from faro.policies.registry import make_policy
 
 LIVE = "live"
@@ -88,7 +89,7 @@ class SimBackend:
         trace = parse_trace(run["trace_file"], exp.jobs)
         auto = records["autoscaler"]["state"]
         policy = make_policy(auto["class"], auto["params"], jobs=exp.jobs, quota=run["quota"],
-                             base_dir=run.get("project_root"), context=policy_context(run, exp, trace))  # fmt: skip
+                             base_dir=run.get("project_root"), context=policy_context(run, exp, trace.counts))  # fmt: skip
         res = simulate(exp, trace, policy, run["quota"], run["seed"], unit_time=run["unit_time"])
         live = run_dir / LIVE
         live.mkdir(parents=True, exist_ok=True)
@@ -135,19 +136,6 @@ class SimBackend:
 
         requests = requests_frame(jobs, run["seed"], job, arrival, start, end, status)
         return requests, replicas_frame(jobs, np.load(raw / REPLICAS))
-
-
-def policy_context(run: dict[str, Any], exp: Experiment, trace) -> dict[str, Any]:
-    """What a policy may need besides metrics: time scale, trained-model inputs, the trace (oracle)."""
-    derive = exp.trace_spec.get("derive") or {}
-    return {
-        "unit_time": float(run["unit_time"]),
-        "data_dir": run.get("data_dir", "results/data"),
-        "models_dir": run.get("models_dir", str(Path(run.get("data_dir", "results/data")) / "models")),
-        "trace_counts": trace.counts,
-        "trace_scale": float(derive.get("scale", 1.0)),
-        "seed": int(run["seed"]),
-    }
 
 
 def _save_npz(path: Path, **arrays) -> None:

@@ -11,6 +11,7 @@ from faro.backends.ray import cluster
 from faro.backends.ray import stages as ray_stages
 from faro.config import load_policy_file
 from faro.experiment import load_experiment
+from faro.policies.context import policy_context
 
 _STAGE_FN = {
     "quota": ray_stages.setup_quota,
@@ -28,8 +29,6 @@ def ray_config(run: dict[str, Any]) -> dict[str, Any]:
     spec = load_policy_file(run["policy"], Path(run["policy_file"]).parent)
     opts = dict(run.get("backend_options") or {})
     ctl = exp.controller
-    derive = exp.trace_spec.get("derive") or {}
-    data_dir = run.get("data_dir", "results/data")
     return {
         "seed": int(run["seed"]),
         "quota": int(run["quota"]),
@@ -49,8 +48,7 @@ def ray_config(run: dict[str, Any]) -> dict[str, Any]:
                        "batch_upscale_order": ctl.batch_upscale_order,
                        "min_replicas": exp.cluster.min_replicas, "max_replicas": exp.cluster.max_replicas},  # fmt: skip
         "ray": {"deploy_timeout_s": float(opts.get("startup_timeout_s", 180))},
-        "policy_context": {"data_dir": data_dir, "models_dir": f"{data_dir}/models",
-                           "trace_scale": float(derive.get("scale", 1.0)), "seed": int(run["seed"])},  # fmt: skip
+        "policy_context": policy_context(run, exp),
     }
 
 

@@ -78,7 +78,11 @@ def mark_results_root():
 
 
 def get_previous_teardown(wildcards):
-    """Live sessions never overlap: a run's quota stage waits for the previous run's teardown."""
+    """Live sessions never overlap: a run's quota stage waits for the previous run's teardown.
+
+    A real data dependency on purpose (not ``ancient``): when an earlier run is redone, its
+    session is live again, so the runs after it must wait and are redone after it.
+    """
     if BACKEND == "sim":
         return []
     key = (int(wildcards.quota), wildcards.policy, int(wildcards.seed))

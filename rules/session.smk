@@ -57,9 +57,12 @@ rule deploy_jobs:
 
 
 rule launch_autoscaler:
+    # a live autoscaler binds its policy at start: trace (oracle) and trained models
     input:
         os.path.join(RUN, "stages/jobs.json"),
         policy=os.path.join(POLICY_DIR, "{policy}.yaml"),
+        trace=get_trace,
+        data=get_policy_data,
     output:
         os.path.join(RUN, "stages/autoscaler.json"),
     log:

@@ -26,6 +26,7 @@ from faro.plots.data import (
 )
 from faro.plots.tables import (
     display_matrix,
+    display_sim_vs_real,
     kendall_distance,
     main_matrix,
     scale_out,
@@ -328,12 +329,25 @@ def test_sim_vs_real_relative_error_and_ranking():
     fs = det[det["policy"] == "fairshare"].iloc[0]
     assert fs["lost_utility_sim"] == pytest.approx(1.0) and fs["lost_utility_k8s"] == pytest.approx(0.8)
     assert fs["lost_utility_rel_err"] == pytest.approx(0.25)  # |1.0 - 0.8| / 0.8
+    assert fs["lost_utility_diff"] == pytest.approx(-0.2)  # k8s - sim
+    assert fs["n_seeds_sim"] == 1 and fs["lost_utility_sim_std"] == 0.0
     assert fs["slo_violation_rel_err"] == pytest.approx(0.5)  # |0.1 - 0.2| / 0.2
     q = summ[summ["quota"] == 32].iloc[0]
     # lost utility sim (fs 1.0, aiad 0.5, oneshot 1.5) vs k8s (0.8, 1.0, 2.0): fs/aiad swapped
     assert q["lost_utility_tau"] == pytest.approx(1 / 3) and q["lost_utility_discordant"] == 1
     with pytest.raises(ValueError, match="no .* cell in common"):
         sim_vs_real(sim.assign(quota=16), real)
+    # two seeds on one side: mean, sample sd and counts
+    sim2 = _runs([{"quota": 32, "policy": p, "seed": s, "avg_total_utility": u + 0.2 * (s - 1), "avg_total_slo_rate": 0.9}
+                  for p, u in [("fairshare", 1.0), ("aiad", 1.5), ("oneshot", 0.5)] for s in (1, 2)])
+    d2, _ = sim_vs_real(sim2, real, labels=("sim", "k8s"))
+    f2 = d2[d2["policy"] == "fairshare"].iloc[0]
+    assert f2["n_seeds_sim"] == 2 and f2["n_seeds_k8s"] == 1
+    assert f2["lost_utility_sim"] == pytest.approx(0.9) and f2["lost_utility_sim_std"] == pytest.approx(0.2 / 2**0.5)
+    shown = display_sim_vs_real(d2, labels=("sim", "k8s"))
+    row = shown[shown["policy"] == shown["policy"].iloc[0]].iloc[0]
+    assert row["seeds"] == "2 / 1" and " ± " in row["lost utility sim"]
+    assert shown.loc[d2.index[d2["policy"] == "fairshare"][0], "lost utility diff"] == "-0.10"
 
 
 def test_scale_out_per_job_loss():

@@ -101,7 +101,8 @@ def test_replayer_dead_endpoint_keeps_partial_records(tmp_path):
     assert (df["status"] == 0).all() and df["error"].notna().all()
 
 
-def test_sigint_during_replay_tears_down(tmp_path):
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_signal_during_replay_tears_down(tmp_path, sig):
     cfg = run_config(tmp_path, [{"a": 20}] * 6, unit_time=5.0, quota=2)
     run = tmp_path / "run"
     head = _setup(run, cfg)
@@ -113,11 +114,12 @@ def test_sigint_during_replay_tears_down(tmp_path):
         p = subprocess.Popen([sys.executable, "-m", "faro.backends.ray.stages", "replay", "--run-dir", str(run),
                               "--config", str(cpath)], env=env, stderr=subprocess.PIPE, text=True)
         time.sleep(6.0)
-        p.send_signal(signal.SIGINT)
+        p.send_signal(sig)
         _, err = p.communicate(timeout=60)
     finally:
         stages.teardown(run, cfg)  # no-op if the stage tore down (it must have)
-    assert p.returncode != 0 and "KeyboardInterrupt" in err
+    assert p.returncode != 0
+    assert ("KeyboardInterrupt" if sig == signal.SIGINT else "Terminated: signal 15") in err, err[-2000:]
     assert "tearing the session down" in err
     assert leftover(head) == []
     assert not Path(f"/proc/{asc}").exists() or "Z" in Path(f"/proc/{asc}/stat").read_text().rsplit(")", 1)[-1][:3]

@@ -246,3 +246,30 @@ def test_faro_and_mark_cells_on_a_derived_artifact_window(tmp_path, mirror):
         decisions = (root / f"6_cpus/{policy}/seed_42/raw/decisions.jsonl").read_text().splitlines()
         sources = {json.loads(d)["source"] for d in decisions}
         assert any(s.startswith(policy.split("_")[0]) for s in sources), sources
+
+
+def _quota_inputs(dry_run: str) -> dict[str, str]:
+    """From a dry run's text: each setup_quota job's output run folder -> its input line."""
+    out = {}
+    for block in dry_run.split("rule setup_quota:")[1:]:
+        lines = [ln.strip() for ln in block.splitlines()]
+        inp = next(ln for ln in lines if ln.startswith("input:"))
+        outp = next(ln for ln in lines if ln.startswith("output:"))
+        out[outp.split("output:")[1].strip().rsplit("/stages/", 1)[0]] = inp
+    return out
+
+
+def test_live_sessions_form_one_chain_seed_first(tmp_path):
+    """On a live backend each run's quota stage waits for the previous run's teardown, in the
+    order seed, quota, policy (one whole replicate first); the simulator has no such chain."""
+    make_experiment(tmp_path)
+    cfg = {"backend": "ray", "quotas": "[4,6]", "policies": "[fairshare,aiad]", "seeds": "[1,2]"}
+    inputs = _quota_inputs(smk(tmp_path, "-n", "--forceall", "stats", config=cfg).stdout)
+    root = str(tmp_path / "results")
+    chain = [f"{root}/{q}_cpus/{p}/seed_{s}" for s in (1, 2) for q in (4, 6) for p in ("fairshare", "aiad")]
+    assert sorted(inputs) == sorted(chain)
+    assert "teardown.json" not in inputs[chain[0]]
+    for prev, run in zip(chain, chain[1:]):
+        assert f"{prev}/stages/teardown.json" in inputs[run], (run, inputs[run])
+    sim = smk(tmp_path, "-n", "--forceall", "stats", config={**cfg, "backend": "sim", "results": str(tmp_path / "r2")})
+    assert not any("teardown.json" in v for v in _quota_inputs(sim.stdout).values())

@@ -60,9 +60,9 @@ def prepare_trace(smk) -> None:
 
 
 def stage(smk) -> None:
-    from faro.stages import run_stage
+    from faro.stages import run_stage, sigterm_as_interrupt
 
-    with logged(smk) as log:
+    with logged(smk) as log, sigterm_as_interrupt():
         run = dict(smk.params.run)
         run_dir = Path(smk.params.run_dir)
         rec = run_stage(smk.params.stage, run, run_dir, inputs=[str(p) for p in smk.input])

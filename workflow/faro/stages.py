@@ -5,7 +5,8 @@ Each stage writes ``<run>/stages/<stage>.json``: what it did, with which inputs
 the live state of every earlier session stage is checked; if a session is gone
 (e.g. after Ctrl-C and teardown) the earlier stages are redone first, and the
 record says so.  If a stage fails, the run's session is torn down and the error
-re-raised, so the cluster is clean.
+re-raised, so the cluster is clean.  SIGTERM (a killed Snakemake, a job scheduler, a CI
+timeout) counts as a failure too: :func:`sigterm_as_interrupt` turns it into an exception.
 """
 
 from __future__ import annotations
@@ -13,7 +14,11 @@ from __future__ import annotations
 import json
 import logging
 import os
+import signal
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +28,27 @@ from faro.data import sha256_of
 from faro.provenance import provenance
 
 log = logging.getLogger("faro.stages")
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM arrived: handled like Ctrl-C (the stage tears its session down, then exits)."""
+
+
+@contextmanager
+def sigterm_as_interrupt() -> Iterator[None]:
+    """Within the block, SIGTERM raises :class:`Terminated` (main thread only; else a no-op)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def on_term(signum, frame):
+        raise Terminated(f"signal {signum} (SIGTERM)")
+
+    old = signal.signal(signal.SIGTERM, on_term)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, old)
 
 
 def record_path(run_dir: Path, stage: str) -> Path:

@@ -74,8 +74,12 @@ def policy_data(policy_file: str, data_dir: str) -> list[str]:
 
 
 def run_order(quotas, policies, seeds) -> list[tuple[int, str, int]]:
-    """The fixed order in which live sessions run (quota, then policy, then seed)."""
-    return [(int(q), str(p), int(s)) for q in quotas for p in policies for s in seeds]
+    """The fixed order in which live sessions run: seed, then quota, then policy.
+
+    Seed-major, so a long real matrix completes one whole replicate (every quota x policy
+    cell) before it starts the next: an interrupted run still gives comparable cells.
+    """
+    return [(int(q), str(p), int(s)) for s in seeds for q in quotas for p in policies]
 
 
 def open_sessions(root: str) -> list[Path]:

@@ -45,11 +45,17 @@ _GRID = np.linspace(0.001, 0.999, 999)
 _CACHE_MAX = 512
 
 
-def lag_features(windows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(m, L) count windows -> features (m, L) [L-1 relative log lags, intercept], last log."""
+def lag_features(windows: np.ndarray, n_lags: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(m, L) count windows -> features (m, k + 1) [k relative log lags, intercept], last log.
+
+    ``n_lags`` = k keeps the k most recent lags before the last minute (default all, L - 1);
+    k = 0 is a probabilistic persistence (drift and residual quantiles only).
+    """
     lw = np.log1p(np.maximum(windows, 0.0))
     last = lw[:, -1:]
-    feats = np.concatenate([lw[:, :-1] - last, np.ones((lw.shape[0], 1))], axis=1)
+    k = lw.shape[1] - 1 if n_lags is None else max(0, min(int(n_lags), lw.shape[1] - 1))
+    lags = lw[:, lw.shape[1] - 1 - k:-1] - last
+    feats = np.concatenate([lags, np.ones((lw.shape[0], 1))], axis=1)
     return feats, last
 
 
@@ -107,11 +113,14 @@ class LogARForecaster(Forecaster):
     """Per-job direct log-linear AR with empirical residual quantiles (see module doc)."""
 
     name = "light"
+    #: class defaults keep models pickled before these options existed loadable
+    n_lags: int | None = None
+    pooled: bool = False
 
     def __init__(self, input_len: int = DEFAULT_INPUT_LEN,
                  input_len_by_job: Mapping[int, int] | None = None,
                  max_horizon: int = 7, ridge: float = 1e-3, huber_c: float = 1.345,
-                 n_iter: int = 30) -> None:
+                 n_iter: int = 30, n_lags: int | None = None, pooled: bool = False) -> None:
         self.input_len = int(input_len)
         self.input_len_by_job = dict(DEFAULT_INPUT_LEN_BY_JOB if input_len_by_job is None
                                      else input_len_by_job)
@@ -119,6 +128,9 @@ class LogARForecaster(Forecaster):
         self.ridge = float(ridge)
         self.huber_c = float(huber_c)
         self.n_iter = int(n_iter)
+        #: lags used (None: the whole window); pooled: one model over all jobs serves every job
+        self.n_lags = None if n_lags is None else int(n_lags)
+        self.pooled = bool(pooled)
         self.models: dict[int | None, _JobModel] = {}
         self._mu_cache: dict[tuple, np.ndarray] = {}
         self._off_cache: dict[tuple, np.ndarray] = {}
@@ -128,7 +140,7 @@ class LogARForecaster(Forecaster):
 
     def _fit_one(self, episodes: Sequence[np.ndarray], input_len: int) -> _JobModel:
         X, Y = make_windows(episodes, input_len, self.max_horizon)
-        F, last = lag_features(X)
+        F, last = lag_features(X, self.n_lags)
         T = np.log1p(np.maximum(Y, 0.0)) - last
         beta = huber_ridge_fit(F, T, self.ridge, self.huber_c, self.n_iter)
         resid = T - F @ beta
@@ -136,7 +148,8 @@ class LogARForecaster(Forecaster):
 
     def fit(self, train: list[np.ndarray]) -> LogARForecaster:
         eps = training_episodes(train)
-        self.models = {j: self._fit_one([e], self.window_len(j)) for j, e in enumerate(eps)}
+        self.models = {} if self.pooled else {j: self._fit_one([e], self.window_len(j))
+                                              for j, e in enumerate(eps)}
         self.models[None] = self._fit_one(eps, self.input_len)
         self._mu_cache.clear()
         self._off_cache.clear()
@@ -167,7 +180,7 @@ class LogARForecaster(Forecaster):
         ck = (key, w.tobytes())
         mu = self._mu_cache.get(ck)
         if mu is None:
-            f, last = lag_features(w[None, :])
+            f, last = lag_features(w[None, :], self.n_lags)
             mu = (f @ m.beta + last)[0]
             if len(self._mu_cache) > _CACHE_MAX:
                 self._mu_cache.clear()

@@ -97,20 +97,26 @@ def kendall_distance(a: Sequence[float], b: Sequence[float]) -> tuple[float, int
 
 def sim_vs_real(sim: pd.DataFrame, real: pd.DataFrame, metrics: Sequence[Metric] = COMPARE_METRICS,
                 labels: tuple[str, str] = ("sim", "real")) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Table 7: per (quota, policy) in both tables, each metric's two means and the relative error
-    |a - b| / |b|; per quota the Kendall tau and discordant pairs of the policy rankings, and the
+    """Table 7: per (quota, policy) in both tables, each metric's two means over seeds (with
+    their sd and seed counts), the difference b - a and the relative error |a - b| / |b|; per quota the Kendall tau and discordant pairs of the policy rankings, and the
     mean and max relative error (also over all quotas, quota "all")."""
     a_lab, b_lab = labels
     cols = [m.column for m in metrics]
-    a = cell_summary(sim, cols).set_index(["quota", "policy"])[cols]
-    b = cell_summary(real, cols).set_index(["quota", "policy"])[cols]
+    keep = cols + [f"{c}_std" for c in cols] + ["n_seeds"]
+    a = cell_summary(sim, cols).set_index(["quota", "policy"])[keep]
+    b = cell_summary(real, cols).set_index(["quota", "policy"])[keep]
     common = a.index.intersection(b.index)
     if len(common) == 0:
         raise ValueError("the two stats tables have no (quota, policy) cell in common")
     det = pd.DataFrame(index=common)
+    det[f"n_seeds_{a_lab}"] = a.loc[common, "n_seeds"].astype(int)
+    det[f"n_seeds_{b_lab}"] = b.loc[common, "n_seeds"].astype(int)
     for c in cols:
         det[f"{c}_{a_lab}"] = a.loc[common, c]
         det[f"{c}_{b_lab}"] = b.loc[common, c]
+        det[f"{c}_{a_lab}_std"] = a.loc[common, f"{c}_std"]
+        det[f"{c}_{b_lab}_std"] = b.loc[common, f"{c}_std"]
+        det[f"{c}_diff"] = det[f"{c}_{b_lab}"] - det[f"{c}_{a_lab}"]
         with np.errstate(divide="ignore", invalid="ignore"):
             det[f"{c}_rel_err"] = (det[f"{c}_{a_lab}"] - det[f"{c}_{b_lab}"]).abs() / det[f"{c}_{b_lab}"].abs()
     det = sort_cells(det.reset_index()).reset_index(drop=True)
@@ -131,9 +137,15 @@ def display_sim_vs_real(det: pd.DataFrame, metrics: Sequence[Metric] = COMPARE_M
                         labels: tuple[str, str] = ("sim", "real")) -> pd.DataFrame:
     out = pd.DataFrame({"quota": det["quota"].astype(int).astype(str),
                         "policy": [style.label(p) for p in det["policy"]]})
+    if all(f"n_seeds_{lab}" in det.columns for lab in labels):
+        out["seeds"] = [f"{a} / {b}" for a, b in zip(det[f"n_seeds_{labels[0]}"], det[f"n_seeds_{labels[1]}"])]
     for m in metrics:
         for lab in labels:
-            out[f"{m.header} {lab}"] = [fmt_value(v, None, m, False) for v in det[f"{m.column}_{lab}"]]
+            stds = det.get(f"{m.column}_{lab}_std", pd.Series([math.nan] * len(det), index=det.index))
+            out[f"{m.header} {lab}"] = [fmt_value(v, sd, m, True) for v, sd in zip(det[f"{m.column}_{lab}"], stds)]
+        if f"{m.column}_diff" in det.columns:
+            signed = Metric(m.column, m.header, "+" + m.fmt, m.scale)
+            out[f"{m.header} diff"] = [fmt_value(v, None, signed, False) for v in det[f"{m.column}_diff"]]
         out[f"{m.header} rel. err (%)"] = [fmt_value(v, None, Metric("", "", ".1f", 100.0), False)
                                           for v in det[f"{m.column}_rel_err"]]
     return out

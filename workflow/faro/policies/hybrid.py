@@ -89,10 +89,16 @@ class Hybrid(Policy):
 
     # -- context -------------------------------------------------------------
     def bind(self, context: Mapping[str, Any]) -> None:
-        """Receive the run's context: unit_time, data_dir (history), trace counts (oracle)."""
+        """Receive the run's context: unit_time, data_dir (history), trace counts (oracle).
+
+        In-process callers may pass a fitted forecaster instance as ``context["forecaster"]``
+        (forecaster selection scores candidates that way); otherwise it is built by name.
+        """
         self.unit_time = float(context.get("unit_time", 60.0))
         self.trace_scale = float(context.get("trace_scale", 1.0))
-        self.forecaster = build_forecaster(self.forecaster_name, self.forecaster_params, context)
+        given = context.get("forecaster")
+        self.forecaster = (given if given is not None
+                           else build_forecaster(self.forecaster_name, self.forecaster_params, context))
 
     def _ensure_forecaster(self) -> None:
         if self.forecaster is None:

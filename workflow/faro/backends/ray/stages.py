@@ -32,12 +32,16 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
+from faro.attempts import archive_attempt
 from faro.backends.ray import cluster, serve_api
 from faro.backends.ray.logs import fetch_logs as _fetch_logs
 from faro.backends.ray.replayer import load_trace, run_replay
 from faro.backends.ray.serve_app import app_config, serve_config
 
 log = logging.getLogger("faro.ray.stages")
+#: what one attempt of a run writes into ``raw/`` (kept aside when the run is redone)
+ATTEMPT_FILES = ("requests.csv", "autoscaler.jsonl", "autoscaler.log", "replay_start.json", "replay_end.json",
+                 "serve_logs")
 PKG_ROOT = str(Path(__file__).resolve().parents[3])
 
 
@@ -216,8 +220,10 @@ def launch_autoscaler(run_dir: Path, cfg: dict) -> dict:
         raise SessionGone("deploy_jobs has not run for this session")
     raw = run_dir / "raw"
     raw.mkdir(parents=True, exist_ok=True)
-    for stale in ("replay_start.json", "replay_end.json", "autoscaler.jsonl"):
-        (raw / stale).unlink(missing_ok=True)
+    # a new attempt of this run: an earlier attempt's records are kept, not overwritten
+    archived = archive_attempt(raw, ATTEMPT_FILES)
+    if archived is not None:
+        log.warning("kept the previous attempt's raw records in %s", archived)
     acfg = {
         "run_dir": str(run_dir.resolve()),
         "dashboard_url": head["dashboard_url"],
@@ -255,7 +261,8 @@ def launch_autoscaler(run_dir: Path, cfg: dict) -> dict:
         if time.monotonic() - t > 60:
             raise TimeoutError("autoscaler did not start within 60 s")
         time.sleep(0.2)
-    return {"autoscaler": rec, "ready_s": round(time.monotonic() - t, 3)}
+    return {"autoscaler": rec, "ready_s": round(time.monotonic() - t, 3),
+            "archived_attempt": None if archived is None else str(archived)}
 
 
 @_guarded
@@ -370,14 +377,17 @@ def main(argv: list[str] | None = None) -> int:
     a = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     cfg = json.loads(Path(a.config).read_text()) if a.config else {}
-    if a.stage == "teardown_all":
-        rec: Any = cluster.teardown_all(_state_dir(cfg))
-    elif a.stage == "teardown":
-        rec = teardown(a.run_dir, cfg)
-    elif a.stage == "all":
-        rec = run_all(a.run_dir, cfg)
-    else:
-        rec = STAGES[a.stage](a.run_dir, cfg)
+    from faro.stages import sigterm_as_interrupt
+
+    with sigterm_as_interrupt():
+        if a.stage == "teardown_all":
+            rec: Any = cluster.teardown_all(_state_dir(cfg))
+        elif a.stage == "teardown":
+            rec = teardown(a.run_dir, cfg)
+        elif a.stage == "all":
+            rec = run_all(a.run_dir, cfg)
+        else:
+            rec = STAGES[a.stage](a.run_dir, cfg)
     text = json.dumps(rec, indent=1, default=str)
     if a.out:
         Path(a.out).write_text(text)

@@ -196,7 +196,8 @@ def get_paper_figures(wildcards=None):
     default = EXP.trace_spec.get(
         "dataset"
     ) == "faro-artifact" and not EXP.trace_spec.get("derive")
-    return bool(get_plot_config().get("paper_figures", default))
+    value = get_plot_config().get("paper_figures")
+    return default if value is None else bool(value)
 
 
 def get_plot_seed(wildcards=None):

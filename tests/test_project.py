@@ -98,3 +98,18 @@ def test_faro_validate_trace_cli(tmp_path):
     bad.write_text('{"ts": 0, "counts": {"a": {"classifier": 3}}}\n{"ts": 1, "counts": {"a": {"classifier": -4}}}\n')
     no = subprocess.run([sys.executable, "-m", "faro.cli", "validate-trace", str(bad)], capture_output=True, text=True)
     assert no.returncode == 1 and "b.json:2: job 'a' has a negative count -4" in no.stderr
+
+
+def test_every_config_key_has_a_description_and_a_default():
+    schema = yaml.safe_load((PROJECT / "config/schema/config.schema.yaml").read_text())
+    missing = []
+
+    def walk(node: dict, path: str) -> None:
+        for key, sub in (node.get("properties") or {}).items():
+            where = f"{path}.{key}" if path else key
+            if "description" not in sub or "default" not in sub:
+                missing.append(where)
+            walk(sub, where)
+
+    walk(schema, "")
+    assert missing == [], f"config keys without description or default: {missing}"

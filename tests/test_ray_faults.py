@@ -111,8 +111,11 @@ def test_signal_during_replay_tears_down(tmp_path, sig):
     cpath.write_text(json.dumps(cfg))
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([WORKFLOW, str(Path(__file__).parent)]))
     try:
+        # a shell that runs this suite in the background ignores SIGINT, and children inherit
+        # that: give the stage the default disposition, as a terminal's foreground job has
         p = subprocess.Popen([sys.executable, "-m", "faro.backends.ray.stages", "replay", "--run-dir", str(run),
-                              "--config", str(cpath)], env=env, stderr=subprocess.PIPE, text=True)
+                              "--config", str(cpath)], env=env, stderr=subprocess.PIPE, text=True,
+                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
         time.sleep(6.0)
         p.send_signal(sig)
         _, err = p.communicate(timeout=60)

@@ -313,6 +313,19 @@ def test_requests_are_all_accounted_for():
             assert np.min(np.abs(arr - 60.0 * k)) < 1e-9
 
 
+def test_replica_overhead_adds_to_every_service_time():
+    # same seed -> same draws; at this light load a request never waits in its replica, so
+    # its time in the replica (start -> end, router out included) grows by exactly 4 ms
+    tr = trace()
+    base = simulate(EXP, tr, Scripted({}), 4, 7)
+    slow = simulate(EXP, tr, Scripted({}), 4, 7, replica_overhead_s=0.004)
+    np.testing.assert_array_equal(base.arrival, slow.arrival)
+    diff = (slow.end - slow.start) - (base.end - base.start)
+    assert np.mean(np.abs(diff - 0.004) < 1e-5) > 0.95  # float32 draws; rare router contention
+    with pytest.raises(ValueError, match="replica_overhead_s must be >= 0"):
+        simulate(EXP, tr, Scripted({}), 4, 7, replica_overhead_s=-0.001)
+
+
 def busy_run(seed: int):
     """An overloaded AIAD run (7 req/s on 1 replica: upscales, drops, random tie-breaks)."""
     tr = Trace(("a", "b"), np.array([[420, 300], [420, 300], [120, 420]], np.int64))

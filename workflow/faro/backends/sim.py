@@ -90,7 +90,9 @@ class SimBackend:
         auto = records["autoscaler"]["state"]
         policy = make_policy(auto["class"], auto["params"], jobs=exp.jobs, quota=run["quota"],
                              base_dir=run.get("project_root"), context=policy_context(run, exp, trace.counts))  # fmt: skip
-        res = simulate(exp, trace, policy, run["quota"], run["seed"], unit_time=run["unit_time"])
+        opts = run.get("backend_options") or {}
+        res = simulate(exp, trace, policy, run["quota"], run["seed"], unit_time=run["unit_time"],
+                       replica_overhead_s=float(opts.get("replica_overhead_ms", 0.0)) / 1000.0)
         live = run_dir / LIVE
         live.mkdir(parents=True, exist_ok=True)
         _save_npz(live / REQUESTS, job=res.job, arrival=res.arrival, start=res.start, end=res.end,

@@ -263,9 +263,16 @@ def simulate(
     seed: int,
     *,
     unit_time: float = 60.0,
+    replica_overhead_s: float = 0.0,
     on_tick: Callable[[float], None] | None = None,
 ) -> SimResult:
-    """Simulate one run: replay ``trace`` under ``policy`` at ``quota`` CPUs with ``seed``."""
+    """Simulate one run: replay ``trace`` under ``policy`` at ``quota`` CPUs with ``seed``.
+
+    ``replica_overhead_s`` is added to every drawn service time (a host's per-request
+    replica overhead, calibrated against a real backend; 0 for the paper's model).
+    """
+    if replica_overhead_s < 0:
+        raise ValueError(f"replica_overhead_s must be >= 0, got {replica_overhead_s}")
     if trace.jobs != exp.jobs:
         raise ValueError(f"trace jobs {trace.jobs} differ from the experiment's {exp.jobs}")
     streams = RunStreams(seed, exp.n_jobs)
@@ -279,6 +286,8 @@ def simulate(
     jobs = range(exp.n_jobs)
     f4 = np.float32
     service = np.concatenate([exp.job_models[j].service_time.draw(streams.service(j), sizes[j]).astype(f4) for j in jobs])
+    if replica_overhead_s:
+        service += f4(replica_overhead_s)
     router_in = np.concatenate([exp.router.draw(streams.router(j, 0), sizes[j]).astype(f4) for j in jobs])
     router_out = np.concatenate([exp.router.draw(streams.router(j, 1), sizes[j]).astype(f4) for j in jobs])
 

@@ -23,24 +23,16 @@ sys.path.insert(0, str(ROOT / "workflow"))
 
 def one(args: tuple) -> dict:
     policy, forecaster, quota, seed, data_dir, mirror = args
-    import yaml
-
-    from faro.policies.context import policy_context
     from faro.experiment import load_experiment
-    from faro.policies import make_policy
-    from faro.sim.engine import simulate
-    from faro.stats import latency_stats
+    from faro.policies.context import policy_context
+    from faro.sim.inprocess import load_policy_spec, run_stats
     from faro.trace import parse_trace
 
     exp = load_experiment(ROOT / "experiments/twitter_10jobs")
     trace = parse_trace(Path(mirror) / "input.json", exp.jobs)
-    spec = yaml.safe_load((ROOT / f"config/policies/{policy}.yaml").read_text())
-    params = {**spec["params"], "forecaster": forecaster}
     ctx = policy_context({"unit_time": 60.0, "data_dir": data_dir, "seed": seed}, exp, trace.counts)
-    pol = make_policy(spec["class"], params, jobs=exp.jobs, quota=quota, context=ctx)
-    res = simulate(exp, trace, pol, quota, seed)
-    st = latency_stats(res.requests_frame(), jobs=exp.jobs, slo_ms=720, unit_time=60, n_minutes=trace.n_minutes,
-                       replicas=res.replicas_frame())  # fmt: skip
+    st = run_stats(exp, trace, load_policy_spec(ROOT / "config/policies", policy), quota, seed, context=ctx,
+                   params={"forecaster": forecaster})
     return {"policy": policy, "forecaster": forecaster, "quota": quota, "seed": seed, "slo_rate": st["slo_rate"],
             "avg_total_utility": st["avg_total_utility"], "avg_total_slo_rate": st["avg_total_slo_rate"],
             "avg_used_replicas": st["avg_used_replicas"]}  # fmt: skip

@@ -25,14 +25,10 @@ sys.path.insert(0, str(ROOT / "workflow"))
 def one_fold(args: tuple) -> list[dict]:
     """Every (candidate, policy, quota, seed) of one validation day, in one process."""
     day, cands, policies, quotas, seeds, mirror = args
-    import yaml
-
     from faro.experiment import load_experiment
     from faro.forecast.history import load_history_from_dir
     from faro.forecast.selection import folds, make_candidate
-    from faro.policies import make_policy
-    from faro.sim.engine import simulate
-    from faro.stats import latency_stats
+    from faro.sim.inprocess import load_policy_spec, run_stats
 
     exp = load_experiment(ROOT / "experiments/twitter_10jobs")
     fold = next(folds(load_history_from_dir(Path(mirror)), exp.jobs, [day]))
@@ -40,12 +36,8 @@ def one_fold(args: tuple) -> list[dict]:
     for cname, spec in cands.items():
         fc = make_candidate(spec, fold.train)
         for policy, quota, seed in itertools.product(policies, quotas, seeds):
-            pspec = yaml.safe_load((ROOT / f"config/policies/{policy}.yaml").read_text())
-            ctx = {"unit_time": 60.0, "seed": seed, "forecaster": fc}
-            pol = make_policy(pspec["class"], pspec["params"], jobs=exp.jobs, quota=quota, context=ctx)
-            res = simulate(exp, fold.trace, pol, quota, seed)
-            st = latency_stats(res.requests_frame(), jobs=exp.jobs, slo_ms=720, unit_time=60,
-                               n_minutes=fold.trace.n_minutes)
+            st = run_stats(exp, fold.trace, load_policy_spec(ROOT / "config/policies", policy), quota, seed,
+                           context={"unit_time": 60.0, "seed": seed, "forecaster": fc})
             rows.append({"candidate": cname, "day": day, "policy": policy, "quota": quota, "seed": seed,
                          "slo_rate": st["slo_rate"], "avg_total_utility": st["avg_total_utility"],
                          "violation": 1 - st["avg_total_slo_rate"]})

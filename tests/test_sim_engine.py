@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import copy
 import heapq
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -365,3 +366,20 @@ def test_experiment_rejects_unknown_keys_naming_them():
     raw["cluster"]["warm_start"] = 3
     with pytest.raises(ExperimentError, match="cluster.*warm_start"):
         experiment_from_dict(raw)
+
+
+def test_run_stats_in_process_matches_simulate_and_applies_overrides():
+    from faro.sim.inprocess import load_policy_spec, run_stats
+    from faro.stats import latency_stats
+
+    tr = Trace(("a", "b"), np.array([[420, 300], [420, 300], [120, 420]], np.int64))
+    spec = {"class": "aiad", "params": {"upscale_ticks": 3}}
+    st = run_stats(EXP, tr, spec, 4, 42, context={"unit_time": 60.0})
+    res = simulate(EXP, tr, AIAD({"upscale_ticks": 3}, jobs=["a", "b"], quota=4), 4, 42)
+    ref = latency_stats(res.requests_frame(), jobs=EXP.jobs, slo_ms=720, unit_time=60.0, n_minutes=3,
+                        replicas=res.replicas_frame())
+    assert st["slo_rate"] == ref["slo_rate"] and st["avg_total_utility"] == ref["avg_total_utility"]
+    # an override replaces the file's parameter: never upscaling changes the run
+    slow = run_stats(EXP, tr, spec, 4, 42, context={"unit_time": 60.0}, params={"upscale_ticks": 1000})
+    assert slow["slo_rate"] < st["slo_rate"]
+    assert load_policy_spec(Path(__file__).resolve().parents[1] / "config/policies", "aiad")["class"] == "aiad"

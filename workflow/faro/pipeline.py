@@ -12,6 +12,8 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+from faro.atomic import atomic_path
+
 
 @contextlib.contextmanager
 def logged(smk) -> Iterator[logging.Logger]:
@@ -132,8 +134,6 @@ def stats_table(smk) -> None:
 
 
 def _atomic_df(df, parquet_path: str, csv_path: str) -> None:
-    from faro.atomic import atomic_path
-
     with atomic_path(parquet_path) as tmp:
         df.to_parquet(tmp, index=False)
     with atomic_path(csv_path) as tmp:

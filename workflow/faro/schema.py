@@ -17,6 +17,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from faro.atomic import atomic_path
+
 SCHEMA_VERSION = "1"
 
 REQUESTS_SCHEMA = pa.schema(

@@ -45,6 +45,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from faro.atomic import atomic_path
+
 __all__ = [
     "BinnedMetrics",
     "average_over_seeds",
@@ -471,8 +473,6 @@ def to_jsonable(stats: Mapping[str, Any]) -> dict:
 
 
 def _atomic_write(path: Path, data: bytes) -> None:
-    from faro.atomic import atomic_path
-
     with atomic_path(path) as tmp, open(tmp, "wb") as fh:
         fh.write(data)
         fh.flush()

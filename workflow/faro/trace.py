@@ -21,6 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
+from faro.atomic import atomic_path
+
 
 class TraceError(ValueError):
     """A trace file that does not follow the format."""
@@ -108,8 +110,6 @@ def _natural_key(s: str) -> tuple:
 
 def write_trace(trace: Trace, path: str | os.PathLike, deployment: str = "classifier") -> None:
     """Write ``trace`` in the format above (atomically)."""
-    from faro.atomic import atomic_path
-
     with atomic_path(path) as tmp, tmp.open("w", encoding="utf-8") as fh:
         for k in range(trace.n_minutes):
             counts = {j: {deployment: int(trace.counts[k, i])} for i, j in enumerate(trace.jobs)}

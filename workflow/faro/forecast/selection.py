@@ -59,8 +59,4 @@ def make_candidate(spec: Mapping[str, Any], train: list[np.ndarray]):
     """``{"forecaster": name, "params": {...}}`` -> a forecaster fitted on ``train``."""
     from faro.forecast.registry import make_forecaster
 
-    name = str(spec.get("forecaster", "light"))
-    params = dict(spec.get("params") or {})
-    if name in ("last_value", "lastvalue", "persistence"):
-        return make_forecaster(name, **params)
-    return make_forecaster(name, train=train, **params)
+    return make_forecaster(str(spec.get("forecaster", "light")), train=train, **dict(spec.get("params") or {}))

@@ -17,7 +17,6 @@ import numpy as np
 import pandas as pd
 
 from faro.atomic import atomic_path
-
 from faro.plots import style
 from faro.plots.data import cell_summary
 
@@ -98,8 +97,9 @@ def kendall_distance(a: Sequence[float], b: Sequence[float]) -> tuple[float, int
 def sim_vs_real(sim: pd.DataFrame, real: pd.DataFrame, metrics: Sequence[Metric] = COMPARE_METRICS,
                 labels: tuple[str, str] = ("sim", "real")) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Table 7: per (quota, policy) in both tables, each metric's two means over seeds (with
-    their sd and seed counts), the difference b - a and the relative error |a - b| / |b|; per quota the Kendall tau and discordant pairs of the policy rankings, and the
-    mean and max relative error (also over all quotas, quota "all")."""
+    their sd and seed counts), the difference b - a and the relative error |a - b| / |b|; per
+    quota the Kendall tau and discordant pairs of the policy rankings, and the mean and max
+    relative error (also over all quotas, quota "all")."""
     a_lab, b_lab = labels
     cols = [m.column for m in metrics]
     keep = cols + [f"{c}_std" for c in cols] + ["n_seeds"]

@@ -27,7 +27,7 @@ def one_fold(args: tuple) -> list[dict]:
     day, cands, policies, quotas, seeds, mirror = args
     from faro.experiment import load_experiment
     from faro.forecast.history import load_history_from_dir
-    from faro.forecast.selection import folds, make_candidate
+    from faro.forecast.selection import folds, make_candidate, policy_overrides
     from faro.sim.inprocess import load_policy_spec, run_stats
 
     exp = load_experiment(ROOT / "experiments/twitter_10jobs")
@@ -37,7 +37,8 @@ def one_fold(args: tuple) -> list[dict]:
         fc = make_candidate(spec, fold.train)
         for policy, quota, seed in itertools.product(policies, quotas, seeds):
             st = run_stats(exp, fold.trace, load_policy_spec(ROOT / "config/policies", policy), quota, seed,
-                           context={"unit_time": 60.0, "seed": seed, "forecaster": fc})
+                           context={"unit_time": 60.0, "seed": seed, "forecaster": fc},
+                           params=policy_overrides(cname, spec))
             rows.append({"candidate": cname, "day": day, "policy": policy, "quota": quota, "seed": seed,
                          "slo_rate": st["slo_rate"], "avg_total_utility": st["avg_total_utility"],
                          "violation": 1 - st["avg_total_slo_rate"]})
@@ -58,7 +59,11 @@ def main() -> int:
     import pandas as pd
     import yaml
 
+    from faro.forecast.selection import policy_overrides
+
     cands = yaml.safe_load(Path(a.candidates).read_text())["candidates"]
+    for cname, spec in cands.items():  # bad candidates fail here, before any simulation
+        policy_overrides(cname, spec)
     days = [int(d) for d in a.days.split(",")]
     if 11 in days:
         ap.error("day 11 is the replayed test day: it may not be used to choose a forecaster")

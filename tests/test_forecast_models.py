@@ -130,3 +130,33 @@ def test_registry():
         make_forecaster("nhits")
     with pytest.raises(ValueError, match="unknown"):
         make_forecaster("prophet")
+
+
+def test_window_scale_hand_computed():
+    from faro.forecast.light import window_scale
+
+    # log1p diffs of [e-1, e^2-1, e^2-1, e^4-1] -> 1, 0, 2; median |d| = 1
+    w = np.expm1(np.array([[1.0, 2.0, 2.0, 4.0]]))
+    np.testing.assert_allclose(window_scale(w, 0.0), [1 / 0.6745])
+    np.testing.assert_allclose(window_scale(w, 0.5), [np.hypot(1 / 0.6745, 0.5)])
+    np.testing.assert_allclose(window_scale(np.full((1, 5), 7.0), 0.1), [0.1])
+
+
+def test_light_heteroscedastic_spread_follows_the_window():
+    # noise level switches between episodes: calm (1 %) and jumpy (20 %) days
+    rng = np.random.default_rng(3)
+    sig = np.repeat([0.01, 0.2], 4)[:, None]
+    train = 300 * np.exp(sig * rng.standard_normal((8, 120)))
+    f = LogARForecaster(heteroscedastic=True).fit([train])
+    plain = LogARForecaster().fit([train])
+    calm = 300 * np.exp(0.01 * rng.standard_normal(15))
+    jumpy = 300 * np.exp(0.2 * rng.standard_normal(15))
+    jumpy[-1] = calm[-1]
+    width = {k: np.subtract(*f.predict(h, 7, (0.9, 0.1), job=0)) for k, h in
+             (("calm", calm), ("jumpy", jumpy))}
+    assert np.all(width["jumpy"] > 3 * width["calm"])
+    # the unconditional model gives both windows one mixed spread
+    pw = np.subtract(*plain.predict(calm, 7, (0.9, 0.1), job=0))
+    assert np.all(pw > 2 * width["calm"])
+    for h in (calm, jumpy, np.array([5.0]), np.zeros(20)):
+        _check_quantiles(f.predict(h, 7, QS, job=0), np.array(QS))

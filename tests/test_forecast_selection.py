@@ -56,3 +56,16 @@ def test_make_candidate_fits_light_and_builds_last_value():
     assert light.n_lags == 0 and set(light.models) == {0, 1, None}
     lv = make_candidate({"forecaster": "last_value"}, tr)
     np.testing.assert_allclose(lv.predict(np.array([5.0, 7.0]), 3, (0.5,))[0], [7.0, 7.0, 7.0])
+
+
+def test_policy_overrides_checked():
+    from faro.forecast.selection import policy_overrides
+
+    assert policy_overrides("a", {"forecaster": "light"}) == {}
+    assert policy_overrides("a", {"policy_params": {"quantile": 0.5}}) == {"quantile": 0.5}
+    with pytest.raises(ValueError, match="unknown policy_params.*'objective'"):
+        policy_overrides("a", {"policy_params": {"objective": "fair"}})
+    with pytest.raises(ValueError, match=r"candidate 'b': policy_params.quantile must be in \(0, 1\)"):
+        policy_overrides("b", {"policy_params": {"quantile": 1.5}})
+    with pytest.raises(ValueError, match="must be a mapping"):
+        policy_overrides("c", {"policy_params": [0.5]})

@@ -2,8 +2,9 @@
 
 A forecaster maps a job's observed per-minute counts (oldest first, the last entry is the
 minute that just ended) to quantiles of the next ``horizon`` minutes' counts.  Faro's
-predictive step (REFERENCE section 4) asks for 7 steps at quantile 0.6 (and higher ones during
-slack escalation); MArk asks for the median.  Outputs are per-minute counts, shape
+predictive step (REFERENCE section 4) asks for 7 steps at its planning quantile (0.6 in the
+paper's simulator runs, 0.5 in this project's configs; higher ones during slack escalation);
+MArk asks for the median.  Outputs are per-minute counts, shape
 ``(len(quantiles), horizon)``, non-negative and non-decreasing in q.
 """
 

@@ -15,6 +15,9 @@ fitted by ridge-regularised Huber IRLS on every window of days 1-10 (all augment
 windows never cross an episode boundary).  Uncertainty is honest and empirical: the quantile
 q of step h is the model's mean plus the q-quantile of its training residuals e_h (a table on a
 fine grid, interpolated), then mapped back with expm1, clipped at 0 and made monotone in q.
+Option ``heteroscedastic``: the residuals are first divided by the input window's own
+volatility (:func:`window_scale`), so a calm window gets a narrower band than a jumpy one; it
+scored no better in the forecaster selection (README), so the default keeps one spread per job.
 A pooled model over all jobs serves ``job=None`` and jobs that were not fitted.
 
 Histories shorter than L are left-padded with their first value (persistence at t = 60 s).
@@ -102,11 +105,25 @@ def huber_ridge_fit(F: np.ndarray, Y: np.ndarray, ridge: float = 1e-3, c: float 
     return beta
 
 
+def window_scale(windows: np.ndarray, floor: float) -> np.ndarray:
+    """(m, L) count windows -> (m,) robust volatility of their log1p first differences.
+
+    The normalised median absolute difference (MAD / 0.6745), combined with ``floor`` in
+    quadrature so that a perfectly flat window still gets a non-zero spread.
+    """
+    d = np.diff(np.log1p(np.maximum(windows, 0.0)), axis=1)
+    if d.shape[1] == 0:
+        return np.full(windows.shape[0], max(floor, 1e-6))
+    s = np.median(np.abs(d), axis=1) / 0.6745
+    return np.sqrt(s * s + floor * floor)
+
+
 @dataclass(frozen=True)
 class _JobModel:
     input_len: int
     beta: np.ndarray  # (input_len, H)
-    resid_q: np.ndarray  # (len(_GRID), H): residual quantiles on the grid
+    resid_q: np.ndarray  # (len(_GRID), H): residual quantiles (standardised if scale_floor)
+    scale_floor: float | None = None  # set: residuals are divided by the window's volatility
 
 
 class LogARForecaster(Forecaster):
@@ -116,11 +133,13 @@ class LogARForecaster(Forecaster):
     #: class defaults keep models pickled before these options existed loadable
     n_lags: int | None = None
     pooled: bool = False
+    heteroscedastic: bool = False
 
     def __init__(self, input_len: int = DEFAULT_INPUT_LEN,
                  input_len_by_job: Mapping[int, int] | None = None,
                  max_horizon: int = 7, ridge: float = 1e-3, huber_c: float = 1.345,
-                 n_iter: int = 30, n_lags: int | None = None, pooled: bool = False) -> None:
+                 n_iter: int = 30, n_lags: int | None = None, pooled: bool = False,
+                 heteroscedastic: bool = False) -> None:
         self.input_len = int(input_len)
         self.input_len_by_job = dict(DEFAULT_INPUT_LEN_BY_JOB if input_len_by_job is None
                                      else input_len_by_job)
@@ -131,6 +150,8 @@ class LogARForecaster(Forecaster):
         #: lags used (None: the whole window); pooled: one model over all jobs serves every job
         self.n_lags = None if n_lags is None else int(n_lags)
         self.pooled = bool(pooled)
+        #: residual spread proportional to the input window's own volatility (see window_scale)
+        self.heteroscedastic = bool(heteroscedastic)
         self.models: dict[int | None, _JobModel] = {}
         self._mu_cache: dict[tuple, np.ndarray] = {}
         self._off_cache: dict[tuple, np.ndarray] = {}
@@ -144,7 +165,13 @@ class LogARForecaster(Forecaster):
         T = np.log1p(np.maximum(Y, 0.0)) - last
         beta = huber_ridge_fit(F, T, self.ridge, self.huber_c, self.n_iter)
         resid = T - F @ beta
-        return _JobModel(input_len, beta, np.quantile(resid, _GRID, axis=0))
+        if not self.heteroscedastic:
+            return _JobModel(input_len, beta, np.quantile(resid, _GRID, axis=0))
+        # the floor: a low (10th) percentile of the training windows' volatility, so that a
+        # flat window still gets the spread of the calmest typical ones
+        floor = float(np.percentile(window_scale(X, 0.0), 10))
+        z = resid / window_scale(X, floor)[:, None]
+        return _JobModel(input_len, beta, np.quantile(z, _GRID, axis=0), floor)
 
     def fit(self, train: list[np.ndarray]) -> LogARForecaster:
         eps = training_episodes(train)
@@ -172,11 +199,16 @@ class LogARForecaster(Forecaster):
             self._off_cache[ck] = off
         return off
 
-    def _mean(self, key, m: _JobModel, h: np.ndarray) -> np.ndarray:
+    @staticmethod
+    def _window(m: _JobModel, h: np.ndarray) -> np.ndarray:
         L = m.input_len
         w = h[-L:]
         if w.size < L:
             w = np.concatenate([np.full(L - w.size, w[0]), w])
+        return w
+
+    def _mean(self, key, m: _JobModel, h: np.ndarray) -> np.ndarray:
+        w = self._window(m, h)
         ck = (key, w.tobytes())
         mu = self._mu_cache.get(ck)
         if mu is None:
@@ -195,5 +227,8 @@ class LogARForecaster(Forecaster):
             raise ValueError(f"horizon must be in 1..{self.max_horizon}, got {horizon}")
         key, m = self._model(job)
         mu = self._mean(key, m, h)[:horizon]
-        vals = np.expm1(mu[None, :] + self._offsets(key, m, q, horizon))
+        off = self._offsets(key, m, q, horizon)
+        if getattr(m, "scale_floor", None) is not None:
+            off = off * window_scale(self._window(m, h)[None, :], m.scale_floor)[0]
+        vals = np.expm1(mu[None, :] + off)
         return monotone_nonneg(vals, q)

@@ -7,6 +7,10 @@ other days of 1-10 (all augmented samples; day d and day 11 never), replay day d
 (sample 0) in the simulator under the Faro policies, and average the SLO attainment over days,
 policies and seeds.  Day 11, the replayed test day, is touched neither for fitting nor for
 choosing.  ``scripts/select_forecaster.py`` runs it and writes the scores.
+
+A candidate is a forecaster *and* how Faro reads it: ``policy_params`` (e.g. ``{quantile:
+0.5}``) override the Faro policies' own parameters for that candidate, because the quantile
+worth planning at depends on how sharp and how well calibrated the forecaster is.
 """
 
 from __future__ import annotations
@@ -53,6 +57,25 @@ class Fold:
 def folds(history: History, jobs: Sequence[str], days: Sequence[int]) -> Iterator[Fold]:
     for d in days:
         yield Fold(int(d), leave_day_out(history, int(d)), day_trace(history, int(d), jobs))
+
+
+#: Faro parameters a candidate may override (how the policy reads the forecast)
+POLICY_KEYS = frozenset({"quantile", "slack_escalation", "max_quantile", "quantile_step"})
+
+
+def policy_overrides(name: str, spec: Mapping[str, Any]) -> dict[str, Any]:
+    """A candidate's ``policy_params``, checked: only :data:`POLICY_KEYS`, quantiles in (0, 1)."""
+    over = spec.get("policy_params") or {}
+    if not isinstance(over, Mapping):
+        raise ValueError(f"candidate {name!r}: policy_params must be a mapping, got {over!r}")
+    unknown = set(over) - POLICY_KEYS
+    if unknown:
+        raise ValueError(f"candidate {name!r}: unknown policy_params {sorted(unknown)}; "
+                         f"allowed: {sorted(POLICY_KEYS)}")
+    for k in ("quantile", "max_quantile"):
+        if k in over and not 0.0 < float(over[k]) < 1.0:
+            raise ValueError(f"candidate {name!r}: policy_params.{k} must be in (0, 1), got {over[k]}")
+    return dict(over)
 
 
 def make_candidate(spec: Mapping[str, Any], train: list[np.ndarray]):

@@ -45,8 +45,9 @@ def forecast_day11(history, job: int, forecaster: str = "default", **kw) -> pd.D
 
 
 def fig_forecast(df: pd.DataFrame, *, title: str):
-    """Truth (black), median forecast (blue), the 0.6 quantile Faro uses (dashed) and the 0.1-0.9
-    band (shaded); the lower panel shows the forecast error of the median in percent."""
+    """Truth (black), median forecast (blue, what Faro's configs plan on), the 0.6 quantile (the
+    paper's planning quantile, dashed) and the 0.1-0.9 band (shaded); the lower panel shows the
+    forecast error of the median in percent."""
     with plt.rc_context(style.paper_rc()):
         fig, (ax, ae) = plt.subplots(2, 1, sharex=True, figsize=(style.TEXT_WIDTH, 2.9),
                                      gridspec_kw={"height_ratios": [2.2, 1]})

@@ -34,11 +34,10 @@ def one_fold(args: tuple) -> list[dict]:
     fold = next(folds(load_history_from_dir(Path(mirror)), exp.jobs, [day]))
     rows = []
     for cname, spec in cands.items():
-        fc = make_candidate(spec, fold.train)
+        fc, over = make_candidate(spec, fold.train), policy_overrides(cname, spec)
         for policy, quota, seed in itertools.product(policies, quotas, seeds):
             st = run_stats(exp, fold.trace, load_policy_spec(ROOT / "config/policies", policy), quota, seed,
-                           context={"unit_time": 60.0, "seed": seed, "forecaster": fc},
-                           params=policy_overrides(cname, spec))
+                           context={"unit_time": 60.0, "seed": seed, "forecaster": fc}, params=over)
             rows.append({"candidate": cname, "day": day, "policy": policy, "quota": quota, "seed": seed,
                          "slo_rate": st["slo_rate"], "avg_total_utility": st["avg_total_utility"],
                          "violation": 1 - st["avg_total_slo_rate"]})

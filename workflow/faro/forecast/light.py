@@ -153,7 +153,7 @@ class LogARForecaster(Forecaster):
         #: residual spread proportional to the input window's own volatility (see window_scale)
         self.heteroscedastic = bool(heteroscedastic)
         self.models: dict[int | None, _JobModel] = {}
-        self._mu_cache: dict[tuple, np.ndarray] = {}
+        self._mu_cache: dict[tuple, tuple[np.ndarray, float]] = {}
         self._off_cache: dict[tuple, np.ndarray] = {}
 
     def window_len(self, job: int | None) -> int:
@@ -199,25 +199,23 @@ class LogARForecaster(Forecaster):
             self._off_cache[ck] = off
         return off
 
-    @staticmethod
-    def _window(m: _JobModel, h: np.ndarray) -> np.ndarray:
+    def _mean(self, key, m: _JobModel, h: np.ndarray) -> tuple[np.ndarray, float]:
+        """The model's mean (log space) for the window ending ``h``, and the residual scale
+        of that window (1 unless the model is heteroscedastic); cached per (job, window)."""
         L = m.input_len
         w = h[-L:]
         if w.size < L:
             w = np.concatenate([np.full(L - w.size, w[0]), w])
-        return w
-
-    def _mean(self, key, m: _JobModel, h: np.ndarray) -> np.ndarray:
-        w = self._window(m, h)
         ck = (key, w.tobytes())
-        mu = self._mu_cache.get(ck)
-        if mu is None:
+        hit = self._mu_cache.get(ck)
+        if hit is None:
             f, last = lag_features(w[None, :], self.n_lags)
-            mu = (f @ m.beta + last)[0]
+            scale = 1.0 if m.scale_floor is None else float(window_scale(w[None, :], m.scale_floor)[0])
+            hit = ((f @ m.beta + last)[0], scale)
             if len(self._mu_cache) > _CACHE_MAX:
                 self._mu_cache.clear()
-            self._mu_cache[ck] = mu
-        return mu
+            self._mu_cache[ck] = hit
+        return hit
 
     def predict(self, history, horizon=7, quantiles=(0.5,), *, job=None):
         q = check_quantiles(quantiles)
@@ -226,9 +224,6 @@ class LogARForecaster(Forecaster):
         if not 1 <= horizon <= self.max_horizon:
             raise ValueError(f"horizon must be in 1..{self.max_horizon}, got {horizon}")
         key, m = self._model(job)
-        mu = self._mean(key, m, h)[:horizon]
-        off = self._offsets(key, m, q, horizon)
-        if getattr(m, "scale_floor", None) is not None:
-            off = off * window_scale(self._window(m, h)[None, :], m.scale_floor)[0]
-        vals = np.expm1(mu[None, :] + off)
+        mu, scale = self._mean(key, m, h)
+        vals = np.expm1(mu[None, :horizon] + scale * self._offsets(key, m, q, horizon))
         return monotone_nonneg(vals, q)

@@ -55,21 +55,38 @@ def test_step_utility_sum_finds_enumerated_optimum(case):
     assert res.objective >= enumerate_best(rates, quota, "sum", cur, False, False) - 1e-4 * quota
 
 
-@pytest.mark.parametrize("objective", ["fair", "fair_sum"])
-def test_step_utility_fair_known_gap(objective):
+def test_step_utility_fair_sum_known_gap():
     """Documented gap: with the step utility the relaxation is flat where every job
     misses its SLO, so COBYLA stays at the start (2, 2); adjust then sheds to (1, 1)
     (no loss) and offering the leftover to one job at a time only widens the
     min-max spread, so the optimum (3, 3) (both jobs meet the SLO) is never reached.
     This is why Faro relaxes the utility (paper Fig. 16). The gap is bounded by the
-    objective's range, 2 for two jobs (fair: U + spread in [-1, 2]; fair_sum's 2N)."""
+    objective's range, 2N = 4 for two jobs: (1, 1) scores 0 + 2 (0 - 0 + 1) = 2, (3, 3)
+    scores 2 + 2 (1 - 1 + 1) = 4."""
     rates, quota, cur = np.array([[8.0], [12.0]]), 6, [2, 2]
-    res = solve(rates, cur, quota, objective=objective, slo_s=SLO, proc_s=P, relaxed=False)
-    best = enumerate_best(rates, quota, objective, cur, False, False)
+    res = solve(rates, cur, quota, objective="fair_sum", slo_s=SLO, proc_s=P, relaxed=False)
+    best = enumerate_best(rates, quota, "fair_sum", cur, False, False)
     np.testing.assert_array_equal(res.replicas, [1, 1])
     assert best - res.objective == pytest.approx(2.0)
-    relaxed = solve(rates, cur, quota, objective=objective, slo_s=SLO, proc_s=P, relaxed=True)
+    relaxed = solve(rates, cur, quota, objective="fair_sum", slo_s=SLO, proc_s=P, relaxed=True)
     np.testing.assert_array_equal(relaxed.replicas, [3, 3])
+
+
+def test_fair_is_the_spread_alone_and_sheds_cpu_under_overload():
+    """Faro-Fair maximises min u - max u only (weight 0 on U).  Two jobs with 8 and 12 req/s,
+    0.18 s each, 4 CPUs: at (1, 1) both are far past capacity and their relaxed utilities are
+    small and close (about 0.057 and 0.038, spread -0.019); every allocation that uses more
+    CPUs widens the spread (at (2, 2): 0.86 and 0.15).  So the fairness optimum is (1, 1),
+    leaving 2 CPUs unused, where U + spread (weight 1) uses all 4."""
+    rates, cur = np.array([[8.0], [12.0]]), [2, 2]
+    allocs = np.array([(a, b) for a in range(1, 4) for b in range(1, 4) if a + b <= 4], dtype=float)
+    spread = np.ptp(job_utilities(allocs, rates, proc_s=P, slo_s=SLO), axis=1) * -1
+    assert tuple(allocs[np.argmax(spread)]) == (1.0, 1.0)
+    res = solve(rates, cur, 4, objective="fair", slo_s=SLO, proc_s=P)
+    np.testing.assert_array_equal(res.replicas, [1, 1])
+    assert res.objective == pytest.approx(spread.max())
+    weighted = solve(rates, cur, 4, objective="fair", slo_s=SLO, proc_s=P, fair_weight=1.0)
+    assert weighted.replicas.sum() == 4
 
 
 @pytest.mark.parametrize("method", ["slsqp", "de"])

@@ -62,8 +62,8 @@ def test_nonpositive_replicas_give_zero_utility():
 def test_objective_combinations():
     u = np.array([0.5, 1.0, 0.8])
     assert combine(u, "sum") == pytest.approx(2.3)
-    assert combine(u, "fair") == pytest.approx(2.3 - 0.5)
-    assert combine(u, "fair", fair_weight=0.0) == pytest.approx(-0.5)
+    assert combine(u, "fair") == pytest.approx(-0.5)  # Faro-Fair: the spread alone
+    assert combine(u, "fair", fair_weight=1.0) == pytest.approx(2.3 - 0.5)
     assert combine(u, "fair_sum") == pytest.approx(2.3 + 3 * (0.5 - 1.0 + 1.0))
     batch = np.array([u, [1.0, 1.0, 1.0]])
     np.testing.assert_allclose(combine(batch, "fair_sum"), [3.8, 6.0])
@@ -79,6 +79,6 @@ def test_penalty_objectives():
     assert pfs.value(u, adm) == pytest.approx(1.25 + 2 * (0.5 - 0.75 + 1))
     # without admission rates the penalty is not applied
     assert ps.value(u) == pytest.approx(2.0)
-    assert parse_objective("Faro_Fair", fair_weight=0.0).value(np.array([0.2, 0.6])) == pytest.approx(-0.4)
+    assert parse_objective("Faro_Fair").value(np.array([0.2, 0.6])) == pytest.approx(-0.4)
     with pytest.raises(ValueError):
         parse_objective("max_min")

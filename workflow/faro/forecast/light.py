@@ -21,7 +21,9 @@ scored no better in the forecaster selection (README), so the default keeps one 
 A pooled model over all jobs serves ``job=None`` and jobs that were not fitted.
 
 Histories shorter than L are left-padded with their first value (persistence at t = 60 s).
-Prediction is a (L x H) matrix product: one call for 10 jobs takes well under a millisecond;
+All arithmetic of the fit and the forecast goes through :mod:`faro.numerics` (no BLAS, no
+CPU-dispatched ``log1p``/``expm1``), so a trained model and its forecasts are the same bits on
+every machine.  Prediction is a (L x H) matrix product: one call for 10 jobs takes well under a millisecond;
 means are cached per (job, window) and residual offsets per (job, quantiles, horizon), so the
 slack escalation's repeated calls at rising quantiles are cheaper still.
 """
@@ -34,6 +36,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
+from faro.numerics import dexpm1, dgram, dlog1p, dmatmul, drowmean, dsolve
 from faro.forecast.base import (
     DEFAULT_INPUT_LEN,
     DEFAULT_INPUT_LEN_BY_JOB,
@@ -54,7 +57,7 @@ def lag_features(windows: np.ndarray, n_lags: int | None = None) -> tuple[np.nda
     ``n_lags`` = k keeps the k most recent lags before the last minute (default all, L - 1);
     k = 0 is a probabilistic persistence (drift and residual quantiles only).
     """
-    lw = np.log1p(np.maximum(windows, 0.0))
+    lw = dlog1p(np.maximum(windows, 0.0))
     last = lw[:, -1:]
     k = lw.shape[1] - 1 if n_lags is None else max(0, min(int(n_lags), lw.shape[1] - 1))
     lags = lw[:, lw.shape[1] - 1 - k:-1] - last
@@ -90,13 +93,12 @@ def huber_ridge_fit(F: np.ndarray, Y: np.ndarray, ridge: float = 1e-3, c: float 
     w = np.ones(n)
     beta = np.zeros((p, Y.shape[1]))
     for _ in range(max(1, n_iter)):
-        Fw = F * w[:, None]
-        new = np.linalg.solve(Fw.T @ F + R, Fw.T @ Y)
+        new = dsolve(dgram(F, w, F) + R, dgram(F, w, Y))
         done = np.max(np.abs(new - beta)) < tol
         beta = new
         if done:
             break
-        r = np.abs(Y - F @ beta).mean(axis=1)
+        r = drowmean(np.abs(Y - dmatmul(F, beta)))
         scale = np.median(r) / 0.6745
         if scale <= 0:
             break
@@ -111,7 +113,7 @@ def window_scale(windows: np.ndarray, floor: float) -> np.ndarray:
     The normalised median absolute difference (MAD / 0.6745), combined with ``floor`` in
     quadrature so that a perfectly flat window still gets a non-zero spread.
     """
-    d = np.diff(np.log1p(np.maximum(windows, 0.0)), axis=1)
+    d = np.diff(dlog1p(np.maximum(windows, 0.0)), axis=1)
     if d.shape[1] == 0:
         return np.full(windows.shape[0], max(floor, 1e-6))
     s = np.median(np.abs(d), axis=1) / 0.6745
@@ -162,9 +164,9 @@ class LogARForecaster(Forecaster):
     def _fit_one(self, episodes: Sequence[np.ndarray], input_len: int) -> _JobModel:
         X, Y = make_windows(episodes, input_len, self.max_horizon)
         F, last = lag_features(X, self.n_lags)
-        T = np.log1p(np.maximum(Y, 0.0)) - last
+        T = dlog1p(np.maximum(Y, 0.0)) - last
         beta = huber_ridge_fit(F, T, self.ridge, self.huber_c, self.n_iter)
-        resid = T - F @ beta
+        resid = T - dmatmul(F, beta)
         if not self.heteroscedastic:
             return _JobModel(input_len, beta, np.quantile(resid, _GRID, axis=0))
         # the floor: a low (10th) percentile of the training windows' volatility, so that a
@@ -211,7 +213,7 @@ class LogARForecaster(Forecaster):
         if hit is None:
             f, last = lag_features(w[None, :], self.n_lags)
             scale = 1.0 if m.scale_floor is None else float(window_scale(w[None, :], m.scale_floor)[0])
-            hit = ((f @ m.beta + last)[0], scale)
+            hit = ((dmatmul(f, m.beta) + last)[0], scale)
             if len(self._mu_cache) > _CACHE_MAX:
                 self._mu_cache.clear()
             self._mu_cache[ck] = hit
@@ -225,5 +227,5 @@ class LogARForecaster(Forecaster):
             raise ValueError(f"horizon must be in 1..{self.max_horizon}, got {horizon}")
         key, m = self._model(job)
         mu, scale = self._mean(key, m, h)
-        vals = np.expm1(mu[None, :horizon] + scale * self._offsets(key, m, q, horizon))
+        vals = dexpm1(mu[None, :horizon] + scale * self._offsets(key, m, q, horizon))
         return monotone_nonneg(vals, q)

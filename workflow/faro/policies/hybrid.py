@@ -165,6 +165,9 @@ class Faro(Hybrid):
         self.max_quantile = float(p.get("max_quantile", 0.9))
         self.quantile_step = float(p.get("quantile_step", 0.1))
         self.probabilistic = bool(p.get("probabilistic", True))
+        #: Penalty variants: round the solver's admission rates up to whole percents (off:
+        #: the rate is enforced as the solver returns it, as REFERENCE describes)
+        self.admission_round_up = bool(p.get("admission_round_up", False))
         solver_keys = ("method", "rhobeg", "relaxed", "adjust", "mdc", "rho_cap", "fair_weight", "groups")
         self.solver_kw = {k: p[k] for k in solver_keys if k in p}
         from faro.solver.objectives import parse_objective
@@ -199,9 +202,11 @@ class Faro(Hybrid):
         for k, job in enumerate(snapshot.jobs):
             adm = None
             if self.penalty and res.admission is not None:
-                # the relaxed admission (a percentage, 0-100, like the artifact's) is rounded
-                # up like the replica counts: whole percents only
-                adm = min(1.0, ceil_int(float(res.admission[k]) * 100.0) / 100.0)
+                adm = float(res.admission[k])
+                if self.admission_round_up:
+                    # option: whole percents, rounded up like the replica counts (not in the
+                    # artifact's description; the README shows what it changes)
+                    adm = min(1.0, ceil_int(adm * 100.0) / 100.0)
             out.append(Action(job.name, target=int(res.replicas[k]), trials=self.trials, admission_rate=adm,
                               source=f"faro_{self.objective}"))  # fmt: skip
         return out

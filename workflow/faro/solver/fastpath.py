@@ -1,9 +1,14 @@
-"""Compiled (numba) job utilities for one replica vector: the solver's hot path.
+"""Compiled (numba) job utilities: the one implementation every solver decision uses.
 
 COBYLA calls the objective a few hundred times per decision with a single
 vector of 10-odd jobs; numpy's per-call overhead dominates there, so this
-kernel does the same arithmetic as :func:`faro.solver.utility.job_utilities`
-(with :func:`faro.solver.latency.mdc_p99_latency`) in one loop.  The Erlang C
+kernel does the arithmetic of :func:`faro.solver.latency.mdc_p99_latency` in one
+loop.  It is also the only implementation on the decision path (the integer
+table, the hierarchical hand-out, :func:`faro.solver.utility.job_utilities`):
+it uses basic IEEE operations and :func:`faro.numerics.log_scalar` only, without
+``fastmath``, so a decision is the same bits on every machine (numpy's
+CPU-dispatched ``exp``/``log`` are not; the numpy model in ``latency.py`` stays
+for plots and as the tests' cross-check).  The Erlang C
 sums use the recursion ``a^k/k! = a^{k-1}/(k-1)! * a/k`` with rescaling, so
 large ``c`` neither overflows nor loops more than ``c`` times.  Tests check that
 both paths agree.
@@ -16,6 +21,8 @@ import math
 import numpy as np
 from numba import njit
 from numpy.typing import NDArray
+
+from faro.numerics import log_scalar
 
 _RESCALE = 1e200
 
@@ -46,7 +53,7 @@ def _p99_latency(lam: float, x: float, p: float, rho_cap: float, mdc: bool) -> f
     pw = t / den if den > 0.0 else 1.0
     if pw == 0.0:
         pw = 1e-4
-    t99 = math.log(100.0 * pw) / (x / p - lam_c)
+    t99 = log_scalar(100.0 * pw) / (x / p - lam_c)
     if t99 < 0.0:
         t99 = 0.0
     wait = t99 / 2.0 if mdc else t99
@@ -83,4 +90,23 @@ def job_utilities_1d(
             elif lat <= slo[i]:
                 acc += 1.0
         out[i] = acc / steps
+    return out
+
+
+@njit(cache=True)
+def job_utilities_2d(
+    xs: NDArray[np.float64],
+    rates: NDArray[np.float64],
+    proc: NDArray[np.float64],
+    slo: NDArray[np.float64],
+    current: NDArray[np.float64],
+    relaxed: bool,
+    cold_start: bool,
+    mdc: bool,
+    rho_cap: float,
+) -> NDArray[np.float64]:
+    """:func:`job_utilities_1d` for each row of ``xs`` (shape (B, n_jobs)); ``current`` (B, n)."""
+    out = np.empty(xs.shape)
+    for b in range(xs.shape[0]):
+        out[b] = job_utilities_1d(xs[b], rates, proc, slo, current[b], relaxed, cold_start, mdc, rho_cap)
     return out

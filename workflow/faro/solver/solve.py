@@ -8,13 +8,16 @@ Pipeline of :func:`solve`:
    variants add one admission variable per job, scaled to 0-100 inside the
    optimiser (as in the artifact, which sets COBYLA's step size relative to it)
    and reported as a rate in [0, 1].
-2. Round every count up; while over the quota remove the replica whose removal
-   hurts the objective least (ties: the job whose count ends closest to its
-   current one, then the lowest index).
+2. Round every count up (a plain ceiling: COBYLA's 1.0000000002 at a bound becomes 2);
+   while over the quota remove the replica whose removal hurts the objective least,
+   candidates compared on the objective rounded to 4 decimals (ties: the job whose
+   count ends closest to its current one, then the lowest index).
 3. Adjust (optional): for each job in turn remove single replicas while the
    objective worsens by at most ``tol``; if anything was removed, offer all
    leftover CPU to each job in turn, give it to the first job for which it
-   improves the objective by more than ``tol``, and adjust again.
+   improves the objective by more than ``tol``, and adjust again (at most
+   ``4 quota + 4`` rounds, a safety limit that no decision of the main experiment
+   reaches).
 
 Steps 2-3 work on integers, so job utilities are tabulated once for every
 replica count 0..quota (one vectorised call) and the passes are table look-ups.
@@ -26,6 +29,7 @@ escalates the forecast quantile while CPU is left unused.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
@@ -37,15 +41,19 @@ from scipy.optimize import LinearConstraint, differential_evolution, minimize
 
 from faro.solver.fastpath import job_utilities_1d
 from faro.solver.latency import RHO_CAP
-from faro.solver.objectives import Objective, apply_admission, combine, parse_objective
+from faro.solver.objectives import Objective, apply_admission, combine, parse_objective, total_utility
 from faro.solver.utility import job_utilities
+
+log = logging.getLogger("faro.solver")
 
 #: the artifact's admission variables run 0..ADMISSION_SCALE inside the optimiser
 ADMISSION_SCALE: float = 100.0
 #: objective tolerance of the adjust pass (REFERENCE: 1e-4)
 ADJUST_TOL: float = 1e-4
-#: objective differences below this count as ties when removing replicas
-TIE_TOL: float = 1e-12
+#: adjust rounds per CPU of quota before giving up (a safety limit against a cycle)
+ADJUST_MAX_ROUNDS_PER_CPU: int = 4
+#: removal candidates are compared on the objective rounded to this many decimals (REFERENCE)
+REMOVAL_DECIMALS: int = 4
 METHODS: tuple[str, ...] = ("cobyla", "slsqp", "de")
 
 
@@ -216,16 +224,15 @@ class _IntObjective:
 def _round_to_quota(x_real: NDArray[np.float64], prob: _Problem, f: _IntObjective) -> NDArray[np.int64]:
     """Round up, then remove the least harmful replica while over the quota."""
     others_min = prob.min_r.sum() - prob.min_r
-    x = np.ceil(np.nan_to_num(x_real, nan=1.0) - 1e-9).astype(np.int64)
+    x = np.ceil(np.nan_to_num(x_real, nan=1.0)).astype(np.int64)
     x = np.clip(x, prob.min_r, prob.quota - others_min)
     cur = prob.current
     eye = np.eye(prob.n, dtype=np.int64)
     while x.sum() > prob.quota:
         movable = np.flatnonzero(x > prob.min_r)
         cands = x[None, :] - eye[movable]
-        vals = f(cands)
-        best = vals.max()
-        tied = movable[vals >= best - TIE_TOL]
+        vals = np.round(f(cands), REMOVAL_DECIMALS)
+        tied = movable[vals == vals.max()]
         dist = np.abs(x[tied] - 1 - cur[tied])
         j = tied[np.argmin(dist)]  # argmin takes the lowest index among equal distances
         x[j] -= 1
@@ -235,8 +242,7 @@ def _round_to_quota(x_real: NDArray[np.float64], prob: _Problem, f: _IntObjectiv
 def _adjust(x: NDArray[np.int64], prob: _Problem, f: _IntObjective, tol: float) -> NDArray[np.int64]:
     """REFERENCE's adjust pass: shed replicas that do not pay, re-offer the freed CPU."""
     x = x.copy()
-    seen: set[tuple[int, ...]] = set()
-    for _ in range(4 * prob.quota + 4):
+    for _ in range(ADJUST_MAX_ROUNDS_PER_CPU * prob.quota + 4):
         removed = False
         val = float(f(x))
         for i in range(prob.n):
@@ -256,13 +262,14 @@ def _adjust(x: NDArray[np.int64], prob: _Problem, f: _IntObjective, tol: float) 
         offered = False
         for i in range(prob.n):
             x[i] += left
-            if float(f(x)) > val + tol and tuple(x) not in seen:
-                seen.add(tuple(x))
+            if float(f(x)) > val + tol:
                 offered = True
                 break
             x[i] -= left
         if not offered:
             return x
+    log.warning("adjust: no fixed point after %d rounds (quota %d); keeping %s", ADJUST_MAX_ROUNDS_PER_CPU
+                * prob.quota + 4, prob.quota, x.tolist())  # fmt: skip
     return x
 
 
@@ -279,7 +286,7 @@ def solve(
     cold_start: bool = False,
     rhobeg: float = 3.0,
     min_replicas: int | ArrayLike = 1,
-    fair_weight: float = 1.0,
+    fair_weight: float = 0.0,
     adjust: bool = True,
     adjust_tol: float = ADJUST_TOL,
     mdc: bool = True,
@@ -332,7 +339,7 @@ def evaluate(
     relaxed: bool = True,
     cold_start: bool = False,
     mdc: bool = True,
-    fair_weight: float = 1.0,
+    fair_weight: float = 0.0,
 ) -> float:
     """Objective of a given allocation (for comparisons and the hierarchical result)."""
     obj = objective if isinstance(objective, Objective) else parse_objective(objective, fair_weight=fair_weight)
@@ -355,7 +362,7 @@ def hand_out_leftover(
     relaxed: bool = True,
     cold_start: bool = False,
     mdc: bool = True,
-    fair_weight: float = 1.0,
+    fair_weight: float = 0.0,
     tol: float = 1e-4,
 ) -> NDArray[np.int64]:
     """Give CPUs a hierarchical solve left unused, one at a time, to the job whose extra
@@ -391,7 +398,7 @@ def hand_out_leftover(
 
 def _replace_one(u0: NDArray[np.float64], u1: NDArray[np.float64], kind: str, fair_weight: float) -> NDArray[np.float64]:
     """The objective when job j's utility goes from u0[j] to u1[j], for every j at once."""
-    total = u0.sum() - u0 + u1
+    total = total_utility(u0) - u0 + u1
     if kind == "sum":
         return total
     n = len(u0)
@@ -471,7 +478,7 @@ def solve_hierarchical(
             any_adm = True
     adm = adm_all if any_adm else None
     model = dict(relaxed=kwargs.get("relaxed", True), cold_start=kwargs.get("cold_start", False),
-                 mdc=kwargs.get("mdc", True), fair_weight=kwargs.get("fair_weight", 1.0))  # fmt: skip
+                 mdc=kwargs.get("mdc", True), fair_weight=kwargs.get("fair_weight", 0.0))  # fmt: skip
     replicas = hand_out_leftover(replicas, r, quota, objective=objective, slo_s=slo, proc_s=proc, current=cur,
                                  admission=adm, **model)  # fmt: skip
     value = evaluate(replicas, r, objective=objective, slo_s=slo, proc_s=proc, current=cur, admission=adm, **model)

@@ -11,7 +11,8 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from faro.solver.latency import RHO_CAP, mdc_p99_latency
+from faro.solver.fastpath import job_utilities_2d
+from faro.solver.latency import RHO_CAP
 
 #: knots of the linear admission penalty pen(drop fraction) (REFERENCE section 4)
 PENALTY_KNOTS_X: tuple[float, ...] = (0.0, 0.001, 0.03, 0.08, 1.0)
@@ -74,15 +75,17 @@ def job_utilities(
     allocations), ``rates`` ``(n_jobs, n_steps)`` in requests/s, ``proc_s`` and
     ``slo_s`` one value per job (or scalars).  Returns shape ``(..., n_jobs)``:
     the mean over steps of the per-step utility; a job with ``x <= 0`` gets 0.
+    Computed by the compiled kernel (:mod:`faro.solver.fastpath`), identical bits on
+    every machine.
     """
     x = np.asarray(x, dtype=np.float64)
-    rates = np.atleast_2d(np.asarray(rates, dtype=np.float64))
-    n_jobs, n_steps = rates.shape
-    proc = np.broadcast_to(np.asarray(proc_s, dtype=np.float64), (n_jobs,))
-    slo = np.broadcast_to(np.asarray(slo_s, dtype=np.float64), (n_jobs,))
-    cur = x if current is None else current
-    eff = effective_replicas(x, cur, n_steps, cold_start=cold_start and current is not None)
-    lat = mdc_p99_latency(rates, eff, proc[:, None], rho_cap=rho_cap, mdc=mdc)
-    per_step = relaxed_utility(lat, slo[:, None]) if relaxed else step_utility(lat, slo[:, None])
-    u = per_step.mean(axis=-1)
-    return np.where(x > 0, u, 0.0)
+    rates = np.ascontiguousarray(np.atleast_2d(np.asarray(rates, dtype=np.float64)))
+    n_jobs = rates.shape[0]
+    proc = np.ascontiguousarray(np.broadcast_to(np.asarray(proc_s, dtype=np.float64), (n_jobs,)))
+    slo = np.ascontiguousarray(np.broadcast_to(np.asarray(slo_s, dtype=np.float64), (n_jobs,)))
+    xs = np.ascontiguousarray(x.reshape(-1, n_jobs))
+    cur = xs if current is None else np.ascontiguousarray(
+        np.broadcast_to(np.asarray(current, dtype=np.float64), x.shape).reshape(-1, n_jobs))
+    u = job_utilities_2d(xs, rates, proc, slo, cur, relaxed, cold_start and current is not None, mdc,
+                         float(rho_cap))
+    return u.reshape(x.shape)

@@ -18,6 +18,7 @@ report: "report/workflow.rst"
 
 
 include: "rules/common.smk"
+include: "rules/cluster.smk"
 include: "rules/data.smk"
 include: "rules/session.smk"
 include: "rules/results.smk"
@@ -33,6 +34,7 @@ rule all:
 
 
 onstart:
+    check_executor_on_start()
     mark_results_root()
 
 

@@ -47,6 +47,10 @@ rule train_forecaster:
         os.path.join(DATA, "benchmarks/train_forecaster_light.tsv")
     conda:
         "../envs/stages.yaml"
+    threads: 1
+    resources:
+        mem_mb=get_train_light_mem_mb,
+        runtime=get_train_light_runtime,
     script:
         "../scripts/train_forecaster.py"
 
@@ -64,5 +68,9 @@ rule train_nhits:
         os.path.join(DATA, "benchmarks", "train_nhits.tsv")
     conda:
         "../envs/nhits.yaml"
+    threads: 2
+    resources:
+        mem_mb=get_train_nhits_mem_mb,
+        runtime=get_train_nhits_runtime,
     script:
         "../scripts/train_nhits.py"

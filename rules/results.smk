@@ -11,8 +11,14 @@ rule parse_logs:
         replicas=os.path.join(RUN, "replicas.parquet"),
     log:
         os.path.join(RUN, "logs/parse.log"),
+    group:
+        "run"
     conda:
         "../envs/results.yaml"
+    threads: 1
+    resources:
+        mem_mb=get_run_mem_mb,
+        runtime=get_parse_runtime,
     params:
         run=get_run_spec,
         run_dir=get_run_dir,
@@ -31,8 +37,14 @@ rule run_stats:
         json=os.path.join(RUN, "latency_stats.json"),
     log:
         os.path.join(RUN, "logs/stats.log"),
+    group:
+        "run"
     conda:
         "../envs/results.yaml"
+    threads: 1
+    resources:
+        mem_mb=get_run_mem_mb,
+        runtime=get_stats_runtime,
     params:
         run=get_run_spec,
     script:

@@ -12,8 +12,14 @@ rule setup_quota:
         os.path.join(RUN, "stages/quota.json"),
     log:
         os.path.join(RUN, "logs/quota.log"),
+    group:
+        "run"
     conda:
         "../envs/stages.yaml"
+    threads: 1
+    resources:
+        mem_mb=get_run_mem_mb,
+        runtime=get_stage_runtime,
     params:
         stage="quota",
         run=get_run_spec,
@@ -29,8 +35,14 @@ rule deploy_clusters:
         os.path.join(RUN, "stages/clusters.json"),
     log:
         os.path.join(RUN, "logs/clusters.log"),
+    group:
+        "run"
     conda:
         "../envs/stages.yaml"
+    threads: 1
+    resources:
+        mem_mb=get_run_mem_mb,
+        runtime=get_stage_runtime,
     params:
         stage="clusters",
         run=get_run_spec,
@@ -46,8 +58,14 @@ rule deploy_jobs:
         os.path.join(RUN, "stages/jobs.json"),
     log:
         os.path.join(RUN, "logs/jobs.log"),
+    group:
+        "run"
     conda:
         "../envs/stages.yaml"
+    threads: 1
+    resources:
+        mem_mb=get_run_mem_mb,
+        runtime=get_stage_runtime,
     params:
         stage="jobs",
         run=get_run_spec,
@@ -67,8 +85,14 @@ rule launch_autoscaler:
         os.path.join(RUN, "stages/autoscaler.json"),
     log:
         os.path.join(RUN, "logs/autoscaler.log"),
+    group:
+        "run"
     conda:
         "../envs/stages.yaml"
+    threads: 1
+    resources:
+        mem_mb=get_run_mem_mb,
+        runtime=get_stage_runtime,
     params:
         stage="autoscaler",
         run=get_run_spec,
@@ -89,8 +113,14 @@ rule replay:
         os.path.join(RUN, "logs/replay.log"),
     benchmark:
         os.path.join(RUN, "benchmarks/replay.tsv")
+    group:
+        "run"
     conda:
         "../envs/stages.yaml"
+    threads: 1
+    resources:
+        mem_mb=get_run_mem_mb,
+        runtime=get_replay_runtime,
     params:
         stage="replay",
         run=get_run_spec,
@@ -108,8 +138,14 @@ rule fetch_logs:
         os.path.join(RUN, "stages/fetch.json"),
     log:
         os.path.join(RUN, "logs/fetch.log"),
+    group:
+        "run"
     conda:
         "../envs/stages.yaml"
+    threads: 1
+    resources:
+        mem_mb=get_run_mem_mb,
+        runtime=get_stage_runtime,
     params:
         stage="fetch",
         run=get_run_spec,
@@ -125,8 +161,14 @@ rule teardown_run:
         os.path.join(RUN, "stages/teardown.json"),
     log:
         os.path.join(RUN, "logs/teardown.log"),
+    group:
+        "run"
     conda:
         "../envs/stages.yaml"
+    threads: 1
+    resources:
+        mem_mb=get_run_mem_mb,
+        runtime=get_stage_runtime,
     params:
         stage="teardown",
         run=get_run_spec,

@@ -54,6 +54,7 @@ def main() -> int:
     ap.add_argument("--mirror", default=str(ROOT.parent / "shared/data/faro-artifact"))
     ap.add_argument("--out", default=str(ROOT / "results/forecast/selection.csv"))
     ap.add_argument("--jobs", type=int, default=2)
+    ap.add_argument("--only", default="", help="comma-separated candidate names to score (default: all)")
     a = ap.parse_args()
     import pandas as pd
     import yaml
@@ -61,6 +62,11 @@ def main() -> int:
     from faro.forecast.selection import policy_overrides
 
     cands = yaml.safe_load(Path(a.candidates).read_text())["candidates"]
+    if a.only:
+        unknown = sorted(set(a.only.split(",")) - set(cands))
+        if unknown:
+            ap.error(f"--only: {unknown} not in {a.candidates} (candidates: {sorted(cands)})")
+        cands = {k: v for k, v in cands.items() if k in a.only.split(",")}
     for cname, spec in cands.items():  # bad candidates fail here, before any simulation
         policy_overrides(cname, spec)
     days = [int(d) for d in a.days.split(",")]

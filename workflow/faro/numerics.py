@@ -30,7 +30,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit, vectorize
+from numba import njit
 from numpy.typing import ArrayLike, NDArray
 
 # fdlibm (e_log.c, e_exp.c) constants
@@ -131,31 +131,48 @@ def expm1_scalar(x: float) -> float:
     return um1 * x / log_scalar(u)
 
 
-_SIG = ["float64(float64)"]
-_dlog = vectorize(_SIG, nopython=True, cache=True)(log_scalar.py_func)
-_dexp = vectorize(_SIG, nopython=True, cache=True)(exp_scalar.py_func)
-_dlog1p = vectorize(_SIG, nopython=True, cache=True)(log1p_scalar.py_func)
-_dexpm1 = vectorize(_SIG, nopython=True, cache=True)(expm1_scalar.py_func)
+_LOG, _EXP, _LOG1P, _EXPM1 = 0, 1, 2, 3
+
+
+@njit(cache=True, fastmath=False)
+def _elementwise(a: NDArray[np.float64], which: int) -> NDArray[np.float64]:
+    out = np.empty_like(a)
+    for i in range(a.size):
+        v = a[i]
+        if which == _LOG:
+            out[i] = log_scalar(v)
+        elif which == _EXP:
+            out[i] = exp_scalar(v)
+        elif which == _LOG1P:
+            out[i] = log1p_scalar(v)
+        else:
+            out[i] = expm1_scalar(v)
+    return out
+
+
+def _apply(x: ArrayLike, which: int) -> NDArray[np.float64]:
+    a = np.ascontiguousarray(np.asarray(x, dtype=np.float64))
+    return _elementwise(a.reshape(-1), which).reshape(a.shape)
 
 
 def dlog(x: ArrayLike) -> NDArray[np.float64]:
     """Element-wise natural logarithm, identical bits on every machine."""
-    return _dlog(np.asarray(x, dtype=np.float64))
+    return _apply(x, _LOG)
 
 
 def dexp(x: ArrayLike) -> NDArray[np.float64]:
     """Element-wise exponential, identical bits on every machine."""
-    return _dexp(np.asarray(x, dtype=np.float64))
+    return _apply(x, _EXP)
 
 
 def dlog1p(x: ArrayLike) -> NDArray[np.float64]:
     """Element-wise log(1 + x), identical bits on every machine."""
-    return _dlog1p(np.asarray(x, dtype=np.float64))
+    return _apply(x, _LOG1P)
 
 
 def dexpm1(x: ArrayLike) -> NDArray[np.float64]:
     """Element-wise exp(x) - 1, identical bits on every machine."""
-    return _dexpm1(np.asarray(x, dtype=np.float64))
+    return _apply(x, _EXPM1)
 
 
 @njit(cache=True, fastmath=False)

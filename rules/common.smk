@@ -93,6 +93,30 @@ def get_previous_teardown(wildcards):
     return os.path.join(RUN.format(quota=q, policy=p, seed=s), "stages/teardown.json")
 
 
+def get_session_inputs(wildcards):
+    """What a live session stage reads besides its predecessor's record: every k8s/ray stage
+    builds its cell from the run spec (experiment, policy file, trace, the policy's data files).
+    The sim stages read none of them before the replay."""
+    if BACKEND == "sim":
+        return {}
+    return {
+        "experiment_file": EXPERIMENT_FILE,
+        "policy": f"{POLICY_DIR}/{wildcards.policy}.yaml",
+        "trace": get_trace(wildcards),
+        "data": get_policy_data(wildcards),
+    }
+
+
+def get_live_experiment(wildcards):
+    """The experiment file, for live stages (their run spec reads it); none for sim."""
+    return [] if BACKEND == "sim" else EXPERIMENT_FILE
+
+
+def get_live_policy(wildcards):
+    """The policy file, for live stages (their run spec reads it); none for sim."""
+    return [] if BACKEND == "sim" else f"{POLICY_DIR}/{wildcards.policy}.yaml"
+
+
 def get_backend_code(wildcards=None):
     return code_files("stages.py", "backends/base.py", f"backends/{BACKEND}")
 

@@ -4,7 +4,10 @@
 
 
 rule setup_quota:
+    # live backends embed the trace and the policy's data files (trained forecasters) in the
+    # session: the trace and model rules run before the session starts
     input:
+        unpack(get_session_inputs),
         experiment=EXPERIMENT_FILE,
         previous=get_previous_teardown,
         code=get_backend_code,
@@ -31,6 +34,7 @@ rule setup_quota:
 rule deploy_clusters:
     input:
         os.path.join(RUN, "stages/quota.json"),
+        unpack(get_session_inputs),
     output:
         os.path.join(RUN, "stages/clusters.json"),
     log:
@@ -54,6 +58,7 @@ rule deploy_clusters:
 rule deploy_jobs:
     input:
         os.path.join(RUN, "stages/clusters.json"),
+        unpack(get_session_inputs),
     output:
         os.path.join(RUN, "stages/jobs.json"),
     log:
@@ -81,6 +86,7 @@ rule launch_autoscaler:
         policy=os.path.join(POLICY_DIR, "{policy}.yaml"),
         trace=get_trace,
         data=get_policy_data,
+        experiment=get_live_experiment,
     output:
         os.path.join(RUN, "stages/autoscaler.json"),
     log:
@@ -107,6 +113,8 @@ rule replay:
         trace=get_trace,
         data=get_policy_data,
         code=get_replay_code,
+        policy=get_live_policy,
+        experiment=get_live_experiment,
     output:
         os.path.join(RUN, "stages/replay.json"),
     log:
@@ -132,6 +140,7 @@ rule replay:
 rule fetch_logs:
     input:
         os.path.join(RUN, "stages/replay.json"),
+        unpack(get_session_inputs),
     output:
         # the logs land in {run}/raw/, which live backends fill during the replay already:
         # not a declared output, so that Snakemake never clears it before this stage
@@ -152,6 +161,23 @@ rule fetch_logs:
         run_dir=get_run_dir,
     script:
         "../scripts/stage.py"
+
+
+rule k8s_manifests:
+    # k8s: what the stages apply for one run, as YAML (inspect it, `kubectl apply --dry-run=server`)
+    # and its run spec, the input of the by-hand `python -m faro.backends.k8s.stages`; no cluster
+    input:
+        unpack(get_session_inputs),
+    output:
+        directory(os.path.join(RUN, "manifests")),
+    log:
+        os.path.join(RUN, "logs/manifests.log"),
+    conda:
+        "../envs/stages.yaml"
+    params:
+        run=get_run_spec,
+    script:
+        "../scripts/k8s_manifests.py"
 
 
 rule teardown_run:

@@ -14,7 +14,7 @@ import pytest
 
 from faro.backends.k8s import manifests as mf
 from faro.backends.k8s.config import Cell, K8sSettings
-from faro.backends.ray.autoscaler import Autoscaler, ServeActuator, clusters_of
+from faro.backends.ray.autoscaler import Autoscaler, ServeActuator, clusters_of, previous_run
 
 
 class Dashboard:
@@ -23,6 +23,7 @@ class Dashboard:
     def __init__(self, details: dict[str, Any]) -> None:
         self.puts: list[dict] = []
         self.details = details
+        self.fail = 0  # answer the next ``fail`` requests with 503 (a head restarting behind its Service)
         outer = self
 
         class H(BaseHTTPRequestHandler):
@@ -38,10 +39,18 @@ class Dashboard:
                 self.wfile.write(data)
 
             def do_PUT(self) -> None:  # noqa: N802
+                if outer.fail > 0:
+                    outer.fail -= 1
+                    self._send({"error": "unavailable"}, 503)
+                    return
                 outer.puts.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
                 self._send({})
 
             def do_GET(self) -> None:  # noqa: N802
+                if outer.fail > 0:
+                    outer.fail -= 1
+                    self._send({"error": "unavailable"}, 503)
+                    return
                 if self.path.startswith("/files/"):
                     name = self.path[len("/files/"):]
                     if name in outer.details:
@@ -121,3 +130,48 @@ def test_replay_signals_come_from_the_replayer_record_server(tmp_path):
         assert a.replay_signal("replay_start.json") == {"t0": 1.0}
     finally:
         rec.server.shutdown()
+
+
+def test_an_unreachable_cluster_keeps_its_replicas_and_gets_the_target_later(two_clusters):
+    """Issue 13: one timeout of a dashboard killed the in-pod autoscaler (and the cell). Transient
+    failures are retried with backoff; a cluster still unreachable keeps its last replica count
+    for the decision (logged) and gets the new target once it answers again; the other is unaffected."""
+    da, db = two_clusters
+    events: list[tuple[str, dict]] = []
+    cfg = {**_cfg(two_clusters), "retry_s": 0.3}
+    act = ServeActuator(cfg, {"a": 2, "b": 1}, emit=lambda kind, **rec: events.append((kind, rec)))
+    act.refresh()
+    da.fail = 1  # one 503: retried within the budget
+    act.set_replicas("a", 3, now=1.0)
+    assert [p["applications"][0]["deployments"][0]["num_replicas"] for p in da.puts] == [3] and events == []
+    da.fail = 10**6  # down for longer than the budget
+    act.set_replicas("a", 4, now=2.0)
+    act.set_replicas("b", 2, now=2.0)
+    states = act.refresh()
+    assert [k for k, _ in events] == ["unreachable", "unreachable"]
+    assert events[0][1]["op"] == "put" and events[0][1]["kept_replicas"] == {"a": 2}
+    assert events[0][1]["target"] == {"a": 4} and events[1][1]["op"] == "get"
+    assert len(states["a"]["running"]) == 2  # a's last known state kept
+    assert db.puts[-1]["applications"][0]["deployments"][0]["num_replicas"] == 2
+    da.fail = 0
+    act.refresh()  # answers again: the missed target goes out
+    assert da.puts[-1]["applications"][0]["deployments"][0]["num_replicas"] == 4 and act.unapplied == set()
+
+
+def test_a_restarted_autoscaler_resumes_from_its_decision_log(two_clusters, tmp_path):
+    """Issue 13: a restarted autoscaler started the run's control afresh; it now resumes from the
+    last logged allocation and its start record says it is a restart."""
+    log = tmp_path / "autoscaler.jsonl"
+    lines = [{"kind": "start", "initial": {"a": 2, "b": 1}}, {"kind": "replay_start", "t0": 1.0},
+             {"kind": "tick", "now": 10.0, "allocation": {"a": 3, "b": 1}},
+             {"kind": "tick", "now": 20.0, "allocation": {"a": 5, "b": 2}}]
+    log.write_text("".join(json.dumps(x) + "\n" for x in lines) + '{"kind": "ti')  # cut by the crash
+    assert previous_run(log) == {"starts": 1, "allocation": {"a": 5, "b": 2}}
+    assert previous_run(tmp_path / "none.jsonl") == {"starts": 0, "allocation": None}
+    cfg = {**_cfg(two_clusters), "jobs": [{"name": j, "slo_ms": 720.0, "processing_ms": 180.0} for j in "ab"],
+           "policy": "aiad", "quota": 8, "unit_time": 60.0, "run_dir": str(tmp_path), "raw_dir": str(tmp_path),
+           "initial": {"a": 2, "b": 1}}
+    scaler = Autoscaler(cfg)
+    assert scaler.actuator.replicas == {"a": 5, "b": 2}
+    assert scaler.previous["starts"] == 1
+    scaler.out.close()

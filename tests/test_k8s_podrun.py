@@ -77,3 +77,21 @@ def test_podrun_without_command_is_a_usage_error():
     from faro.backends.k8s.podrun import main
 
     assert main(["--dir", "/tmp/x"]) == 2
+
+
+def test_a_failing_command_is_started_again_in_the_same_folder(tmp_path):
+    """--restarts: the autoscaler's pod starts a failed process again (it resumes from its
+    records); /status counts the restarts, the final exit code is the last run's."""
+    from faro.backends.k8s.podrun import run
+
+    script = ("import pathlib, sys; p = pathlib.Path(sys.argv[1]) / 'runs.txt'; "
+              "n = len(p.read_text()) if p.exists() else 0; p.write_text('x' * (n + 1)); "
+              "print('run', n + 1, flush=True); sys.exit(0 if n >= 2 else 3)")
+    rc = run([sys.executable, "-c", script, str(tmp_path)], tmp_path, _free_port(), hold_s=0, host="127.0.0.1",
+             restarts=5)
+    assert rc == 0 and (tmp_path / "runs.txt").read_text() == "xxx"
+    assert (tmp_path / "stdout.log").read_text().splitlines() == ["run 1", "run 2", "run 3"]
+    assert "restart 2 of 5" in (tmp_path / "stderr.log").read_text()
+    rc = run([sys.executable, "-c", "import sys; sys.exit(4)"], tmp_path / "b", _free_port(), hold_s=0,
+             host="127.0.0.1", restarts=1)
+    assert rc == 4  # gives up after its restarts

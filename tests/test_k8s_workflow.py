@@ -80,9 +80,11 @@ class Cluster(StandIn):
     """The stand-in plus what a cluster would do for one run: heads become Ready, dashboards answer,
     the autoscaler pod serves a decision log, and the replayer Job's container really runs (here)."""
 
-    def __init__(self, tmp: Path, serve: FakeServe) -> None:
+    def __init__(self, tmp: Path, serve: FakeServe, ns: str = NS, jobs: tuple[str, ...] = JOBS,
+                 trace_scale: float = 1.0) -> None:
         super().__init__()
-        self.tmp, self.serve = tmp, serve
+        self.tmp, self.serve, self.ns, self.jobs = tmp, serve, ns, jobs
+        self.trace_scale = trace_scale  # the replayer's load (< 1: fewer requests per minute)
         self.forward: dict[str, int] = {}  # "pod:8080" -> local port of its podrun
         self.replayer: subprocess.Popen | None = None
         self.records = tmp / "replayer-records"
@@ -90,7 +92,7 @@ class Cluster(StandIn):
         self.autoscaler_cfg: dict[str, Any] | None = None
         self.on_request.append(_heads_become_ready_after(polls=3))
         self.on_request.append(Cluster._life)
-        for job in JOBS:
+        for job in jobs:
             svc = f"{job}-head-svc:8265/api/serve/applications/"
             self.proxy[("PUT", svc)] = lambda req, job=job: self.serve_puts.setdefault(job, []).append(
                 json.loads(req.get_data())) or {}
@@ -117,21 +119,21 @@ class Cluster(StandIn):
 
     # -- what the cluster does ----------------------------------------------------------
     def _life(self) -> None:
-        dep = self._obj(f"/namespaces/{NS}/deployments/faro-autoscaler")
+        dep = self._obj(f"/namespaces/{self.ns}/deployments/faro-autoscaler")
         if dep is not None and not dep.get("status"):
             self._start_autoscaler(dep)
-        job = self._obj(f"/namespaces/{NS}/jobs/faro-replayer")
+        job = self._obj(f"/namespaces/{self.ns}/jobs/faro-replayer")
         if job is not None and self.replayer is None:
             self._start_replayer(job)
         if job is not None and self.replayer is not None and self.replayer.poll() is not None:
             ok = self.replayer.returncode == 0
             job["status"] = {"conditions": [{"type": "Complete" if ok else "Failed", "status": "True"}]}
-            pod = self._obj(f"/namespaces/{NS}/pods/faro-replayer-x1")
+            pod = self._obj(f"/namespaces/{self.ns}/pods/faro-replayer-x1")
             if pod is not None:
                 pod["status"]["phase"] = "Succeeded" if ok else "Failed"
 
     def _config_map(self) -> dict[str, str]:
-        return self._obj(f"/namespaces/{NS}/configmaps/faro-config")["data"]
+        return self._obj(f"/namespaces/{self.ns}/configmaps/faro-config")["data"]
 
     def _start_autoscaler(self, dep: dict[str, Any]) -> None:
         """A simulated autoscaler: it reads its rendered config and logs what the real one would."""
@@ -169,7 +171,13 @@ class Cluster(StandIn):
         for name, text in self._config_map().items():
             (conf / name).write_text(text)
         urls = json.loads((conf / "job_urls.json").read_text())
-        assert urls == {j: f"http://{j}-head-svc.{NS}.svc:8000/{j}" for j in JOBS}
+        assert urls == {j: f"http://{j}-head-svc.{self.ns}.svc:8000/{j}" for j in self.jobs}
+        if self.trace_scale != 1.0:  # a lighter load than the trace's (this machine is small)
+            lines = [json.loads(x) for x in (conf / "input.json").read_text().splitlines() if x.strip()]
+            for x in lines:
+                x["counts"] = {j: {k: int(v * self.trace_scale) for k, v in c.items()} if isinstance(c, dict)
+                               else int(c * self.trace_scale) for j, c in x["counts"].items()}
+            (conf / "input.json").write_text("".join(json.dumps(x) + "\n" for x in lines))
         (conf / "job_urls.json").write_text(json.dumps({j: f"{self.serve.url}/{j}" for j in urls}))
         port = _free_port()
         cmd = job["spec"]["template"]["spec"]["containers"][0]["command"]
@@ -199,9 +207,9 @@ def cluster(httpserver, tmp_path):
     c.serve.server.shutdown()
 
 
-def _experiment(tmp: Path) -> Path:
+def _experiment(tmp: Path, unit_time: float = UNIT_TIME) -> Path:
     exp = yaml.safe_load((ROOT / "experiments/local_small/experiment.yaml").read_text())
-    exp.update(name="k8s_contract", trace={"file": "trace.json"}, unit_time=UNIT_TIME, quotas=[16])
+    exp.update(name="k8s_contract", trace={"file": "trace.json"}, unit_time=unit_time, quotas=[16])
     exp["jobs"] = {"names": list(JOBS), "model": "resnet34"}
     d = tmp / "exp"
     d.mkdir()
@@ -211,14 +219,15 @@ def _experiment(tmp: Path) -> Path:
     return d
 
 
-def _run_spec(httpserver, tmp: Path) -> dict[str, Any]:
-    exp = _experiment(tmp)
+def _run_spec(httpserver, tmp: Path, unit_time: float = UNIT_TIME, **opts: Any) -> dict[str, Any]:
+    exp = _experiment(tmp, unit_time)
     fast = {"poll_s": 0.01, "ready_timeout_s": 20.0, "pending_grace_s": 5.0, "teardown_timeout_s": 5.0,
             "replay_timeout_s": 60.0, "lock_timeout_s": 1.0, "autoscaler_stop_timeout_s": 10.0,
             "image": "registry.example/faro:test"}
+    fast.update(opts)
     return {"experiment": "k8s_contract", "experiment_file": str(exp / "experiment.yaml"), "backend": "k8s",
             "quota": 16, "policy": "aiad", "policy_file": str(ROOT / "config/policies/aiad.yaml"), "seed": 7,
-            "unit_time": UNIT_TIME, "trace_file": str(exp / "trace.json"), "results": str(tmp / "results"),
+            "unit_time": unit_time, "trace_file": str(exp / "trace.json"), "results": str(tmp / "results"),
             "data_dir": str(tmp / "data"), "project_root": str(ROOT), "config_hash": "test",
             "backend_options": {**fast, "server": httpserver.url_for("").rstrip("/")}}
 
@@ -317,3 +326,152 @@ def test_check_config_validates_the_k8s_section_early():
         check_k8s_section({**base, "k8s": {"imagee": "x"}})
     with pytest.raises(ConfigError, match="config key k8s: .*longer than 63"):
         check_k8s_section({"quotas": [16], "policies": ["p" * 60], "k8s": {}})
+
+
+#: the outages of the test below, seconds (a real cluster's would be 60 s: the default
+#: api_retry_grace_s of 600 s covers outages up to 10 minutes, each retried with backoff <= 30 s)
+OUTAGE_S = 1.0
+
+
+def test_a_replay_survives_api_outages_and_a_crashed_host_then_reattaches(cluster, httpserver, tmp_path):
+    """API-contract test, not a cluster test (issue 13, must show): the replay stage's process is
+    killed (SIGKILL: the operator's machine died) mid-replay; the same stage run again reattaches to
+    the running replayer Job through the recorded session and the Lease, rides out 3 API outages
+    (503/502/429/timeouts/dropped connections), and the run ends with the usual requests.parquet;
+    the namespace is deleted only by the final teardown."""
+    from test_k8s_api_contract import outage
+
+    from faro.schema import REQUESTS_SCHEMA
+
+    unit_time = 3.0  # 3 trace minutes -> a 9 s replay
+    run = _run_spec(httpserver, tmp_path, unit_time, api_timeout_s=0.4, api_retry_grace_s=4 * OUTAGE_S,
+                    api_retry_max_backoff_s=0.1, poll_s=0.05)
+    run_dir = tmp_path / "results" / "16_cpus" / "aiad" / "seed_7"
+    for stage in ("quota", "clusters", "jobs", "autoscaler"):
+        run_stage(stage, run, run_dir)
+
+    # the replay stage in its own process, killed while the replay runs
+    spec = tmp_path / "run.json"
+    spec.write_text(json.dumps(run))
+    code = ("import json, sys; from faro.stages import run_stage; "
+            "run_stage('replay', json.load(open(sys.argv[1])), sys.argv[2])")
+    host = subprocess.Popen([sys.executable, "-c", code, str(spec), str(run_dir)], cwd=ROOT,
+                            env={"PYTHONPATH": str(ROOT / "workflow"), "PATH": "/usr/bin:/bin"})
+    try:
+        deadline = time.monotonic() + 60
+        while not (cluster.records / "replay_start.json").exists():
+            assert host.poll() is None and time.monotonic() < deadline, "the replay did not start"
+            time.sleep(0.05)
+        time.sleep(0.5)
+    finally:
+        host.kill()  # SIGKILL: no teardown, no record
+        host.wait()
+    assert not (run_dir / "stages" / "replay.json").exists()
+    assert not cluster.requests("DELETE")
+    live = json.loads((run_dir / "live" / "k8s_session.json").read_text())
+    assert live["namespace"] == NS
+
+    # three outages while the reattached stage watches the rest of the replay
+    t = time.monotonic() + 0.1
+    cluster.faults += [f for k in range(3) for f in outage(t + k * 2.0 * OUTAGE_S, OUTAGE_S, delay_s=0.6)]
+    rec = run_stage("replay", run, run_dir)
+    state = rec["state"]
+    assert state["reattached"]["job_state"] == "Running" and state["reattached"]["lease"] == "renewed"
+    assert rec["redone_before"] == []  # reattached, not rebuilt
+    assert len(cluster.requests("PATCH", "jobs")) == 1  # the Job was applied once, by the killed process
+    assert state["returncode"] == 0 and state["job_outcome"] == "Complete"
+    windows = [[f for f in cluster.injected if t + k * 2.0 * OUTAGE_S <= f["at"] < t + (k * 2.0 + 1) * OUTAGE_S]
+               for k in range(3)]
+    assert all(windows), "each outage hit the stage's requests"
+    assert {f["status"] for f in cluster.injected} >= {503, 502, 429}
+    assert {f["kind"] for f in cluster.injected} >= {"status", "drop", "timeout"}
+    assert state["api_retries"] >= 3
+    assert not cluster.requests("DELETE"), "nothing was torn down before the run's teardown"
+
+    run_stage("fetch", run, run_dir)
+    n_before_teardown = len(cluster.log)
+    run_stage("teardown", run, run_dir)
+    deletes = [i for i, r in enumerate(cluster.log) if r["method"] == "DELETE" and r["path"].endswith(f"/{NS}")]
+    assert len(deletes) == 1 and deletes[0] >= n_before_teardown
+
+    backend = get_backend("k8s")
+    requests, _ = backend.parse(run, run_dir)
+    write_requests(requests, run_dir / "requests.parquet", {"backend": "k8s"})
+    import pyarrow.parquet as pq
+
+    assert pq.read_schema(run_dir / "requests.parquet").remove_metadata().equals(REQUESTS_SCHEMA.remove_metadata())
+    requests = read_requests(run_dir / "requests.parquet")
+    assert len(requests) == 12 and bool(requests["succeeded"].all())
+    assert cluster.serve.hits == {"/serve-cluster0": 7, "/serve-cluster1": 5}  # every request sent once
+
+
+def test_manifests_and_stage_clis_are_what_the_workflow_applies(cluster, httpserver, tmp_path):
+    """API-contract test, not a cluster test (issue 13, defect 4): the by-hand path. The manifests
+    CLI renders, from the workflow's run spec, exactly the objects the stages then apply (compared
+    with the bodies the stand-in received), and the stage CLI runs the whole session by hand,
+    autoscaler config, initial replicas and all."""
+    from faro.backends.k8s import manifests as mf
+    from faro.backends.k8s import stages as st
+
+    run = _run_spec(httpserver, tmp_path)
+    spec = tmp_path / "run_spec.json"
+    spec.write_text(json.dumps(run))
+    out = tmp_path / "manifests"
+    assert mf.main(["--run-spec", str(spec), "--out", str(out)]) == 0
+    rendered = [d for d in yaml.safe_load_all((out / "all.yaml").read_text()) if d["kind"] != "Lease"]
+    assert json.loads((out / "run_spec.json").read_text()) == run
+
+    run_dir = tmp_path / "byhand"
+    for stage in st.CLI_STAGES:
+        assert st.main([stage, "--run-spec", str(spec), "--run-dir", str(run_dir)]) == 0
+        assert (run_dir / "stages" / f"{st.CLI_STAGES[stage]}.json").is_file()
+    applied = [r["body"] for r in cluster.requests("PATCH") if r["body"]["kind"] != "Lease"]
+    assert applied == rendered  # same objects, same order, byte for byte as JSON
+    cm = next(o for o in applied if o["kind"] == "ConfigMap" and o["metadata"]["name"] == "faro-config")
+    acfg = json.loads(cm["data"]["autoscaler.json"])
+    assert acfg["policy"] == "aiad" and acfg["initial"] == cluster.autoscaler_cfg["initial"]
+    assert cm["data"]["input.json"] == Path(run["trace_file"]).read_text()
+    assert cluster.serve.hits == {"/serve-cluster0": 7, "/serve-cluster1": 5}  # the replay ran, by hand
+    assert not [p for p in cluster.objs if f"namespaces/{NS}" in p]  # and was torn down
+
+
+def test_the_stage_runner_keeps_a_session_whose_api_server_is_gone(cluster, httpserver, tmp_path):
+    """API-contract test, not a cluster test: faro.stages.run_stage tears a session down on a
+    failure, but not when the API server stayed unreachable for the whole retry grace; neither does
+    Snakemake's onerror cleanup (teardown_sessions), only an explicit `snakemake teardown`."""
+    from test_k8s_api_contract import Fault
+
+    from faro.backends.k8s.backend import DETACHED, K8sBackend
+    from faro.backends.k8s.client import ApiUnavailable
+    from faro.workflow_support import teardown_sessions
+
+    run = _run_spec(httpserver, tmp_path, api_timeout_s=0.3, api_retry_grace_s=0.5, api_retry_max_backoff_s=0.05)
+    root = tmp_path / "results"
+    run_dir = root / "16_cpus" / "aiad" / "seed_7"
+
+    def outage() -> None:
+        cluster.faults.append(Fault("status", 503, start=time.monotonic(), end=time.monotonic() + 1.5))
+
+    def after_outage() -> None:
+        time.sleep(max(0.0, cluster.faults[-1].end - time.monotonic()))
+
+    run_stage("quota", run, run_dir)
+    outage()
+    with pytest.raises(ApiUnavailable):
+        run_stage("clusters", run, run_dir)
+    assert not cluster.requests("DELETE") and (run_dir / "live" / DETACHED).is_file()
+    after_outage()
+    rec = run_stage("clusters", run, run_dir)  # the API is back: the same stage carries on
+    assert rec["redone_before"] == [] and rec["state"]["lock"]["action"] == "renewed"
+    assert not (run_dir / "live" / DETACHED).exists()
+
+    outage()
+    with pytest.raises(ApiUnavailable):
+        run_stage("jobs", run, run_dir)
+    after_outage()
+    teardown_sessions(str(root), "k8s")  # what Snakemake's onerror handler does: the cell is kept
+    assert not cluster.requests("DELETE")
+    assert K8sBackend.release_detached(root) == [str(run_dir)]  # `snakemake teardown` (explicit)
+    teardown_sessions(str(root), "k8s")
+    assert cluster.requests("DELETE", f"namespaces/{NS}$")
+    assert not [p for p in cluster.objs if f"namespaces/{NS}" in p]

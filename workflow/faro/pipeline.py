@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
+import shutil
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -69,6 +71,27 @@ def stage(smk) -> None:
         run_dir = Path(smk.params.run_dir)
         rec = run_stage(smk.params.stage, run, run_dir, inputs=[str(p) for p in smk.input])
         log.info("stage %s done in %.2fs", smk.params.stage, rec["seconds"])
+
+
+def k8s_manifests(smk) -> None:
+    """A k8s run's objects as YAML, exactly what its stages apply, plus its run spec (the input of
+    ``python -m faro.backends.k8s.stages``). Touches no cluster."""
+    from faro.backends.k8s.backend import write_manifests
+
+    with logged(smk) as log:
+        run = dict(smk.params.run)
+        if run["backend"] != "k8s":
+            raise ValueError(f"k8s_manifests renders the k8s backend's objects; the backend is {run['backend']}")
+        out = Path(smk.output[0])
+        tmp = out.with_name(f".{out.name}.tmp{os.getpid()}")  # a folder: written whole, then moved
+        shutil.rmtree(tmp, ignore_errors=True)
+        try:
+            paths = write_manifests(run, tmp)
+            shutil.rmtree(out, ignore_errors=True)
+            os.replace(tmp, out)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+        log.info("wrote %d manifest files and run_spec.json into %s", len(paths), smk.output[0])
 
 
 def parse(smk) -> None:
@@ -144,6 +167,11 @@ def teardown_all(smk) -> None:
     from faro.workflow_support import teardown_sessions
 
     with logged(smk) as log:
+        if smk.params.backend == "k8s":  # explicit: sessions kept for a reattach go too
+            from faro.backends.k8s.backend import K8sBackend
+
+            for run_dir in K8sBackend.release_detached(smk.params.root):
+                log.info("released detached k8s session %s for teardown", run_dir)
         done = teardown_sessions(smk.params.root, smk.params.backend)
         log.info("teardown: %d open session(s) removed", len(done))
         print(f"teardown: {len(done)} open session(s) removed", file=sys.__stderr__)

@@ -115,7 +115,10 @@ def run_stage(stage: str, run: dict[str, Any], run_dir: str | os.PathLike, input
             state = backend.run_stage(stage, run, run_dir, records)
         else:
             state = backend.teardown(run_dir, records)
-    except BaseException:
+    except BaseException as e:
+        if getattr(e, "keep_session", False):  # e.g. the k8s API unreachable: the cell may be fine
+            log.error("stage %s lost the session's control plane; the session is kept: run again to reattach", stage)
+            raise
         if stage != "teardown" and run["backend"] != "sim":
             log.error("stage %s failed: tearing the session down", stage)
             try:

@@ -10,11 +10,20 @@ cell, namespace, lease holder), so that :meth:`K8sBackend.alive` and :meth:`K8sB
 (which get no run spec, e.g. from ``snakemake teardown``) can reach the same namespace.
 Records: the replayer's into ``RUN/raw/replayer/``, the autoscaler's into ``RUN/raw/autoscaler/``;
 :meth:`K8sBackend.parse` reads them with the ``ray`` backend's parser (same formats).
+
+One source of manifests: :func:`cell_objects` (run spec -> cell -> objects) is what the stages
+apply and what the ``k8s_manifests`` rule and ``python -m faro.backends.k8s.manifests --run-spec``
+write as YAML; the by-hand ``python -m faro.backends.k8s.stages STAGE --run-spec ... --run-dir RUN``
+runs the workflow's own stage runner on the same run spec.
 """
 
 from __future__ import annotations
 
+import contextlib
+import datetime as dt
 import json
+import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +42,9 @@ _STAGE_FN = {
     "fetch": k8s.fetch_logs,
 }
 LIVE = "k8s_session.json"
+#: written when a stage lost the API server for its whole retry grace: the session is kept for a
+#: reattach, and only an explicit teardown (not Snakemake's onerror cleanup) may delete it
+DETACHED = "k8s_detached.json"
 #: keys of the ray backend's run config that the in-pod autoscaler reads (its endpoints come from the cell)
 RUN_CONFIG_KEYS = ("jobs", "policy", "policy_params", "tick_s", "latency_window_s", "controller", "policy_context")
 
@@ -64,6 +76,56 @@ def cell_for(run: dict[str, Any]) -> Cell:
                 initial=initial_replicas(cfg), services=dict(cfg["services"]),
                 run_config={k: cfg[k] for k in RUN_CONFIG_KEYS},
                 data_files=tuple(sorted(data_files(run))))
+
+
+def stage_inputs(run: dict[str, Any]) -> dict[str, Any]:
+    """What setup_quota embeds in the session: the trace's text and the policy's data files."""
+    trace = Path(run["trace_file"])
+    if not trace.is_file():
+        raise FileNotFoundError(f"the run's trace {trace} does not exist yet: let Snakemake make it "
+                                f"(its rule runs before setup_quota) or run the k8s_manifests rule first")
+    return {"trace_text": trace.read_text(), "data": {rel: p.read_bytes() for rel, p in data_files(run).items()}}
+
+
+def cell_objects(run: dict[str, Any], cell: Cell | None = None, s: K8sSettings | None = None) -> list[dict[str, Any]]:
+    """Every namespaced object the stages apply for this run, in apply order."""
+    cell = cell or cell_for(run)
+    s = s or settings_from_config(run.get("backend_options"))
+    kw = stage_inputs(run)
+    return mf.render_cell(cell, s, kw["trace_text"], kw["data"])
+
+
+def load_run_spec(path: str | os.PathLike) -> dict[str, Any]:
+    run = json.loads(Path(path).read_text())
+    if run.get("backend") != "k8s":
+        raise ValueError(f"{path}: a run spec of backend {run.get('backend')!r}, not k8s")
+    return run
+
+
+def write_manifests(run: dict[str, Any], out: Path, ray_services: bool = False) -> list[Path]:
+    """The run's objects as YAML (one file each, ``all.yaml``) plus the Lease, and ``run_spec.json``
+    (input of the by-hand stage CLI) into ``out``."""
+    cell, s = cell_for(run), settings_from_config(run.get("backend_options"))
+    objs = cell_objects(run, cell, s)
+    if ray_services:
+        objs += [mf.ray_service(cell, s, j) for j in cell.jobs]
+    objs.append(mf.lease(s, k8s.session_holder(cell, s), dt.datetime.now(dt.timezone.utc)))
+    paths = mf.write_yaml(objs, out)
+    (out / "run_spec.json").write_text(json.dumps(run, indent=1, sort_keys=True))
+    return paths
+
+
+@contextlib.contextmanager
+def _detaching(run_dir: Path, what: str) -> Iterator[None]:
+    """Mark the run's session detached when the block loses the API server for its whole grace."""
+    try:
+        yield
+    except BaseException as e:
+        if k8s.keeps_session(e):
+            p = Path(run_dir) / "live" / DETACHED
+            p.parent.mkdir(parents=True, exist_ok=True)
+            p.write_text(json.dumps({"during": what, "error": str(e)[:1000]}, indent=1))
+        raise
 
 
 def _write_live(run_dir: Path, sess: k8s.Session, options: dict[str, Any]) -> None:
@@ -101,16 +163,20 @@ class K8sBackend:
         run_dir = Path(run_dir)
         sess = self.session(run, run_dir)
         _write_live(run_dir, sess, dict(run.get("backend_options") or {}))
-        kw: dict[str, Any] = {}
-        if stage == "quota":
-            kw["trace_text"] = Path(run["trace_file"]).read_text()
-            kw["data"] = {rel: p.read_bytes() for rel, p in data_files(run).items()}
-        return k8s.guarded(_STAGE_FN[stage], sess, **kw)
+        kw: dict[str, Any] = stage_inputs(run) if stage == "quota" else {}
+        with _detaching(run_dir, stage):
+            rec = k8s.guarded(_STAGE_FN[stage], sess, **kw)
+        (run_dir / "live" / DETACHED).unlink(missing_ok=True)  # reattached
+        return rec
 
     def alive(self, stage: str, run_dir: Path, record: dict) -> bool:
         sess = live_session(run_dir)
         if sess is None:
             return False
+        with _detaching(Path(run_dir), f"check of {stage}"):
+            return self._alive(sess, stage, run_dir)
+
+    def _alive(self, sess: k8s.Session, stage: str, run_dir: Path) -> bool:
         ns = sess.kc.get("v1", "Namespace", sess.ns)
         if ns is None or (ns.get("status") or {}).get("phase") == "Terminating":
             return False
@@ -124,13 +190,30 @@ class K8sBackend:
         return True
 
     def teardown(self, run_dir: Path, records: dict[str, dict]) -> dict:
-        """Delete the recorded session's namespace and release its lease; a no-op without one."""
+        """Delete the recorded session's namespace and release its lease; a no-op without one, and
+        for a detached session (its API server was lost: kept for a reattach) unless released by an
+        explicit teardown (:func:`release_detached`)."""
         sess = live_session(run_dir)
         if sess is None:
             return {"stage": "teardown", "backend": "k8s", "deleted": False, "note": "no k8s session recorded"}
+        detached = Path(run_dir) / "live" / DETACHED
+        if detached.is_file():
+            note = (f"session {sess.ns} is detached (its API server was unreachable; see {detached}): kept for a "
+                    f"reattach; `snakemake teardown` deletes it")
+            print(f"faro k8s: {note}", flush=True)
+            return {"stage": "teardown", "backend": "k8s", "deleted": False, "namespace": sess.ns, "note": note}
         rec = k8s.teardown(sess)
         (Path(run_dir) / "live" / LIVE).unlink(missing_ok=True)
         return rec
+
+    @staticmethod
+    def release_detached(root: str | os.PathLike) -> list[str]:
+        """An explicit teardown of a results root: detached sessions may be deleted too."""
+        out = []
+        for p in sorted(Path(root).glob(f"*_cpus/*/seed_*/live/{DETACHED}")):
+            p.unlink()
+            out.append(str(p.parent.parent))
+        return out
 
     def parse(self, run: dict[str, Any], run_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
         from faro.backends.ray.parse import replicas_frame, requests_frame

@@ -1,26 +1,38 @@
 """A small REST layer over the official ``kubernetes`` client's ApiClient.
 
 The official client brings kubeconfig loading, auth (tokens, exec plugins, client certs),
-TLS and retries; this module adds what the stages need on top of it, all as plain dicts:
+TLS and urllib3's connection retries; this module adds what the stages need on top of it, all as plain dicts:
 server-side apply (``application/apply-patch+yaml`` with a field manager), get/list/
 create/replace/delete by ``apiVersion``/``kind``, streamed pod logs, and requests through
 the API server's service and pod proxies (how the Ray dashboards and the faro pods' record
 servers are reached from outside the cluster, with no cluster-IP assumptions).
 
 No discovery round-trip: the handful of kinds faro uses are mapped to their REST paths here.
+
+Transient failures are retried with exponential backoff and jitter (``tenacity``) for a grace
+period (``K8sSettings.api_retry_grace_s``, default 10 minutes): HTTP 429, 500, 502, 503 and 504
+(the API server, an overloaded control plane, or its service/pod proxy), timeouts, refused,
+reset or dropped connections.  Only after the grace does a call raise :class:`ApiUnavailable`,
+which the stages treat as "the operator's machine lost the cluster", not as a failed cell.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import shutil
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 import kubernetes.client
+import tenacity
+import urllib3.exceptions
 from kubernetes.client import ApiClient, Configuration
+
+log = logging.getLogger("faro.k8s.client")
 
 Obj = dict[str, Any]
 
@@ -44,6 +56,8 @@ KINDS: dict[str, tuple[str, bool]] = {
 }
 
 APPLY_PATCH = "application/apply-patch+yaml"
+#: answers worth retrying: rate limiting, server errors, the API server's proxies (bad gateway, no endpoints)
+RETRY_STATUS = frozenset({429, 500, 502, 503, 504})
 
 
 class ApiError(RuntimeError):
@@ -57,6 +71,22 @@ class ApiError(RuntimeError):
         except (ValueError, AttributeError):
             pass
         super().__init__(f"{method} {path}: HTTP {status} {reason}: {str(msg)[:500]}")
+
+
+class ApiUnavailable(RuntimeError):
+    """The API server (or the proxy path through it) kept failing transiently for the whole grace
+    period. The cell may still be running in the cluster: the session is kept (no teardown), and
+    running the same stage again reattaches to it."""
+
+    #: read by the stage runners: do not tear the session down for this error
+    keep_session = True
+
+
+def transient(e: BaseException) -> bool:
+    """Is ``e`` a failure that may go away by itself (retry), rather than an answer (don't)?"""
+    if isinstance(e, ApiError):
+        return e.status in RETRY_STATUS
+    return isinstance(e, (urllib3.exceptions.HTTPError, ConnectionError, TimeoutError))
 
 
 def resource_path(api_version: str, kind: str, namespace: str | None = None, name: str | None = None) -> str:
@@ -92,15 +122,47 @@ def summary(obj: Mapping[str, Any]) -> dict[str, Any]:
 class KubeClient:
     """Plain-dict access to the Kubernetes API through ``kubernetes.client.ApiClient``."""
 
-    def __init__(self, api_client: ApiClient, field_manager: str = "faro", timeout_s: float = 60.0):
+    def __init__(self, api_client: ApiClient, field_manager: str = "faro", timeout_s: float = 60.0,
+                 retry_grace_s: float = 600.0, retry_max_backoff_s: float = 30.0,
+                 sleep: Any = time.sleep):
         self.api = api_client
         self.field_manager = field_manager
         self.timeout_s = timeout_s
+        self.retry_grace_s = retry_grace_s
+        self.retry_max_backoff_s = retry_max_backoff_s
+        self.sleep = sleep
+        #: transient failures retried so far (method, path, error), newest last; stages record them
+        self.retried: list[dict[str, Any]] = []
+
+    def _retrying(self, what: str, fn: Any) -> Any:
+        """``fn()``, retried on transient failures for ``retry_grace_s`` with capped exponential
+        backoff and jitter; ApiUnavailable once the grace is used up."""
+        def note(rs: tenacity.RetryCallState) -> None:
+            e = rs.outcome.exception() if rs.outcome else None
+            self.retried.append({"call": what, "attempt": rs.attempt_number, "error": f"{type(e).__name__}: {e}"[:300],
+                                 "at": time.time()})
+            del self.retried[:-1000]
+            log.warning("%s failed (attempt %d, retrying): %s", what, rs.attempt_number, e)
+
+        retrying = tenacity.Retrying(
+            retry=tenacity.retry_if_exception(transient),
+            stop=tenacity.stop_after_delay(self.retry_grace_s),
+            wait=tenacity.wait_exponential_jitter(multiplier=min(1.0, self.retry_max_backoff_s),
+                                                  max=self.retry_max_backoff_s,
+                                                  jitter=min(1.0, self.retry_max_backoff_s)),
+            sleep=self.sleep, before_sleep=note, reraise=False)
+        try:
+            return retrying(fn)
+        except tenacity.RetryError as e:
+            last = e.last_attempt.exception()
+            raise ApiUnavailable(f"{what}: the API server kept failing for {self.retry_grace_s:.0f} s "
+                                 f"(last: {type(last).__name__}: {last}); the cell is left running in the "
+                                 f"cluster: run the same command again to reattach, or tear it down") from last
 
     # -- construction -------------------------------------------------------------------
     @classmethod
     def from_kubeconfig(cls, context: str | None = None, kubeconfig: str | None = None,
-                        field_manager: str = "faro") -> KubeClient:
+                        field_manager: str = "faro", **kw: Any) -> KubeClient:
         """Client for a kubeconfig context (or the in-cluster service account when inside a pod
         and no kubeconfig exists)."""
         import kubernetes.config as kc
@@ -112,16 +174,16 @@ class KubeClient:
             if kubeconfig or context:
                 raise
             kc.load_incluster_config(client_configuration=cfg)
-        return cls(ApiClient(cfg), field_manager)
+        return cls(ApiClient(cfg), field_manager, **kw)
 
     @classmethod
-    def for_host(cls, host: str, field_manager: str = "faro", token: str | None = None) -> KubeClient:
+    def for_host(cls, host: str, field_manager: str = "faro", token: str | None = None, **kw: Any) -> KubeClient:
         """Client for an API server URL (tests point this at an HTTP stand-in)."""
         cfg = Configuration(host=host)
         if token:
             cfg.api_key = {"authorization": token}
             cfg.api_key_prefix = {"authorization": "Bearer"}
-        return cls(ApiClient(cfg), field_manager)
+        return cls(ApiClient(cfg), field_manager, **kw)
 
     @property
     def host(self) -> str:
@@ -144,8 +206,17 @@ class KubeClient:
 
     def request(self, method: str, path: str, *, query: list[tuple[str, str]] | None = None,
                 body: Any = None, content_type: str | None = None, accept: str = "application/json",
-                timeout: float | None = None) -> Any:
-        """One API call; JSON answers are decoded, others returned as text. Raises ApiError."""
+                timeout: float | None = None, retry: bool = True) -> Any:
+        """One API call, transient failures retried (see the module doc; ``retry=False``: once);
+        JSON answers are decoded, others returned as text. Raises ApiError (an answer) or
+        ApiUnavailable (no answer in the grace)."""
+        def once() -> Any:
+            return self._request_once(method, path, query=query, body=body, content_type=content_type,
+                                      accept=accept, timeout=timeout)
+        return self._retrying(f"{method} {path}", once) if retry else once()
+
+    def _request_once(self, method: str, path: str, *, query: list[tuple[str, str]] | None,
+                      body: Any, content_type: str | None, accept: str, timeout: float | None) -> Any:
         resp = self._send(method, path, query, body, content_type, accept, timeout)
         data = resp.read()
         text = data.decode("utf-8", "replace") if isinstance(data, bytes) else (data or "")
@@ -158,7 +229,10 @@ class KubeClient:
 
     def stream_to(self, path: str, dest: Path, *, query: list[tuple[str, str]] | None = None,
                   timeout: float | None = None) -> int:
-        """GET ``path`` and stream the body into ``dest`` (atomically); returns bytes written."""
+        """GET ``path`` and stream the body into ``dest`` (atomically, retried whole); returns bytes written."""
+        return self._retrying(f"GET {path}", lambda: self._stream_once(path, dest, query, timeout))
+
+    def _stream_once(self, path: str, dest: Path, query: list[tuple[str, str]] | None, timeout: float | None) -> int:
         resp = self._send("GET", path, query, None, None, "*/*", timeout)
         raw = resp.response
         if not 200 <= resp.status <= 299:
@@ -242,9 +316,9 @@ class KubeClient:
                 f"/proxy/{path.lstrip('/')}")
 
     def proxy(self, method: str, namespace: str, kind: str, name: str, port: int | str, path: str, *,
-              body: Any = None, timeout: float | None = None) -> Any:
+              body: Any = None, timeout: float | None = None, retry: bool = True) -> Any:
         return self.request(method, self.proxy_path(namespace, kind, name, port, path), body=body,
-                            timeout=timeout, accept="application/json, */*")
+                            timeout=timeout, accept="application/json, */*", retry=retry)
 
 
 def api_client_version() -> str:

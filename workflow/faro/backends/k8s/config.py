@@ -112,7 +112,9 @@ class K8sSettings:
     field_manager: str = "faro"
     #: per-pod sizes; a worker is the unit of the quota (1 CPU = 1 Serve replica)
     worker: Resources = Resources("1", "1536Mi")
-    head: Resources = Resources("1", "2Gi")
+    #: a head runs GCS, dashboard, Serve controller, the HTTP proxy carrying all of its job's traffic,
+    #: the Ray Client server and the metrics actor: sized in docs/k8s-runbook.md ("Head size")
+    head: Resources = Resources("1", "5Gi")
     ray_autoscaler_sidecar: Resources = Resources("250m", "512Mi")
     autoscaler: Resources = Resources("4", "4Gi")
     replayer: Resources = Resources("2", "2Gi")
@@ -143,15 +145,27 @@ class K8sSettings:
     )
     #: waits (seconds)
     ready_timeout_s: float = 900.0
+    #: seconds a pod may fail to be created (quota), to pull its image or keep crashing before the stage fails
     pending_grace_s: float = 120.0
+    #: seconds a pod may stay Unschedulable before the stage fails: long enough for a node autoscaler
+    #: (cluster-autoscaler, Karpenter, GKE/EKS node pools) to add a node; lower it on fixed-size clusters
+    unschedulable_grace_s: float = 600.0
     replay_timeout_s: float = 8 * 3600.0
     teardown_timeout_s: float = 600.0
     #: how long the replay stage waits for the autoscaler to see the replay's end before releasing the replayer
     autoscaler_stop_timeout_s: float = 60.0
     lock_timeout_s: float = 3600.0
     poll_s: float = 5.0
+    #: per-call timeout of an API request, and how long transient API / proxy errors (429, 5xx, timeouts,
+    #: resets) are retried with backoff (capped at api_retry_max_backoff_s) before a stage gives up
+    #: and leaves the cell running for a later reattach
+    api_timeout_s: float = 60.0
+    api_retry_grace_s: float = 600.0
+    api_retry_max_backoff_s: float = 30.0
     #: seconds the replayer pod keeps serving its records after the replay ends
     replayer_hold_s: int = 3600
+    #: times the autoscaler process is started again in its pod after a failure (it resumes from its records)
+    autoscaler_restarts: int = 3
 
     def with_(self, **kw: Any) -> K8sSettings:
         return replace(self, **kw)

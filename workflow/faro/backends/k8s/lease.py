@@ -115,11 +115,17 @@ class LeaseLock:
 
     def renew(self) -> dict[str, Any]:
         """Extend our lease; LockLost if another holder has it or it is gone."""
-        cur = self._get()
-        if cur is None or self.holder_of(cur) != self.holder:
-            raise LockLost(f"lease {self.s.lock_namespace}/{self.s.lock_name} is held by "
-                           f"{self.holder_of(cur)!r}, not {self.holder!r}")
-        return self._write(cur, took_over=False)
+        for _ in range(3):  # a 409 after a retried PUT may be our own earlier write: read again
+            cur = self._get()
+            if cur is None or self.holder_of(cur) != self.holder:
+                raise LockLost(f"lease {self.s.lock_namespace}/{self.s.lock_name} is held by "
+                               f"{self.holder_of(cur)!r}, not {self.holder!r}")
+            try:
+                return self._write(cur, took_over=False)
+            except ApiError as e:
+                if e.status != 409:
+                    raise
+        return cur
 
     def release(self) -> bool:
         """Delete the lease if we hold it (compare-and-swap on resourceVersion); True if released."""

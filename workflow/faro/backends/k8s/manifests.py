@@ -4,7 +4,8 @@ One namespace per cell holds: a ResourceQuota (worker quota + declared overhead)
 ConfigMap with the cell's inputs (trace, the in-pod autoscaler's config, the replayer's
 per-job URLs; a second one with the policy's data files), one KubeRay ``RayCluster`` per job (head + one worker
 group of 1-CPU workers, in-tree autoscaling so Serve replicas become worker pods that the
-quota caps), the faro autoscaler (ServiceAccount, Role, RoleBinding, Deployment) and the
+quota caps), the faro autoscaler (ServiceAccount without token, Deployment: it talks to the
+heads' dashboards and Ray Client servers by in-cluster DNS, never to the Kubernetes API) and the
 replayer (ServiceAccount without token, Job, and a Service through which the autoscaler
 reads the replay's start/end signals).  A ``coordination.k8s.io/v1`` Lease in the
 lock namespace serialises sessions on one cluster.
@@ -13,8 +14,11 @@ The stage code applies exactly what these functions return, and the tests valida
 object offline against the Kubernetes OpenAPI schemas and KubeRay's CRDs
 (:mod:`faro.backends.k8s.validate`).
 
-CLI: ``python -m faro.backends.k8s.manifests --quota 32 --policy faro_sum --out DIR``
-writes the cell's objects as YAML for inspection.
+CLI: ``python -m faro.backends.k8s.manifests --run-spec RUN/manifests/run_spec.json --out DIR``
+writes a run's objects as YAML for inspection: the run spec the workflow's stage rules use
+(``rules/common.smk:get_run_spec``, written by the ``k8s_manifests`` rule), turned into the same
+cell by the same function (:func:`faro.backends.k8s.backend.cell_objects`), so the YAML is what the
+stages apply.
 """
 
 from __future__ import annotations
@@ -34,9 +38,7 @@ from faro.backends.k8s.config import (
     K8sSettings,
     cluster_name,
     cpu_quantity,
-    default_jobs,
     head_service,
-    jobs_from_trace,
     mem_bytes,
     mem_quantity,
     millis,
@@ -293,13 +295,14 @@ def ray_service(cell: Cell, s: K8sSettings, job: str) -> Obj:
                      "rayClusterConfig": _ray_cluster_spec(cell, s, job)}}
 
 
-def pod_command(template: Sequence[str], cell: Cell, *, hold_s: int = 0) -> list[str]:
+def pod_command(template: Sequence[str], cell: Cell, *, hold_s: int = 0, restarts: int = 0) -> list[str]:
     """argv of a faro pod: :mod:`podrun` (serves the records dir on :8080) around ``template``."""
     fill = {"config_dir": CONFIG_DIR, "records_dir": RECORDS_DIR, "seed": cell.seed,
             "quota": cell.quota, "policy": cell.policy, "unit_time": cell.unit_time}
     inner = [part.format(**fill) for part in template]
+    again = ["--restarts", str(restarts)] if restarts else []
     return ["python", "-m", "faro.backends.k8s.podrun", "--dir", RECORDS_DIR, "--port", str(RECORDS_PORT),
-            "--hold-seconds", str(hold_s), "--"] + inner
+            "--hold-seconds", str(hold_s), *again, "--"] + inner
 
 
 def _faro_pod_spec(s: K8sSettings, sa: str, container: Obj, restart: str, automount: bool) -> Obj:
@@ -335,36 +338,17 @@ def service_account(cell: Cell, s: K8sSettings, name: str, automount: bool) -> O
             "automountServiceAccountToken": automount}
 
 
-def autoscaler_role(cell: Cell, s: K8sSettings) -> Obj:
-    """Least privilege: read the quota and pods of this namespace, read the jobs' head Services
-    and reach their dashboards through the service proxy; nothing cluster-wide, no writes."""
-    heads = [head_service(j) for j in cell.jobs]
-    return {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
-            "metadata": _meta(AUTOSCALER, cell_namespace(cell, s), _labels(cell, s, AUTOSCALER)),
-            "rules": [
-                {"apiGroups": [""], "resources": ["resourcequotas", "pods"], "verbs": ["get", "list", "watch"]},
-                {"apiGroups": [""], "resources": ["services", "services/proxy"], "resourceNames": heads,
-                 "verbs": ["get"]},
-            ]}
-
-
-def autoscaler_role_binding(cell: Cell, s: K8sSettings) -> Obj:
-    ns = cell_namespace(cell, s)
-    return {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
-            "metadata": _meta(AUTOSCALER, ns, _labels(cell, s, AUTOSCALER)),
-            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": AUTOSCALER},
-            "subjects": [{"kind": "ServiceAccount", "name": AUTOSCALER, "namespace": ns}]}
-
-
 def autoscaler_deployment(cell: Cell, s: K8sSettings) -> Obj:
     labels = _labels(cell, s, AUTOSCALER)
     sel = {"app.kubernetes.io/part-of": "faro", "app.kubernetes.io/component": AUTOSCALER}
     # the pod keeps serving its records after the process ends (until the namespace goes):
-    # fetch_logs reads them, and a restarted autoscaler would start the run's control afresh
+    # fetch_logs reads them; a process that fails is started again in the same records folder
+    # (it resumes from its decision log), up to autoscaler_restarts times
     hold = int(s.replay_timeout_s) + s.replayer_hold_s
-    container = _faro_container("autoscaler", s, pod_command(s.autoscaler_command, cell, hold_s=hold),
+    container = _faro_container("autoscaler", s, pod_command(s.autoscaler_command, cell, hold_s=hold,
+                                                             restarts=s.autoscaler_restarts),
                                 s.autoscaler.as_k8s())
-    spec = _faro_pod_spec(s, AUTOSCALER, container, "Always", True)
+    spec = _faro_pod_spec(s, AUTOSCALER, container, "Always", False)  # no API access: no token
     if cell.data_files:
         spec["volumes"].append({"name": "data", "configMap": {
             "name": DATA_CONFIG_MAP, "items": [{"key": data_key(r), "path": r} for r in cell.data_files]}})
@@ -425,17 +409,17 @@ def cluster_objects(cell: Cell, s: K8sSettings) -> list[Obj]:
 
 
 def autoscaler_objects(cell: Cell, s: K8sSettings) -> list[Obj]:
-    return [service_account(cell, s, AUTOSCALER, True), autoscaler_role(cell, s),
-            autoscaler_role_binding(cell, s), autoscaler_deployment(cell, s)]
+    return [service_account(cell, s, AUTOSCALER, False), autoscaler_deployment(cell, s)]
 
 
 def replayer_objects(cell: Cell, s: K8sSettings) -> list[Obj]:
     return [service_account(cell, s, REPLAYER, False), replayer_service(cell, s), replayer_job(cell, s)]
 
 
-def render_cell(cell: Cell, s: K8sSettings, trace_text: str | None = None) -> list[Obj]:
-    """Every namespaced object of the cell, in apply order."""
-    return (quota_objects(cell, s, trace_text) + cluster_objects(cell, s)
+def render_cell(cell: Cell, s: K8sSettings, trace_text: str | None = None,
+                data: Mapping[str, bytes] | None = None) -> list[Obj]:
+    """Every namespaced object of the cell, in apply order (the stages apply these groups)."""
+    return (quota_objects(cell, s, trace_text, data) + cluster_objects(cell, s)
             + autoscaler_objects(cell, s) + replayer_objects(cell, s))
 
 
@@ -461,35 +445,17 @@ def write_yaml(objs: Sequence[Obj], out: Path) -> list[Path]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m faro.backends.k8s.manifests",
-                                 description="Render a cell's Kubernetes objects as YAML for inspection.")
-    ap.add_argument("--quota", type=int, required=True, help="worker CPUs of the cell")
-    ap.add_argument("--policy", required=True)
-    ap.add_argument("--seed", type=int, default=42)
+                                 description="Render a run's Kubernetes objects as YAML, as the stages apply them.")
+    ap.add_argument("--run-spec", type=Path, required=True,
+                    help="the run spec JSON the workflow wrote (RUN/manifests/run_spec.json, rule k8s_manifests)")
     ap.add_argument("--out", type=Path, required=True)
-    ap.add_argument("--trace", type=Path, help="trace (JSON Lines) to embed; also gives the job names")
-    ap.add_argument("--jobs", type=int, default=10, help="number of jobs when no trace is given")
-    ap.add_argument("--settings", type=Path, help="YAML file with the k8s settings section")
-    ap.add_argument("--image", help="override the image")
     ap.add_argument("--ray-service", action="store_true", help="also render each job as a RayService")
-    ap.add_argument("--holder", default="faro-manifests", help="holder identity of the rendered Lease")
     a = ap.parse_args(argv)
 
-    from faro.backends.k8s.config import settings_from_config
+    from faro.backends.k8s.backend import load_run_spec, write_manifests
 
-    s = settings_from_config(yaml.safe_load(a.settings.read_text()) if a.settings else {})
-    if a.image:
-        s = s.with_(image=a.image)
-    trace_text = a.trace.read_text() if a.trace else None
-    jobs = jobs_from_trace(a.trace) if a.trace else default_jobs(a.jobs)
-    cell = Cell(quota=a.quota, policy=a.policy, seed=a.seed, jobs=jobs)
-    objs = render_cell(cell, s, trace_text)
-    if a.ray_service:
-        objs += [ray_service(cell, s, j) for j in cell.jobs]
-    objs.append(lease(s, a.holder, dt.datetime.now(dt.timezone.utc)))
-    paths = write_yaml(objs, a.out)
-    cpu, mem = quota_totals(cell, s)
-    print(f"{len(objs)} objects for namespace {cell_namespace(cell, s)} "
-          f"(quota {cpu_quantity(cpu)} CPU, {mem_quantity(mem)}) -> {a.out} ({len(paths)} files)")
+    paths = write_manifests(load_run_spec(a.run_spec), a.out, ray_services=a.ray_service)
+    print(f"{len(paths) - 1} objects -> {a.out} ({len(paths)} files)")
     return 0
 
 

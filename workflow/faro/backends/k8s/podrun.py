@@ -14,6 +14,10 @@ DIR on PORT so the stages can fetch the files through the API server's pod proxy
 
 After CMD exits, the pod keeps serving for up to ``--hold-seconds`` or until released, then
 exits with CMD's return code (so a Job's success is the replayer's success).
+
+``--restarts N``: a CMD that fails (non-zero exit, not asked to stop) is started again, up to N
+times, with a short backoff, in the same records folder (the autoscaler resumes from its own
+decision log); ``/status`` counts the restarts and stays ``running`` meanwhile.
 """
 
 from __future__ import annotations
@@ -42,10 +46,13 @@ class PodRun:
         self.ended: float | None = None
         self.returncode: int | None = None
         self.released = threading.Event()
+        self.restarts = 0
+        self.last_failure: int | None = None
 
     def status(self) -> dict[str, Any]:
         return {"state": "running" if self.returncode is None else "exited", "returncode": self.returncode,
-                "started": self.started, "ended": self.ended, "released": self.released.is_set()}
+                "started": self.started, "ended": self.ended, "released": self.released.is_set(),
+                "restarts": self.restarts, "last_failure": self.last_failure}
 
     def files(self) -> list[dict[str, Any]]:
         out = []
@@ -121,25 +128,30 @@ def _tee(src: IO[bytes], sink: IO[bytes], path: Path) -> None:
             sink.flush()
 
 
-def run(cmd: Sequence[str], root: Path, port: int, hold_s: float, host: str = "0.0.0.0") -> int:
-    """Run ``cmd`` under the record server; returns its exit code."""
+def run(cmd: Sequence[str], root: Path, port: int, hold_s: float, host: str = "0.0.0.0",
+        restarts: int = 0) -> int:
+    """Run ``cmd`` under the record server (again after a failure, up to ``restarts`` times);
+    returns its last exit code."""
     state = PodRun(root)
     server = ThreadingHTTPServer((host, port), make_handler(state))
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        child = subprocess.Popen(list(cmd), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    except OSError as e:
-        print(f"podrun: cannot start {cmd[0]!r}: {e}", file=sys.stderr)
-        state.returncode, state.ended = 127, time.time()
-        child = None
+    current: dict[str, subprocess.Popen | None] = {"child": None}
 
     def forward(signum: int, _frame: Any) -> None:
+        child = current["child"]
         if child is not None and child.poll() is None:
             child.send_signal(signum)
         state.released.set()
 
     signal.signal(signal.SIGTERM, forward)
-    if child is not None:
+    while True:
+        try:
+            child = subprocess.Popen(list(cmd), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        except OSError as e:
+            print(f"podrun: cannot start {cmd[0]!r}: {e}", file=sys.stderr)
+            rc = 127
+            break
+        current["child"] = child
         tees = [threading.Thread(target=_tee, args=(child.stdout, sys.stdout.buffer, state.root / "stdout.log")),
                 threading.Thread(target=_tee, args=(child.stderr, sys.stderr.buffer, state.root / "stderr.log"))]
         for t in tees:
@@ -147,7 +159,17 @@ def run(cmd: Sequence[str], root: Path, port: int, hold_s: float, host: str = "0
         rc = child.wait()
         for t in tees:
             t.join()
-        state.returncode, state.ended = rc, time.time()
+        if rc == 0 or state.released.is_set() or state.restarts >= restarts:
+            break
+        state.restarts += 1
+        state.last_failure = rc
+        msg = f"podrun: {cmd[0]} exited with {rc}; restart {state.restarts} of {restarts}\n".encode()
+        with open(state.root / "stderr.log", "ab") as fh:
+            fh.write(msg)
+        sys.stderr.buffer.write(msg)
+        sys.stderr.flush()
+        time.sleep(min(30.0, 2.0 ** state.restarts))
+    state.returncode, state.ended = rc, time.time()
     (state.root / "exit_code").write_text(f"{state.returncode}\n")
     if hold_s > 0:
         state.released.wait(hold_s)
@@ -168,11 +190,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--port", type=int, default=8080)
     ap.add_argument("--hold-seconds", type=float, default=0.0)
     ap.add_argument("--host", default="0.0.0.0")
+    ap.add_argument("--restarts", type=int, default=0, help="start a failed command again, up to N times")
     a = ap.parse_args(argv[:i])
     cmd = argv[i + 1:]
     if not cmd:
         ap.error("no command after --")
-    return run(cmd, a.dir, a.port, a.hold_seconds, a.host)
+    return run(cmd, a.dir, a.port, a.hold_seconds, a.host, a.restarts)
 
 
 if __name__ == "__main__":

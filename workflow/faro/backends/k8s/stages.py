@@ -4,11 +4,20 @@ Every stage takes a :class:`Session` (API client, settings, cell, raw folder), d
 work with server-side apply / plain API calls, checks the live state it relies on, and
 returns a JSON-able record (names, uids, timings) for the run's stage-record file.
 
-Waiting is bounded everywhere: pods that cannot start (unschedulable, quota exceeded,
-image pull errors, crash loops) for longer than ``pending_grace_s`` raise
-:class:`PodsStuck` naming the pods and reasons instead of waiting out the timeout, and
-every wait renews the session Lease.  :func:`guarded` tears the session down when a
-stage fails or is interrupted.
+Waiting is bounded everywhere: pods that cannot start (quota exceeded, image pull errors,
+crash loops) for longer than ``pending_grace_s`` (Unschedulable: ``unschedulable_grace_s``, room
+for a node autoscaler) raise :class:`PodsStuck` naming the pods and reasons instead of waiting
+out the timeout; Warning events count only when their last occurrence is recent and not older
+than the stage; every wait renews the session Lease.
+
+Transient API and proxy errors are retried by the client for ``api_retry_grace_s``
+(:mod:`.client`); when even that runs out the stage raises
+:class:`~faro.backends.k8s.client.ApiUnavailable` and the cell is left running.  Every stage
+after ``setup_quota`` starts by re-taking the session's own Lease (:meth:`Session.hold`), so a
+stage run again after a crash of the operator's machine reattaches to the namespace it left;
+the replay stage picks up a replayer Job that is already running instead of starting another.
+:func:`guarded` tears the session down when a stage fails for real (or is interrupted), never
+for ApiUnavailable.
 """
 
 from __future__ import annotations
@@ -23,9 +32,9 @@ from pathlib import Path
 from typing import Any
 
 from faro.backends.k8s import manifests as mf
-from faro.backends.k8s.client import ApiError, KubeClient, summary
+from faro.backends.k8s.client import ApiError, KubeClient, summary, transient
 from faro.backends.k8s.config import Cell, K8sSettings, cluster_name, head_service
-from faro.backends.k8s.lease import LeaseLock
+from faro.backends.k8s.lease import LeaseLock, parse_time
 
 Record = dict[str, Any]
 Problem = tuple[str, str, str]  # (object, reason, message)
@@ -35,6 +44,13 @@ FATAL_WAITING = {"ErrImagePull", "ImagePullBackOff", "InvalidImageName", "CrashL
                  "CreateContainerConfigError", "CreateContainerError"}
 #: event reasons of controllers that could not create a pod (quota, admission)
 FAILED_CREATE = {"FailedCreate", "FailedToCreateHeadPod", "FailedToCreateWorkerPod"}
+#: event reasons of kubelets that cannot start a pod's containers (a missing ConfigMap volume, ...)
+FAILED_START = {"FailedMount", "FailedAttachVolume"}
+#: shortest time a Warning event stays current after its last occurrence (core/v1 event times
+#: have whole seconds)
+EVENT_MIN_RECENT_S = 2.0
+#: host vs. API server clock skew tolerated when comparing event times with the stage's start
+CLOCK_SKEW_S = 5.0
 
 
 class StageError(RuntimeError):
@@ -52,6 +68,11 @@ class PodsStuck(StageError):
 
 class WaitTimeout(StageError, TimeoutError):
     pass
+
+
+def session_holder(cell: Cell, s: K8sSettings) -> str:
+    """The Lease holder identity of a cell's session (stable across its stage processes)."""
+    return f"{mf.cell_namespace(cell, s)}/seed-{cell.seed}"
 
 
 def _iso(t: float) -> str:
@@ -73,13 +94,21 @@ class Session:
 
     def __post_init__(self) -> None:
         if self.holder is None:
-            self.holder = f"{self.ns}/seed-{self.cell.seed}"
+            self.holder = session_holder(self.cell, self.s)
         self.lock = LeaseLock(self.kc, self.s, self.holder, sleep=self.sleep, monotonic=self.monotonic)
         self._last_renew = -1e18
 
     @property
     def ns(self) -> str:
         return mf.cell_namespace(self.cell, self.s)
+
+    def hold(self) -> dict[str, Any]:
+        """Re-take this session's Lease at the start of a stage: renew it, or take it back if it
+        lapsed or vanished while nobody watched (e.g. the operator's machine was down); fails at
+        once (LockTimeout) if another session holds it. Returns the lease record."""
+        rec = self.lock.acquire(timeout_s=0.0)
+        self.mark_renewed()
+        return rec
 
     def renew_if_due(self, force: bool = False) -> None:
         """Renew the session lease at most every third of its duration."""
@@ -127,20 +156,55 @@ def pod_problem(pod: Mapping[str, Any]) -> tuple[str, str] | None:
     return None
 
 
-def creation_problems(kc: KubeClient, ns: str, involved: Callable[[Mapping[str, Any]], bool]) -> list[Problem]:
-    """Warning events of controllers that failed to create pods (e.g. 'exceeded quota')."""
+def event_time(ev: Mapping[str, Any]) -> float | None:
+    """Last occurrence of an event (epoch seconds): series.lastObservedTime, lastTimestamp,
+    eventTime, then the object's creation time; None if it carries no time at all."""
+    for t in ((ev.get("series") or {}).get("lastObservedTime"), ev.get("lastTimestamp"), ev.get("eventTime"),
+              (ev.get("metadata") or {}).get("creationTimestamp")):
+        if t:
+            return parse_time(t).timestamp()
+    return None
+
+
+def creation_problems(kc: KubeClient, ns: str, involved: Callable[[Mapping[str, Any]], bool],
+                      since: float | None = None, recent_s: float | None = None) -> list[Problem]:
+    """Current Warning events of controllers that failed to create or start pods ('exceeded quota',
+    FailedMount): last occurred after ``since`` (the stage's start, epoch s) and at most
+    ``recent_s`` ago. Older events are history (events live about an hour): an "exceeded quota"
+    of an earlier stage, or a rejection that a retry has since overcome. A controller that keeps
+    failing re-emits its event (count and last timestamp move on every retry), so it stays current."""
     out = []
+    now = time.time()
     for ev in kc.list("v1", "Event", ns, field_selector="type=Warning"):
         obj = ev.get("involvedObject") or {}
         msg = ev.get("message") or ""
-        if (ev.get("reason") in FAILED_CREATE or "exceeded quota" in msg) and involved(obj):
-            out.append((f"{obj.get('kind')}/{obj.get('name')}", ev.get("reason") or "", msg))
+        if not ((ev.get("reason") in FAILED_CREATE | FAILED_START or "exceeded quota" in msg) and involved(obj)):
+            continue
+        t = event_time(ev)
+        if t is not None and ((since is not None and t < since - CLOCK_SKEW_S)
+                              or (recent_s is not None and now - t > recent_s)):
+            continue
+        out.append((f"{obj.get('kind')}/{obj.get('name')}", ev.get("reason") or "", msg))
     return out
+
+
+def current_events(sess: Session, involved: Callable[[Mapping[str, Any]], bool], since: float) -> list[Problem]:
+    """:func:`creation_problems` of this stage (since its start), current for half the grace (at
+    least :data:`EVENT_MIN_RECENT_S`: event times have whole seconds): a failure the controller
+    keeps retrying stays current until it becomes stuck at the grace; a single rejection that a
+    retry overcame stops counting."""
+    return creation_problems(sess.kc, sess.ns, involved, since=since,
+                             recent_s=max(sess.s.pending_grace_s / 2, EVENT_MIN_RECENT_S))
+
+
+def grace_for(s: K8sSettings, reason: str) -> float:
+    """How long a problem may last: Unschedulable waits for a node autoscaler, the rest does not."""
+    return s.unschedulable_grace_s if reason == "Unschedulable" else s.pending_grace_s
 
 
 def wait_until(sess: Session, what: str, check: Callable[[], tuple[bool, list[Problem], Any]],
                timeout_s: float, renew: bool = True) -> tuple[Any, float]:
-    """Poll ``check`` until done. Problems that persist for ``pending_grace_s`` raise PodsStuck,
+    """Poll ``check`` until done. Problems that persist for their grace (:func:`grace_for`) raise PodsStuck,
     the timeout raises WaitTimeout; the session lease is renewed meanwhile. Returns (info, waited_s)."""
     t0 = sess.monotonic()
     first_seen: dict[tuple[str, str], float] = {}
@@ -153,7 +217,7 @@ def wait_until(sess: Session, what: str, check: Callable[[], tuple[bool, list[Pr
         first_seen = {k: v for k, v in first_seen.items() if k in current}
         for k in current:
             first_seen.setdefault(k, now)
-        stuck = [p for p in problems if now - first_seen[(p[0], p[1])] >= sess.s.pending_grace_s]
+        stuck = [p for p in problems if now - first_seen[(p[0], p[1])] >= grace_for(sess.s, p[1])]
         if stuck:
             raise PodsStuck(sess.ns, what, stuck)
         if now - t0 >= timeout_s:
@@ -193,7 +257,7 @@ def setup_quota(sess: Session, trace_text: str | None = None, data: Mapping[str,
 def deploy_clusters(sess: Session) -> Record:
     """Apply one RayCluster per job and wait until every head pod is Ready."""
     t0, w0 = sess.monotonic(), time.time()
-    sess.renew_if_due(force=True)
+    lock = sess.hold()
     sess.require_namespace()
     applied = [sess.kc.apply(o) for o in mf.cluster_objects(sess.cell, sess.s)]
     names = {cluster_name(j) for j in sess.cell.jobs}
@@ -211,14 +275,13 @@ def deploy_clusters(sess: Session) -> Record:
                     ready_at.setdefault(c, sess.monotonic() - t0)
                 elif (prob := pod_problem(p)) is not None:
                     problems.append((f"Pod/{p['metadata']['name']}", *prob))
-        problems += creation_problems(sess.kc, sess.ns,
-                                      lambda o: o.get("kind") == "RayCluster" and o.get("name") in names)
+        problems += current_events(sess, lambda o: o.get("kind") == "RayCluster" and o.get("name") in names, w0)
         missing = sorted(names - set(ready_at))
         return not missing, problems, {"not_ready": missing, "pods": {c: p["metadata"]["name"]
                                                                        for c, p in by_cluster.items()}}
 
     info, waited = wait_until(sess, f"head pods of {len(names)} RayClusters", heads, sess.s.ready_timeout_s)
-    return _stage("deploy_clusters", sess, t0, w0, ray_clusters=[summary(o) for o in applied],
+    return _stage("deploy_clusters", sess, t0, w0, lock=lock, ray_clusters=[summary(o) for o in applied],
                   head_pods=info["pods"], head_ready_after_s={c: round(v, 3) for c, v in sorted(ready_at.items())},
                   waited_s=round(waited, 3))
 
@@ -226,7 +289,7 @@ def deploy_clusters(sess: Session) -> Record:
 def deploy_jobs(sess: Session) -> Record:
     """Deploy the Serve application on every cluster through its dashboard (service proxy), wait RUNNING."""
     t0, w0 = sess.monotonic(), time.time()
-    sess.renew_if_due(force=True)
+    lock = sess.hold()
     sess.require_namespace()
     deployed = []
     for job in sess.cell.jobs:
@@ -253,13 +316,12 @@ def deploy_jobs(sess: Session) -> Record:
         for p in sess.kc.list("v1", "Pod", sess.ns, label_selector="ray.io/node-type=worker"):
             if (prob := pod_problem(p)) is not None:
                 problems.append((f"Pod/{p['metadata']['name']}", *prob))
-        problems += creation_problems(sess.kc, sess.ns,
-                                      lambda o: o.get("kind") == "RayCluster" and o.get("name") in clusters)
+        problems += current_events(sess, lambda o: o.get("kind") == "RayCluster" and o.get("name") in clusters, w0)
         return all(v == "RUNNING" for v in status.values()), problems, dict(status)
 
     info, waited = wait_until(sess, f"Serve applications on {len(deployed)} clusters", running,
                               sess.s.ready_timeout_s)
-    return _stage("deploy_jobs", sess, t0, w0, applications=deployed, status=info, waited_s=round(waited, 3))
+    return _stage("deploy_jobs", sess, t0, w0, lock=lock, applications=deployed, status=info, waited_s=round(waited, 3))
 
 
 def _deployment_available(d: Mapping[str, Any] | None) -> bool:
@@ -284,10 +346,10 @@ def autoscaler_status(sess: Session) -> tuple[str | None, dict[str, Any] | None]
 
 
 def launch_autoscaler(sess: Session) -> Record:
-    """Apply the autoscaler's ServiceAccount, Role, RoleBinding and Deployment; wait until it is
+    """Apply the autoscaler's ServiceAccount and Deployment; wait until it is
     Available and its process has started (its decision log has the ``start`` record)."""
     t0, w0 = sess.monotonic(), time.time()
-    sess.renew_if_due(force=True)
+    lock = sess.hold()
     sess.require_namespace()
     applied = [sess.kc.apply(o) for o in mf.autoscaler_objects(sess.cell, sess.s)]
 
@@ -295,8 +357,8 @@ def launch_autoscaler(sess: Session) -> Record:
         d = sess.kc.get("apps/v1", "Deployment", mf.AUTOSCALER, sess.ns)
         pods = sess.kc.list("v1", "Pod", sess.ns, label_selector=AUTOSCALER_SELECTOR)
         problems = [(f"Pod/{p['metadata']['name']}", *prob) for p in pods if (prob := pod_problem(p))]
-        problems += creation_problems(sess.kc, sess.ns, lambda o: o.get("kind") == "ReplicaSet"
-                                      and str(o.get("name", "")).startswith(mf.AUTOSCALER + "-"))
+        problems += current_events(sess, lambda o: o.get("kind") in {"ReplicaSet", "Pod"}
+                                   and str(o.get("name", "")).startswith(mf.AUTOSCALER + "-"), w0)
         names = [p["metadata"]["name"] for p in pods]
         if not _deployment_available(d):
             return False, problems, names
@@ -310,7 +372,7 @@ def launch_autoscaler(sess: Session) -> Record:
         return any(f["name"] == "autoscaler.jsonl" and f.get("size") for f in files), problems, [pod]
 
     pods, waited = wait_until(sess, f"Deployment {mf.AUTOSCALER}", started, sess.s.ready_timeout_s)
-    return _stage("launch_autoscaler", sess, t0, w0, objects=[summary(o) for o in applied], pods=pods,
+    return _stage("launch_autoscaler", sess, t0, w0, lock=lock, objects=[summary(o) for o in applied], pods=pods,
                   waited_s=round(waited, 3))
 
 
@@ -345,29 +407,102 @@ def _replay_ended(sess: Session, pod: str | None) -> bool:
     return any(f.get("name") == "replay_end.json" for f in listing.get("files", []))
 
 
+def _job_condition(job: Mapping[str, Any] | None) -> tuple[str, str] | None:
+    """(type, "reason: message") of a finished Job (Complete / Failed), else None."""
+    for c in ((job or {}).get("status") or {}).get("conditions") or []:
+        if c.get("type") in {"Complete", "Failed"} and c.get("status") == "True":
+            return c["type"], f"{c.get('reason')}: {c.get('message')}"
+    return None
+
+
+def _pod_restarts(sess: Session, selector: str) -> dict[str, int]:
+    """Pod name -> its containers' restarts, for the pods of ``selector``."""
+    out = {}
+    for p in sess.kc.list("v1", "Pod", sess.ns, label_selector=selector):
+        cs = (p.get("status") or {}).get("containerStatuses") or []
+        out[p["metadata"]["name"]] = sum(int(c.get("restartCount") or 0) for c in cs)
+    return out
+
+
+def _autoscaler_pods(sess: Session) -> dict[str, int]:
+    """Autoscaler pod name -> its containers' restarts (a restarted process resumes from its records)."""
+    return _pod_restarts(sess, AUTOSCALER_SELECTOR)
+
+
+HEAD_SELECTOR = "ray.io/node-type=head"
+
+
+def _release(sess: Session, pod: str) -> str:
+    """Let the replayer pod exit (its records are saved). The pod may exit while answering, and its
+    proxy then answers 502/503 for good: not retried blindly, but checked against the Job and the
+    pod, and tried again only while both still run (for up to ``api_retry_grace_s``)."""
+    t0 = sess.monotonic()
+    while True:
+        try:
+            sess.kc.proxy("POST", sess.ns, "Pod", pod, mf.RECORDS_PORT, "release", retry=False)
+            return "released"
+        except Exception as e:  # noqa: BLE001 - an answer or a transport failure: look at the pod
+            if not (isinstance(e, ApiError) or transient(e)):
+                raise
+            done = _job_condition(sess.kc.get("batch/v1", "Job", mf.REPLAYER, sess.ns))
+            if done is not None:
+                return f"exited ({done[0]})"
+            phase = ((sess.kc.get("v1", "Pod", pod, sess.ns) or {}).get("status") or {}).get("phase")
+            if phase in {None, "Succeeded", "Failed"}:
+                return f"exited (pod {phase or 'gone'})"
+            if sess.monotonic() - t0 >= sess.s.api_retry_grace_s:
+                raise
+            print(f"faro k8s: releasing replayer pod {pod}: {e}; trying again", flush=True)
+            sess.sleep(sess.s.poll_s)
+
+
 def replay(sess: Session) -> Record:
-    """Run the replayer Job, wait for the replay to end, fetch its records, let the pod exit."""
+    """Run the replayer Job, wait for the replay to end, fetch its records, let the pod exit.
+
+    Reattach: if the namespace already has the replayer Job (this stage ran before and the
+    operator's machine died), the stage does not re-apply it but watches the running replay;
+    a Job that already finished is accepted only if its records were fetched before."""
     t0, w0 = sess.monotonic(), time.time()
-    sess.renew_if_due(force=True)
+    lock = sess.hold()
     sess.require_namespace()
     if not _deployment_available(sess.kc.get("apps/v1", "Deployment", mf.AUTOSCALER, sess.ns)):
         raise StageError(f"autoscaler Deployment in {sess.ns} is not available: launch it before the replay")
-    applied = [sess.kc.apply(o) for o in mf.replayer_objects(sess.cell, sess.s)]
+    existing = sess.kc.get("batch/v1", "Job", mf.REPLAYER, sess.ns)
+    reattached: dict[str, Any] | None = None
+    if existing is not None:
+        meta = existing.get("metadata") or {}
+        reattached = {"job_uid": meta.get("uid"), "job_created": meta.get("creationTimestamp"),
+                      "job_state": (_job_condition(existing) or ("Running", ""))[0], "lease": lock.get("action")}
+        print(f"faro k8s: reattaching to the replay running in {sess.ns} (Job {mf.REPLAYER}, "
+              f"created {meta.get('creationTimestamp')})", flush=True)
+        applied = [existing]
+        done = _job_condition(existing)
+        if done is not None:
+            local = _raw(sess, "replayer")
+            if done[0] == "Complete" and local.is_dir() and any(local.iterdir()):
+                return _stage("replay", sess, t0, w0, lock=lock, objects=[summary(existing)], reattached=reattached,
+                              job_outcome="Complete", files=[{"name": p.name, "bytes": p.stat().st_size}
+                                                             for p in sorted(local.iterdir()) if p.is_file()],
+                              note="the replay had finished and its records were fetched before")
+            raise StageError(f"replayer Job {mf.REPLAYER} in {sess.ns} already ended ({done[0]}: {done[1]}) and its "
+                             f"records were not fetched: run the session again from setup_quota")
+    else:
+        applied = [sess.kc.apply(o) for o in mf.replayer_objects(sess.cell, sess.s)]
     sel = f"job-name={mf.REPLAYER}"
-
-    def job_failed(job: Mapping[str, Any] | None) -> str | None:
-        for c in ((job or {}).get("status") or {}).get("conditions") or []:
-            if c.get("type") == "Failed" and c.get("status") == "True":
-                return f"{c.get('reason')}: {c.get('message')}"
-        return None
+    autoscalers: dict[str, int] = _autoscaler_pods(sess)
+    restarts: list[dict[str, Any]] = []
+    heads: dict[str, int] = _pod_restarts(sess, HEAD_SELECTOR)
+    head_restarts: list[dict[str, Any]] = []
+    seen = {"process_restarts": int((autoscaler_status(sess)[1] or {}).get("restarts") or 0)}
 
     def replay_over() -> tuple[bool, list[Problem], Any]:
-        failed = job_failed(sess.kc.get("batch/v1", "Job", mf.REPLAYER, sess.ns))
+        cond = _job_condition(sess.kc.get("batch/v1", "Job", mf.REPLAYER, sess.ns))
+        failed = cond[1] if cond is not None and cond[0] == "Failed" else None
         pods = sess.kc.list("v1", "Pod", sess.ns, label_selector=sel)
         problems = [(f"Pod/{p['metadata']['name']}", *prob) for p in pods
                     if (prob := pod_problem(p)) and prob[0] != "Failed"]
-        problems += creation_problems(sess.kc, sess.ns, lambda o: o.get("kind") == "Job"
-                                      and o.get("name") == mf.REPLAYER)
+        problems += current_events(sess, lambda o: o.get("kind") in {"Job", "Pod"}
+                                   and str(o.get("name", "")).startswith(mf.REPLAYER), w0)
         for p in pods:
             phase = (p.get("status") or {}).get("phase")
             if phase in {"Succeeded", "Failed"}:
@@ -382,10 +517,37 @@ def replay(sess: Session) -> Record:
                     return True, problems, {"pod": ready, "returncode": st.get("returncode")}
         if failed:
             raise StageError(f"replayer Job {mf.REPLAYER} failed: {failed}")
-        apod, ast = autoscaler_status(sess)  # a replay without its autoscaler is not the experiment
-        if (ast is None or ast.get("state") == "exited") and not _replay_ended(sess, ready):
-            raise StageError(f"the autoscaler ({apod or 'no Ready pod'}) stopped during the replay "
-                             f"(returncode {(ast or {}).get('returncode')})")
+        # a replay without its autoscaler is not the experiment; a restarted one resumes from its records
+        now_pods = _autoscaler_pods(sess)
+        for name, n in now_pods.items():
+            if n > autoscalers.get(name, 0) or name not in autoscalers:
+                restarts.append({"pod": name, "restarts": n, "new_pod": name not in autoscalers,
+                                 "at": _iso(time.time())})
+                print(f"faro k8s: the autoscaler restarted (pod {name}, restarts {n}); it resumes from its "
+                      f"records", flush=True)
+        autoscalers.update(now_pods)
+        # a Ray head that restarts (or is replaced) mid-replay: the autoscaler keeps its last replica
+        # count meanwhile and re-deploys the job's Serve config when the head answers again
+        now_heads = _pod_restarts(sess, HEAD_SELECTOR)
+        for name, n in now_heads.items():
+            if n > heads.get(name, 0) or name not in heads:
+                head_restarts.append({"pod": name, "restarts": n, "new_pod": name not in heads,
+                                      "at": _iso(time.time())})
+                print(f"faro k8s: Ray head pod {name} restarted or replaced during the replay", flush=True)
+        heads.update(now_heads)
+        apod, ast = autoscaler_status(sess)
+        if ast is not None and int(ast.get("restarts") or 0) > seen["process_restarts"]:
+            seen["process_restarts"] = int(ast["restarts"])
+            restarts.append({"pod": apod, "process_restarts": seen["process_restarts"],
+                             "last_failure": ast.get("last_failure"), "at": _iso(time.time())})
+            print(f"faro k8s: the autoscaler process in {apod} failed ({ast.get('last_failure')}) and was "
+                  f"started again ({seen['process_restarts']}); it resumes from its records", flush=True)
+        if ast is not None and ast.get("state") == "exited" and not _replay_ended(sess, ready):
+            raise StageError(f"the autoscaler ({apod}) stopped during the replay "
+                             f"(returncode {ast.get('returncode')})")
+        if apod is None and not _replay_ended(sess, ready):  # restarting, rescheduled, or gone: grace
+            problems.append((f"Deployment/{mf.AUTOSCALER}", "AutoscalerNotRunning",
+                             "no Ready autoscaler pod during the replay"))
         return False, problems, {"pods": [p["metadata"]["name"] for p in pods]}
 
     info, waited = wait_until(sess, "trace replay", replay_over, sess.s.replay_timeout_s)
@@ -401,22 +563,18 @@ def replay(sess: Session) -> Record:
                                 sess.s.autoscaler_stop_timeout_s)
     except WaitTimeout as e:
         stopped = {"timeout": str(e)}
-    try:  # the pod may exit while answering: its records are already saved
-        sess.kc.proxy("POST", sess.ns, "Pod", pod, mf.RECORDS_PORT, "release")
-    except ApiError as e:
-        print(f"faro k8s: releasing replayer pod {pod} answered {e}; going on", flush=True)
+    released = _release(sess, pod)
 
     def finished() -> tuple[bool, list[Problem], Any]:
-        st = (sess.kc.get("batch/v1", "Job", mf.REPLAYER, sess.ns) or {}).get("status") or {}
-        for c in st.get("conditions") or []:
-            if c.get("type") in {"Complete", "Failed"} and c.get("status") == "True":
-                return True, [], c["type"]
-        return False, [], st
+        done = _job_condition(sess.kc.get("batch/v1", "Job", mf.REPLAYER, sess.ns))
+        return done is not None, [], done[0] if done else None
 
     outcome, _ = wait_until(sess, f"Job {mf.REPLAYER} to finish", finished, 300.0)
-    rec = _stage("replay", sess, t0, w0, objects=[summary(o) for o in applied], pod=pod,
+    rec = _stage("replay", sess, t0, w0, lock=lock, objects=[summary(o) for o in applied], pod=pod,
                  returncode=info["returncode"], job_outcome=outcome, files=files, replay_s=round(waited, 3),
-                 autoscaler_stop=stopped)
+                 autoscaler_stop=stopped, released=released, reattached=reattached, autoscaler_restarts=restarts,
+                 head_restarts=head_restarts,
+                 api_retries=len(sess.kc.retried))
     if info["returncode"] != 0 or outcome != "Complete":
         raise StageError(f"replayer exited with {info['returncode']} (Job {outcome}); its records were saved "
                          f"under {_raw(sess, 'replayer')}: {json.dumps(rec)[:300]}")
@@ -427,7 +585,7 @@ def fetch_logs(sess: Session) -> Record:
     """Pod logs of every container in the namespace, the autoscaler's record files, and the
     RayClusters and Warning events as JSON, into the run's raw folder."""
     t0, w0 = sess.monotonic(), time.time()
-    sess.renew_if_due(force=True)
+    sess.hold()
     sess.require_namespace()
     logs = []
     for p in sess.kc.list("v1", "Pod", sess.ns):
@@ -464,7 +622,9 @@ def teardown(sess: Session, release_lock: bool = True) -> Record:
     t0, w0 = sess.monotonic(), time.time()
     existed = sess.kc.delete("v1", "Namespace", sess.ns)
     waited = 0.0
-    if existed:  # teardown must work even when the lease is lost: no renewals here
+    if existed or sess.kc.get("v1", "Namespace", sess.ns) is not None:
+        # (a retried DELETE may answer 404 for its own earlier success); no lease renewals here:
+        # teardown must work even when the lease is lost
         _, waited = wait_until(sess, f"namespace {sess.ns} to be deleted",
                                lambda: (sess.kc.get("v1", "Namespace", sess.ns) is None, [], "Terminating"),
                                sess.s.teardown_timeout_s, renew=False)
@@ -478,11 +638,21 @@ STAGES: dict[str, Callable[..., Record]] = {
 }
 
 
+def keeps_session(e: BaseException) -> bool:
+    """Errors after which the session must stay (the cell may be fine; the operator lost it)."""
+    return bool(getattr(e, "keep_session", False))
+
+
 def guarded(stage: Callable[..., Record], sess: Session, *args: Any, **kw: Any) -> Record:
-    """Run a stage; on any failure or Ctrl-C tear the session down, then re-raise."""
+    """Run a stage; on a real failure or Ctrl-C tear the session down, then re-raise. An API server
+    that stayed unreachable for the whole retry grace (ApiUnavailable) leaves the session running:
+    running the stage again reattaches to it."""
     try:
         return stage(sess, *args, **kw)
-    except BaseException:
+    except BaseException as e:
+        if keeps_session(e):
+            print(f"faro k8s: {e}\nfaro k8s: keeping namespace {sess.ns} for a reattach", flush=True)
+            raise
         try:
             teardown(sess)
         except Exception as e:  # report the original error; the teardown error is secondary
@@ -501,62 +671,45 @@ def write_record(record: Mapping[str, Any], path: str | os.PathLike) -> None:
 
 def client_for(s: K8sSettings) -> KubeClient:
     """The API client the settings name: ``server`` (a URL) or the kubeconfig (context, file)."""
+    kw = {"timeout_s": s.api_timeout_s, "retry_grace_s": s.api_retry_grace_s,
+          "retry_max_backoff_s": s.api_retry_max_backoff_s}
     if s.server:
-        return KubeClient.for_host(s.server, s.field_manager)
-    return KubeClient.from_kubeconfig(s.context, s.kubeconfig, s.field_manager)
+        return KubeClient.for_host(s.server, s.field_manager, **kw)
+    return KubeClient.from_kubeconfig(s.context, s.kubeconfig, s.field_manager, **kw)
 
 
-def session_from_config(config: Mapping[str, Any], quota: int, policy: str, seed: int, jobs: Sequence[str],
-                        raw_dir: str | os.PathLike | None = None,
-                        policy_config: Mapping[str, Any] | None = None) -> Session:
-    """A Session from the workflow config's ``k8s:`` section and the kubeconfig it names."""
-    from faro.backends.k8s.config import settings_from_config
-
-    s = settings_from_config(config.get("k8s"))
-    kc = client_for(s)
-    cell = Cell(quota=int(quota), policy=policy, seed=int(seed), jobs=tuple(jobs), policy_config=policy_config or {})
-    return Session(kc, s, cell, Path(raw_dir) if raw_dir else None)
+#: the k8s stage names of the by-hand CLI -> the workflow's stage names (faro.backends.base.STAGES)
+CLI_STAGES = {"setup_quota": "quota", "deploy_clusters": "clusters", "deploy_jobs": "jobs",
+              "launch_autoscaler": "autoscaler", "replay": "replay", "fetch_logs": "fetch", "teardown": "teardown"}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m faro.backends.k8s.stages STAGE --quota Q --policy P --seed S [...]``:
-    run one stage and write its record (the Snakemake rules' entry point; also for by-hand runs)."""
+    """``python -m faro.backends.k8s.stages STAGE --run-spec RUN/manifests/run_spec.json --run-dir RUN``:
+    one stage by hand, through the workflow's own stage runner (:func:`faro.stages.run_stage`) on the
+    run spec the workflow wrote (rule ``k8s_manifests``), so it builds and applies exactly what the
+    Snakemake rule would, and writes the same record (``RUN/stages/<stage>.json``)."""
     import argparse
 
-    import yaml
-
-    from faro.backends.k8s.config import default_jobs, jobs_from_trace, settings_from_config
+    from faro.backends.k8s.backend import DETACHED, load_run_spec
+    from faro.stages import run_stage
 
     ap = argparse.ArgumentParser(prog="python -m faro.backends.k8s.stages")
-    ap.add_argument("stage", choices=sorted(STAGES))
-    ap.add_argument("--quota", type=int, required=True)
-    ap.add_argument("--policy", required=True)
-    ap.add_argument("--seed", type=int, required=True)
-    ap.add_argument("--config", type=Path, help="workflow config YAML with a k8s: section")
-    ap.add_argument("--policy-config", type=Path, help="policy parameter YAML (goes into the ConfigMap)")
-    ap.add_argument("--trace", type=Path, help="trace JSON Lines (job names; embedded by setup_quota)")
-    ap.add_argument("--jobs", type=int, default=10, help="number of jobs when no trace is given")
-    ap.add_argument("--raw-dir", type=Path, help="the run's raw folder (replay, fetch_logs)")
-    ap.add_argument("--record", type=Path, help="write the stage record (JSON) here")
+    ap.add_argument("stage", choices=list(CLI_STAGES))
+    ap.add_argument("--run-spec", type=Path, required=True,
+                    help="the run spec JSON the workflow wrote (RUN/manifests/run_spec.json)")
+    ap.add_argument("--run-dir", type=Path, required=True, help="the run's folder (RESULTS/Q_cpus/POLICY/seed_S)")
     ap.add_argument("--server", help="API server URL instead of the kubeconfig (e.g. `kubectl proxy`)")
-    ap.add_argument("--no-teardown-on-error", action="store_true")
     a = ap.parse_args(argv)
 
-    config = yaml.safe_load(a.config.read_text()) if a.config else {}
-    s = settings_from_config((config or {}).get("k8s"))
-    kc = client_for(s.with_(server=a.server) if a.server else s)
-    jobs = jobs_from_trace(a.trace) if a.trace else default_jobs(a.jobs)
-    pcfg = yaml.safe_load(a.policy_config.read_text()) if a.policy_config else {}
-    cell = Cell(quota=a.quota, policy=a.policy, seed=a.seed, jobs=jobs, policy_config=pcfg or {})
-    sess = Session(kc, s, cell, a.raw_dir)
-    kw: dict[str, Any] = {}
-    if a.stage == "setup_quota" and a.trace:
-        kw["trace_text"] = a.trace.read_text()
-    fn = STAGES[a.stage]
-    rec = fn(sess, **kw) if (a.no_teardown_on_error or a.stage == "teardown") else guarded(fn, sess, **kw)
-    if a.record:
-        write_record(rec, a.record)
-    print(json.dumps({k: rec[k] for k in ("stage", "namespace", "duration_s")}))
+    run = load_run_spec(a.run_spec)
+    if a.stage == "teardown":  # by hand = explicit: a session kept for a reattach goes too
+        (a.run_dir / "live" / DETACHED).unlink(missing_ok=True)
+    if a.server:
+        run["backend_options"] = {**(run.get("backend_options") or {}), "server": a.server}
+    rec = run_stage(CLI_STAGES[a.stage], run, a.run_dir)
+    state = rec.get("state") or {}
+    print(json.dumps({"stage": a.stage, "namespace": state.get("namespace"), "seconds": rec["seconds"],
+                      "record": str(a.run_dir / "stages" / f"{CLI_STAGES[a.stage]}.json")}))
     return 0
 
 

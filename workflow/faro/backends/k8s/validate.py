@@ -41,7 +41,8 @@ def crd_dir() -> Path:
         cand = parent.parent / "shared" / "data" / "kuberay-crds"
         if cand.is_dir():
             return cand
-    return Path("/work/shared/data/kuberay-crds")
+    raise FileNotFoundError("KubeRay's CRD files not found: set FARO_KUBERAY_CRDS to their folder "
+                            "(../shared/data/kuberay-crds beside the project)")
 
 
 def k8s_schema_version() -> str:

@@ -42,6 +42,15 @@ has its own metrics actor, reached through its own Ray Client connection.
 Optional ``raw_dir`` (default ``run_dir/raw``) is where the decision log goes,
 and ``replay_signals_url`` replaces the local ``replay_start.json`` /
 ``replay_end.json`` files by the replayer pod's record server (k8s).
+
+Transient failures (k8s: a head restarting, a dashboard timing out, a Ray Client connection
+reset) do not end the process: every dashboard call is retried with backoff (``tenacity``) for
+``retry_s`` wall seconds (default: one tick); a cluster still unreachable after that keeps its
+last replica count for the decision (an ``unreachable`` record; the new target is pushed again
+once its dashboard answers), its jobs keep their last metrics, and a lost Ray Client connection
+is re-opened on a later tick.  A restarted process (the same records folder) resumes: it reads
+its own decision log, starts from the last logged allocation and says so (``start`` record with
+``restart``, ``resumed_allocation``).
 """
 
 from __future__ import annotations
@@ -56,11 +65,14 @@ import os
 import signal
 import sys
 import time
+import urllib.error
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import tenacity
 
 from faro.backends.ray import serve_api
 from faro.backends.ray.serve_app import app_config, serve_config
@@ -98,6 +110,20 @@ def clusters_of(cfg: dict[str, Any]) -> list[dict[str, Any]]:
              "metrics_url": f"http://127.0.0.1:{cfg['metrics_port']}/metrics"}]
 
 
+def transient(e: BaseException) -> bool:
+    """A dashboard / connection failure worth retrying: 5xx, 429, timeouts, refused or reset connections."""
+    if isinstance(e, urllib.error.HTTPError):
+        return e.code >= 500 or e.code == 429
+    return isinstance(e, (urllib.error.URLError, ConnectionError, TimeoutError, OSError))
+
+
+def retrying(budget_s: float, max_backoff_s: float = 2.0) -> tenacity.Retrying:
+    """Retries of one dashboard call: transient failures, capped backoff with jitter, ``budget_s`` in all."""
+    return tenacity.Retrying(retry=tenacity.retry_if_exception(transient), stop=tenacity.stop_after_delay(budget_s),
+                             wait=tenacity.wait_exponential_jitter(multiplier=0.2, max=max_backoff_s, jitter=0.2),
+                             reraise=True)
+
+
 def with_replicas(template: dict[str, Any], replicas: dict[str, int], admission: dict[str, float]) -> dict[str, Any]:
     """A deploy stage's Serve config with new replica counts and admission rates (nothing else changes,
     so Serve updates the applications in place instead of redeploying them)."""
@@ -114,7 +140,8 @@ def with_replicas(template: dict[str, Any], replicas: dict[str, int], admission:
 class ServeActuator:
     """The controller's :class:`~faro.control.controller.Actuator` over Serve's REST API."""
 
-    def __init__(self, cfg: dict[str, Any], replicas: dict[str, int]) -> None:
+    def __init__(self, cfg: dict[str, Any], replicas: dict[str, int],
+                 emit: Callable[..., None] | None = None) -> None:
         self.cfg = cfg
         self.clusters = clusters_of(cfg)
         self.cluster_of = {j: c for c in self.clusters for j in c["jobs"]}
@@ -122,6 +149,12 @@ class ServeActuator:
         self.admission = {j: 1.0 for j in replicas}
         self.states: dict[str, dict] = {}
         self.puts = 0
+        #: wall seconds each dashboard call is retried before its cluster counts as unreachable
+        self.retry_s = float(cfg.get("retry_s", 5.0))
+        self.emit = emit or (lambda kind, **rec: None)
+        #: jobs whose latest target did not reach their (unreachable) cluster yet
+        self.unapplied: set[str] = set()
+        self.unreachable = 0
 
     def config(self, cluster: dict[str, Any] | None = None) -> dict[str, Any]:
         """The declarative Serve config of one cluster (default: the first, the ray backend's only one)."""
@@ -139,7 +172,21 @@ class ServeActuator:
 
     def _push(self, job: str) -> None:
         c = self.cluster_of[job]
-        serve_api.put_config(c["dashboard_url"], self.config(c))
+        try:
+            retrying(self.retry_s)(serve_api.put_config, c["dashboard_url"], self.config(c))
+        except Exception as e:
+            if not transient(e):
+                raise
+            # the cluster keeps its last replica count; the target goes out once it answers again
+            self.unapplied.update(c["jobs"])
+            self.unreachable += 1
+            running = {j: len(self.states.get(j, {}).get("running", [])) for j in c["jobs"]}
+            log.warning("cluster %s unreachable for a PUT (%s); it keeps %s", c["dashboard_url"], e, running)
+            self.emit("unreachable", op="put", cluster=c["dashboard_url"], jobs=list(c["jobs"]),
+                      error=f"{type(e).__name__}: {e}"[:300], kept_replicas=running,
+                      target={j: self.replicas[j] for j in c["jobs"]})
+            return
+        self.unapplied.difference_update(c["jobs"])
         self.puts += 1
 
     def set_replicas(self, job: str, replicas: int, now: float) -> None:
@@ -160,9 +207,22 @@ class ServeActuator:
         return len(st["running"]) < self.replicas[job]
 
     def refresh(self) -> dict[str, dict]:
-        states: dict[str, dict] = {}
+        """Serve's view of every job; an unreachable cluster's jobs keep their last known state."""
+        states: dict[str, dict] = dict(self.states)
         for c in self.clusters:
-            states.update(serve_api.job_states(serve_api.get_details(c["dashboard_url"])))
+            try:
+                details = retrying(self.retry_s)(serve_api.get_details, c["dashboard_url"])
+            except Exception as e:
+                if not transient(e):
+                    raise
+                self.unreachable += 1
+                log.warning("cluster %s unreachable for a GET (%s); keeping its last state", c["dashboard_url"], e)
+                self.emit("unreachable", op="get", cluster=c["dashboard_url"], jobs=list(c["jobs"]),
+                          error=f"{type(e).__name__}: {e}"[:300])
+                continue
+            states.update(serve_api.job_states(details))
+            if self.unapplied & set(c["jobs"]):  # it answers again: send the targets it missed
+                self._push(next(j for j in c["jobs"] if j in self.unapplied))
         self.states = states
         return self.states
 
@@ -172,10 +232,20 @@ class MetricsActors:
     ``gcs_address``; created by its deploy stage), or one per k8s cluster (a Ray Client connection
     each, ``allow_multiple``; created here if missing, detached, so replicas find it by name)."""
 
-    def __init__(self, cfg: dict[str, Any]) -> None:
+    def __init__(self, cfg: dict[str, Any], emit: Callable[..., None] | None = None) -> None:
         self.multi = bool(cfg.get("clusters"))
         self.clusters = clusters_of(cfg)
         self.handles: list[tuple[Any, Any]] = []  # (client context or None, actor handle)
+        self.emit = emit or (lambda kind, **rec: None)
+        #: k8s: per cluster, (context, actor) or None while its connection is lost; last snapshot
+        self.conn: list[tuple[Any, Any] | None] = []
+        self.last: list[dict[str, dict]] = []
+        self.retry_at: list[float] = []
+        self.reconnect_s = float(cfg.get("reconnect_s", 10.0))
+        self.connect_timeout_s = float(cfg.get("connect_timeout_s", 300.0))
+        #: how long a Ray Client call waits for a lost connection to come back (Ray's default, 30 s,
+        #: would stall every tick while a head is gone)
+        self.client_grace_s = int(cfg.get("client_reconnect_grace_s", 5))
 
     def connect(self) -> None:
         import ray
@@ -187,16 +257,65 @@ class MetricsActors:
                      namespace=NAMESPACE)
             self.handles = [(None, ray.get_actor(ACTOR_NAME, namespace=NAMESPACE))]
             return
-        for c in self.clusters:
-            ctx = ray.init(address=c["ray_address"], allow_multiple=True, namespace=NAMESPACE)
-            with ctx:
-                actor = get_or_create_metrics_actor()
-                ray.get(actor.ping.remote(), timeout=60)
-            self.handles.append((ctx, actor))
+        os.environ.setdefault("RAY_CLIENT_RECONNECT_GRACE_PERIOD", str(self.client_grace_s))
+        for i in range(len(self.clusters)):  # a head may still be starting: retry the connection
+            got = tenacity.Retrying(stop=tenacity.stop_after_delay(self.connect_timeout_s),
+                                    wait=tenacity.wait_exponential_jitter(multiplier=0.5, max=10.0), reraise=True)(
+                self._connect_one, i)
+            self.handles.append(got)
+        self.conn = list(self.handles)
+        self.last = [{} for _ in self.clusters]
+        self.retry_at = [0.0 for _ in self.clusters]
+
+    def _connect_one(self, i: int) -> tuple[Any, Any]:
+        """Ray Client connection to cluster ``i`` and its metrics actor (created if missing)."""
+        import ray
+
+        from faro.backends.ray.metrics import NAMESPACE, get_or_create_metrics_actor
+
+        ctx = ray.init(address=self.clusters[i]["ray_address"], allow_multiple=True, namespace=NAMESPACE)
+        with ctx:
+            actor = get_or_create_metrics_actor(on_head=True)
+            ray.get(actor.ping.remote(), timeout=60)
+        return ctx, actor
+
+    def _snapshot_multi(self, now: float, t0: float, minute_s: float, window_s: float) -> dict[str, dict]:
+        """Per cluster: its actor's snapshot, or (connection lost) its last one, reconnecting later."""
+        import ray
+
+        out: dict[str, dict] = {}
+        for i, c in enumerate(self.clusters):
+            if self.conn[i] is None and time.monotonic() >= self.retry_at[i]:
+                self.retry_at[i] = time.monotonic() + self.reconnect_s
+                if not serve_api.answers(c["dashboard_url"]):  # its head is still gone: don't block on it
+                    out.update(self.last[i])
+                    continue
+                try:
+                    self.conn[i] = self._connect_one(i)
+                    self.emit("reconnected", cluster=c.get("ray_address"), jobs=list(c["jobs"]))
+                except Exception as e:  # noqa: BLE001 - any Ray Client failure: try again later
+                    log.warning("cluster %s: Ray Client reconnect failed: %s", c.get("ray_address"), e)
+            if self.conn[i] is not None:
+                ctx, actor = self.conn[i]
+                try:
+                    with ctx:
+                        self.last[i] = ray.get(actor.snapshot.remote(now, t0, minute_s, window_s), timeout=10)
+                except Exception as e:  # noqa: BLE001 - a lost head / connection: keep the last metrics
+                    self.conn[i] = None
+                    self.retry_at[i] = time.monotonic() + self.reconnect_s
+                    with contextlib.suppress(Exception):
+                        ctx.disconnect()
+                    log.warning("cluster %s: metrics actor unreachable: %s", c.get("ray_address"), e)
+                    self.emit("unreachable", op="metrics", cluster=c.get("ray_address"), jobs=list(c["jobs"]),
+                              error=f"{type(e).__name__}: {e}"[:300])
+            out.update(self.last[i])
+        return out
 
     def snapshot(self, now: float, t0: float, minute_s: float, window_s: float) -> dict[str, dict]:
         import ray
 
+        if self.multi:
+            return self._snapshot_multi(now, t0, minute_s, window_s)
         out: dict[str, dict] = {}
         for ctx, actor in self.handles:
             with ctx if ctx is not None else contextlib.nullcontext():
@@ -224,7 +343,10 @@ class Autoscaler:
                              context=policy_context(cfg))  # fmt: skip
         ctl = dict(cfg.get("controller") or {})
         initial = cfg.get("initial") or policy.initial_replicas()
-        self.actuator = ServeActuator(cfg, {n: int(initial.get(n, 1)) for n in self.names})
+        self.previous = previous_run(self.raw / "autoscaler.jsonl")
+        if self.previous["allocation"]:  # a restart: go on from where the last process left
+            initial = {**initial, **self.previous["allocation"]}
+        self.actuator = ServeActuator(cfg, {n: int(initial.get(n, 1)) for n in self.names}, emit=self.emit)
         self.controller = Controller(
             policy, self.jobs, int(cfg["quota"]), self.actuator,
             rng=np.random.default_rng([int(cfg.get("seed", 0)), 7]),
@@ -235,8 +357,9 @@ class Autoscaler:
         self.stop = False
         self.last_running: dict[str, int] = {}
         self.rejected: dict[str, list[tuple[float, float]]] = {n: [] for n in self.names}
-        self.actors = MetricsActors(cfg)
+        self.actors = MetricsActors(cfg, emit=self.emit)
         self.connected = False
+        self.max_tick_errors = int(cfg.get("max_tick_errors", 30))
 
     # -- plumbing ------------------------------------------------------------------
     def emit(self, kind: str, **rec: Any) -> None:
@@ -312,29 +435,48 @@ class Autoscaler:
     def run(self) -> int:
         if not self.connected:
             self.connect()
+        restart = {"restart": self.previous["starts"], "resumed_allocation": self.previous["allocation"]} \
+            if self.previous["starts"] else {}
         self.emit("start", pid=os.getpid(), policy=self.cfg["policy"], quota=self.cfg["quota"],
-                  initial=self.actuator.replicas, tick_wall_s=self.tick_s / self.scale)
+                  initial=self.actuator.replicas, tick_wall_s=self.tick_s / self.scale, **restart)
         try:
             self.wait_for_start(float(self.cfg.get("start_timeout_s", 900)))
             self.emit("replay_start", t0=self.t0)
             for job, n in self.last_running.items():
                 self.emit("replicas", job=job, replicas=n, at_start=True)
             next_tick = self.controller.next_tick(0.0)
+            if self.previous["starts"]:  # resume on the trace's clock, not from its first tick
+                now0 = (time.time() - self.t0) * self.scale
+                while next_tick + self.tick_s <= now0:
+                    next_tick = self.controller.next_tick(next_tick)
+            errors = 0
             while not self.stop:
                 now_wall = time.time()
                 now = (now_wall - self.t0) * self.scale
-                if now + 1e-9 >= next_tick:
-                    self.observe_replicas()
-                    m = self.metrics(now_wall)
-                    decisions = self.controller.tick(next_tick, m)
-                    self.emit("tick", now=next_tick, lag_s=(now - next_tick) / self.scale,
-                              metrics={j: dataclasses.asdict(v) for j, v in m.items()},
-                              allocation=dict(self.controller.allocation), free_cpus=self.controller.free_cpus)
-                    for d in decisions:
-                        self.emit("decision", **dataclasses.asdict(d))
-                    next_tick = self.controller.next_tick(next_tick)
-                else:
-                    self.observe_replicas()
+                try:
+                    if now + 1e-9 >= next_tick:
+                        self.observe_replicas()
+                        m = self.metrics(now_wall)
+                        decisions = self.controller.tick(next_tick, m)
+                        self.emit("tick", now=next_tick, lag_s=(now - next_tick) / self.scale,
+                                  metrics={j: dataclasses.asdict(v) for j, v in m.items()},
+                                  allocation=dict(self.controller.allocation), free_cpus=self.controller.free_cpus)
+                        for d in decisions:
+                            self.emit("decision", **dataclasses.asdict(d))
+                        next_tick = self.controller.next_tick(next_tick)
+                    else:
+                        self.observe_replicas()
+                    errors = 0
+                except Exception as e:
+                    # what the per-call retries did not absorb (e.g. a non-JSON answer of a restarting
+                    # head): log it, skip this tick, and stop only if it keeps happening
+                    errors += 1
+                    log.exception("tick failed (%d in a row)", errors)
+                    self.emit("error", where="tick", now=next_tick, error=f"{type(e).__name__}: {e}"[:500],
+                              in_a_row=errors)
+                    if errors >= self.max_tick_errors:
+                        raise
+                    next_tick = self.controller.next_tick(next_tick) if now + 1e-9 >= next_tick else next_tick
                 if self.replay_signal("replay_end.json") is not None:
                     self.emit("replay_end")
                     break
@@ -345,6 +487,25 @@ class Autoscaler:
             self.emit("stop", signal=self.stop, puts=self.actuator.puts)
             self.out.close()
         return 0
+
+
+def previous_run(path: Path) -> dict[str, Any]:
+    """What an earlier process of this run logged in ``path``: how many times it started, and its
+    last allocation (the last ``tick`` record's; None before any tick) to resume from."""
+    out: dict[str, Any] = {"starts": 0, "allocation": None}
+    if not path.is_file():
+        return out
+    with open(path) as fh:
+        for line in fh:
+            try:
+                rec = json.loads(line)
+            except ValueError:  # a line cut by the crash
+                continue
+            if rec.get("kind") == "start":
+                out["starts"] += 1
+            elif rec.get("kind") == "tick" and rec.get("allocation"):
+                out["allocation"] = {k: int(v) for k, v in rec["allocation"].items()}
+    return out
 
 
 def _spread(samples: list[tuple[float, float]], edges: list[float]) -> np.ndarray:

@@ -136,6 +136,7 @@ def start_head(
         "run_dir": str(run_dir.resolve()),
         "temp_dir": temp_dir,
         "gcs_address": f"127.0.0.1:{gcs}",
+        "ray_client_address": f"ray://127.0.0.1:{client}",
         "dashboard_url": f"http://127.0.0.1:{dash}",
         "http_port": http,
         "metrics_port": metrics,

@@ -131,9 +131,17 @@ except ImportError:  # pragma: no cover
     FaroMetrics = None  # type: ignore[assignment]
 
 
-def get_or_create_metrics_actor():
-    """The run's metrics actor (detached, so it outlives the driver that made it)."""
+def get_or_create_metrics_actor(on_head: bool = False):
+    """The run's metrics actor (detached, so it outlives the driver that made it). ``on_head``:
+    pinned to the cluster's head node (k8s: a worker pod may be scaled down under it)."""
+    import ray
 
+    opts: dict = {}
+    if on_head:
+        from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+        head = next(n["NodeID"] for n in ray.nodes() if n.get("Alive") and "node:__internal_head__" in n["Resources"])
+        opts["scheduling_strategy"] = NodeAffinitySchedulingStrategy(node_id=head, soft=False)
     return FaroMetrics.options(  # type: ignore[union-attr]
-        name=ACTOR_NAME, namespace=NAMESPACE, lifetime="detached", get_if_exists=True
+        name=ACTOR_NAME, namespace=NAMESPACE, lifetime="detached", get_if_exists=True, **opts
     ).remote()

@@ -29,6 +29,15 @@ def get_details(dashboard_url: str, timeout: float = 10.0) -> dict[str, Any]:
         return json.load(r)
 
 
+def answers(dashboard_url: str, timeout: float = 2.0) -> bool:
+    """Does the cluster's dashboard answer at all (``GET /api/version``)?"""
+    try:
+        with urllib.request.urlopen(dashboard_url.rstrip("/") + "/api/version", timeout=timeout) as r:
+            return r.status == 200
+    except Exception:  # noqa: BLE001 - any failure means "not now"
+        return False
+
+
 def job_states(details: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """Per application: status, target replicas, ids (and pids) of RUNNING replicas, other states."""
     out = {}

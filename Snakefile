@@ -2,7 +2,8 @@
 # Targets: all (default), plots, teardown; one cell: results/{quota}_cpus/{policy}/latency_stats.pkl
 from snakemake.utils import min_version, validate
 
-from faro.config import coerce_cli
+from faro.config import check_config_schema, coerce_cli
+from faro.workflow_support import config_sources_of, is_verbose
 
 min_version("9.0")
 
@@ -11,6 +12,9 @@ configfile: "config/config.yaml"
 
 
 coerce_cli(config)
+# one short line naming the file (or --config), the key and a close match; then Snakemake's
+# validate fills in the defaults (the config is valid by then, so it never dumps the schema)
+check_config_schema(config, config_sources_of(workflow), is_verbose(workflow))
 validate(config, "config/schema/config.schema.yaml")
 
 
@@ -38,5 +42,10 @@ onstart:
     mark_results_root()
 
 
+onsuccess:
+    print_summary(log)
+
+
 onerror:
     teardown_open_sessions(log)
+    print_resume_hint(log)

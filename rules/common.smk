@@ -1,21 +1,29 @@
 # The cell grid, paths, and the named input functions used by the rules.
 import json
 import os
+import sys
 
-from faro.config import check_config, check_results_root, config_hash, project_root
+from faro.config import check_config, check_results_root, project_root
+from faro.config import load_policy_file, run_identity_hash, target_cells, trace_source
 from faro.config import experiment_dir, experiment_trace_file, project_relative
-from faro.data import DATASETS, HISTORY_FILE
+from faro.data import DATASETS, HISTORY_FILE, keep_verified
 from faro.config import unit_time as experiment_unit_time
+from faro.summary import summary_table
 from faro.workflow_support import (
     code_files,
+    command_line,
     open_sessions,
     policy_code,
     policy_data,
+    repair_corrupt,
+    requested_targets,
     run_order,
     teardown_sessions,
+    will_run_jobs,
 )
 
-EXP = check_config(config)  # fails here, naming the bad value, before any rule runs
+# fails here, naming the bad value, before any job starts (the matrix and every target path)
+EXP = check_config(config, requested_targets(workflow))
 ROOT = config["results"]
 DATA = config["data_dir"]
 BACKEND = config["backend"]
@@ -25,9 +33,27 @@ EXPERIMENT_FILE = project_relative(experiment_dir(config) / "experiment.yaml")
 CELL = os.path.join(ROOT, "{quota}_cpus/{policy}")
 RUN = os.path.join(CELL, "seed_{seed}")
 RUNS = run_order(config["quotas"], config["policies"], config["seeds"])
-CONFIG_HASH = config_hash(
-    {"config": config, "experiment": EXP.raw, "unit_time": UNIT_TIME}
-)
+#: `snakemake --report` shows what exists: runs, cells and figures not built yet stay out of
+#: its DAG (no failure, no warning per missing file) and are listed as skipped on its front page
+REPORT_MODE = bool(getattr(command_line(), "report", None))
+
+
+def present(paths):
+    """``paths``, or in a --report run only those that exist."""
+    return [p for p in paths if os.path.exists(p)] if REPORT_MODE else list(paths)
+
+
+if REPORT_MODE:
+    RUNS = [
+        r
+        for r in RUNS
+        if os.path.exists(
+            os.path.join(
+                RUN.format(quota=r[0], policy=r[1], seed=r[2]), "latency_stats.pkl"
+            )
+        )
+    ]
+POLICY_SPECS = {}
 
 
 wildcard_constraints:
@@ -36,12 +62,66 @@ wildcard_constraints:
     seed=r"\d+",
 
 
+def get_matrix_keys(wildcards=None):
+    keys = [(int(q), p) for q in config["quotas"] for p in config["policies"]]
+    if REPORT_MODE:
+        keys = [
+            (q, p)
+            for q, p in keys
+            if os.path.exists(
+                os.path.join(CELL.format(quota=q, policy=p), "latency_stats.pkl")
+            )
+        ]
+    return keys
+
+
+def get_summary_cells(wildcards=None):
+    """Cells of this invocation: those named by path targets, else the matrix."""
+    named = [(q, p) for _, q, p in target_cells(config, requested_targets(workflow))]
+    return list(dict.fromkeys(named)) or get_matrix_keys()
+
+
+# a corrupt output (unreadable Parquet, stats, record) is moved aside and rebuilt, not failed on;
+# verified data files are kept in the data dir's store, so no redone fetch can lose one
+repair_corrupt(ROOT, get_summary_cells())
+if will_run_jobs():
+    keep_verified(DATA)
+
+
+def present_expand(pattern, **kw):
+    return present(expand(pattern, **kw))
+
+
 def get_run_dir(wildcards):
     return RUN.format(**wildcards)
 
 
+def get_policy_spec(wildcards):
+    """A policy's class and parameters as loaded: comments and layout of its file do not count."""
+    name = wildcards.policy
+    if name not in POLICY_SPECS:
+        spec = load_policy_file(name, POLICY_DIR)
+        POLICY_SPECS[name] = {"class": spec["class"], "params": spec["params"]}
+    return POLICY_SPECS[name]
+
+
+def get_run_hash(wildcards):
+    """The run's identity: only what determines this run, never the rest of the matrix."""
+    return run_identity_hash(
+        experiment=EXP.raw,
+        unit_time=UNIT_TIME,
+        backend=BACKEND,
+        backend_options=config.get(BACKEND, {}),
+        policy=get_policy_spec(wildcards),
+        quota=int(wildcards.quota),
+        seed=int(wildcards.seed),
+    )
+
+
 def get_run_spec(wildcards):
-    """Everything a stage needs to know about one run (also a rerun trigger)."""
+    """Everything a stage needs to know about one run (also a rerun trigger, so nothing here
+    may depend on the rest of the matrix: narrowing `policies` must not touch finished runs).
+    """
     return {
         "experiment": config["experiment"],
         "experiment_file": EXPERIMENT_FILE,
@@ -49,23 +129,21 @@ def get_run_spec(wildcards):
         "quota": int(wildcards.quota),
         "policy": wildcards.policy,
         "policy_file": f"{POLICY_DIR}/{wildcards.policy}.yaml",
+        "policy_spec": get_policy_spec(wildcards),
         "seed": int(wildcards.seed),
         "unit_time": UNIT_TIME,
         "trace_file": get_trace(wildcards),
         "results": ROOT,
         "data_dir": DATA,
         "project_root": str(project_root()),
-        "config_hash": CONFIG_HASH,
+        "config_hash": get_run_hash(wildcards),  # the run's identity (provenance)
         "backend_options": config.get(BACKEND, {}),
     }
 
 
 def get_trace_source(wildcards=None):
     """The experiment's source trace: a fetched data set file, or the user's own file."""
-    spec = EXP.trace_spec
-    if "dataset" in spec:
-        return f"{DATA}/{spec['dataset']}/{spec['file']}"
-    return experiment_trace_file(config, EXP)
+    return trace_source(config, EXP)
 
 
 def get_trace(wildcards=None):
@@ -138,7 +216,7 @@ def get_policy_code(wildcards):
 
 
 def get_seed_stats(wildcards):
-    return expand(
+    return present_expand(
         os.path.join(RUN, "latency_stats.pkl"),
         quota=wildcards.quota,
         policy=wildcards.policy,
@@ -149,8 +227,7 @@ def get_seed_stats(wildcards):
 def get_cell_stats(wildcards=None):
     return [
         os.path.join(CELL.format(quota=q, policy=p), "latency_stats.pkl")
-        for q in config["quotas"]
-        for p in config["policies"]
+        for q, p in get_matrix_keys()
     ]
 
 
@@ -179,10 +256,29 @@ def get_stats_table(wildcards=None):
 
 
 def get_quota_cells(wildcards):
-    return expand(
+    return present_expand(
         os.path.join(CELL, "latency_stats.pkl"),
         quota=wildcards.quota,
         policy=config["policies"],
+    )
+
+
+def print_summary(log_text=None):
+    """After a successful run: what it found, one line per cell (faro.summary)."""
+    table = summary_table(
+        ROOT, get_summary_cells(), experiment=EXP.name, backend=BACKEND
+    )
+    if table:
+        print(table, flush=True)
+
+
+def print_resume_hint(log_text=None):
+    """After a failed or interrupted run: how to go on, in one line."""
+    print(
+        f"faro: the run stopped before the end; the same command resumes it (finished cells are "
+        f"kept); `faro doctor {ROOT}` lists anything incomplete or corrupt",
+        file=sys.stderr,
+        flush=True,
     )
 
 
@@ -194,6 +290,23 @@ def teardown_open_sessions(log_text=None):
 # ---------------------------------------------------------------- figures and tables
 
 PLOTS = os.path.join(ROOT, "plots")
+
+
+def report_file(path, **kw):
+    """report(path, ...), except in a --report run when the file is absent (for some quota):
+    then a plain output, so the report of a partial matrix lists it as skipped, not fails.
+    """
+    if REPORT_MODE:
+        paths = (
+            [path.format(quota=q) for q in config["quotas"]]
+            if "{quota}" in path
+            else [path]
+        )
+        if not all(os.path.exists(p) for p in paths):
+            return path
+    return report(path, **kw)
+
+
 TABLES = os.path.join(ROOT, "tables")
 FORMATS = ["png", "pdf"]
 #: our policy shown beside Cilantro, in order of preference (the first one in the matrix)
@@ -246,29 +359,33 @@ def get_model_job(wildcards=None):
 
 
 def get_quota_binned(wildcards):
-    return [
-        os.path.join(
-            RUN.format(quota=wildcards.quota, policy=p, seed=get_plot_seed()),
-            "binned.parquet",
-        )
-        for p in config["policies"]
-    ]
+    return present(
+        [
+            os.path.join(
+                RUN.format(quota=wildcards.quota, policy=p, seed=get_plot_seed()),
+                "binned.parquet",
+            )
+            for p in config["policies"]
+        ]
+    )
 
 
 def get_quota_replicas(wildcards):
-    return [
-        os.path.join(
-            RUN.format(quota=wildcards.quota, policy=p, seed=get_plot_seed()),
-            "replicas.parquet",
-        )
-        for p in config["policies"]
-    ]
+    return present(
+        [
+            os.path.join(
+                RUN.format(quota=wildcards.quota, policy=p, seed=get_plot_seed()),
+                "replicas.parquet",
+            )
+            for p in config["policies"]
+        ]
+    )
 
 
 def get_quota_timeline_outputs(wildcards=None):
     """Named outputs of plot_quota_timelines: Fig. 1, then Fig. 2 and replicas of every policy."""
     out = {
-        "fig1_png": report(
+        "fig1_png": report_file(
             os.path.join(PLOTS, "cluster_utility_{quota}cpus.png"),
             category="2. Timelines",
             subcategory="{quota} CPUs",
@@ -282,7 +399,12 @@ def get_quota_timeline_outputs(wildcards=None):
         "fig1_pdf": os.path.join(PLOTS, "cluster_utility_{quota}cpus.pdf"),
     }
     for p in config["policies"]:
-        out[f"slo_png_{p}"] = report(
+        if REPORT_MODE and not all(
+            os.path.exists(os.path.join(PLOTS, f"slo_timeline_{q}cpus_{p}.png"))
+            for q in config["quotas"]
+        ):
+            continue
+        out[f"slo_png_{p}"] = report_file(
             os.path.join(PLOTS, f"slo_timeline_{{quota}}cpus_{p}.png"),
             category="2. Timelines",
             subcategory="{quota} CPUs",
@@ -294,7 +416,7 @@ def get_quota_timeline_outputs(wildcards=None):
             },
         )
         out[f"slo_pdf_{p}"] = os.path.join(PLOTS, f"slo_timeline_{{quota}}cpus_{p}.pdf")
-        out[f"rep_png_{p}"] = report(
+        out[f"rep_png_{p}"] = report_file(
             os.path.join(PLOTS, f"replicas_{{quota}}cpus_{p}.png"),
             category="3. Replicas",
             subcategory="{quota} CPUs",
@@ -303,10 +425,6 @@ def get_quota_timeline_outputs(wildcards=None):
         )
         out[f"rep_pdf_{p}"] = os.path.join(PLOTS, f"replicas_{{quota}}cpus_{p}.pdf")
     return out
-
-
-def get_matrix_keys(wildcards=None):
-    return [(int(q), p) for q in config["quotas"] for p in config["policies"]]
 
 
 def get_matrix_cells(wildcards=None):
@@ -526,7 +644,27 @@ def get_plot_plan(wildcards=None):
                 "no 20/100-job results roots with stats (plots.scale_out)",
             )
         )
+    if REPORT_MODE:
+        made, skipped = _existing_only(made, skipped)
     return made, skipped
+
+
+def _existing_only(made, skipped):
+    """For a report: the figures that exist; the others join the skipped list."""
+    kept = {}
+    for name, files in made.items():
+        present = [f for f in files if os.path.exists(f)]
+        if present:
+            kept[name] = present
+        if len(present) < len(files):
+            absent = len(files) - len(present)
+            skipped.append(
+                (
+                    name,
+                    f"{absent} of its {len(files)} files not built yet (snakemake plots)",
+                )
+            )
+    return kept, skipped
 
 
 def get_ablation_plot(wildcards=None):
@@ -545,3 +683,13 @@ def get_plot_targets(wildcards=None):
 def get_plots(wildcards=None):
     """Every figure and table of `all` and `plots`."""
     return get_plot_targets()
+
+
+if REPORT_MODE:
+    # the report's front page (report/workflow.rst) lists what this report leaves out, and why
+    config["report_skipped"] = [f"{n}: {why}" for n, why in get_plot_plan()[1]]
+    print(
+        f"faro: report of the figures that exist; {len(config['report_skipped'])} "
+        "figure group(s) listed as skipped on its front page",
+        file=sys.stderr,
+    )

@@ -12,10 +12,11 @@ rule fetch_data:
         dataset=r"[^/]+",
     conda:
         "../envs/data.yaml"
+    # the mirror (config, FARO_DATA_MIRROR or the user's settings) is read by the script, not a
+    # param: forgetting it must not make a verified file look stale (faro.data)
     params:
         dataset="{dataset}",
         name="{file}",
-        mirror=config["data_mirror"],
     script:
         "../scripts/fetch_data.py"
 

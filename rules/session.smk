@@ -80,10 +80,10 @@ rule deploy_jobs:
 
 
 rule launch_autoscaler:
-    # a live autoscaler binds its policy at start: trace (oracle) and trained models
+    # a live autoscaler binds its policy at start: trace (oracle) and trained models; the
+    # policy's class and parameters are in params.run (an edit of comments reruns nothing)
     input:
         os.path.join(RUN, "stages/jobs.json"),
-        policy=os.path.join(POLICY_DIR, "{policy}.yaml"),
         trace=get_trace,
         data=get_policy_data,
         experiment=get_live_experiment,

@@ -12,11 +12,18 @@ class QueueThreshold(Policy):
     """+1 replica when a job's requests per replica exceed ``high``; -1 below ``low``."""
 
     interval_s = 10.0
+    #: its parameters: names, types, ranges, defaults (an unknown or out-of-range one fails up front)
+    PARAMS = {
+        "high": {"type": "number", "exclusiveMinimum": 0, "default": 3.0,
+                 "description": "upscale above this many held requests per replica"},
+        "low": {"type": "number", "minimum": 0, "default": 0.5,
+                "description": "downscale below this many held requests per replica"},
+    }
 
     def __init__(self, params=None, *, jobs=(), quota=0):
-        super().__init__(params, jobs=jobs, quota=quota)
-        self.high = float(self.params.get("high", 3.0))
-        self.low = float(self.params.get("low", 0.5))
+        super().__init__(params, jobs=jobs, quota=quota)  # checks params, fills the defaults
+        self.high = float(self.params["high"])
+        self.low = float(self.params["low"])
 
     def decide(self, snapshot):
         actions = []

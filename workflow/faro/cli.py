@@ -24,15 +24,51 @@ def _validate_trace(args: argparse.Namespace) -> int:
 
 
 def _validate_experiment(args: argparse.Namespace) -> int:
-    from faro.experiment import ExperimentError, load_experiment
+    """The checks the workflow runs before anything starts, for one experiment: its
+    definition, its trace (syntax, every job present; extra jobs a warning), and each
+    quota x policy (minimum and starting replicas, the policy files and parameters)."""
+    from faro.config import ConfigError, check_config, check_trace, default_config
 
+    cfg = default_config()
+    cfg["experiment"] = args.experiment
+    if args.data_dir:
+        cfg["data_dir"] = args.data_dir
+    if args.policy_dir:
+        cfg["policy_dir"] = args.policy_dir
     try:
-        exp = load_experiment(args.path)
-    except ExperimentError as e:
+        from faro.config import load_config_experiment
+
+        exp = load_config_experiment(cfg)
+        if args.quotas:
+            cfg["quotas"] = [int(q) for q in args.quotas.split(",")]
+        elif exp.raw.get("quotas"):
+            cfg["quotas"] = [int(q) for q in exp.raw["quotas"]]
+        if args.policies:
+            cfg["policies"] = args.policies.split(",")
+        exp = check_config(cfg, results_root=False)
+        notes = check_trace(cfg, exp)
+    except (ConfigError, ValueError) as e:
         print(f"invalid experiment: {e}", file=sys.stderr)
         return 1
-    print(f"{args.path}: valid; experiment {exp.name}, {exp.n_jobs} jobs")
+    for n in notes:
+        if "not fetched yet" in n:  # extra jobs were reported by check_config already
+            print(f"note: {n}", file=sys.stderr)
+    print(
+        f"{args.experiment}: valid; experiment {exp.name}, {exp.n_jobs} jobs; quotas {cfg['quotas']} x "
+        f"policies {', '.join(cfg['policies'])} checked"
+    )
     return 0
+
+
+def _doctor(args: argparse.Namespace) -> int:
+    from faro.doctor import format_report, scan, set_aside_corrupt
+
+    if args.fix:
+        for src, dst, why in set_aside_corrupt(args.results):
+            print(f"moved {src} ({why}) to {dst}")
+    rep = scan(args.results)
+    print(format_report(rep))
+    return 1 if rep.problems else 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -42,9 +78,17 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("path")
     p.add_argument("--jobs", help="comma-separated job names that every line must have")
     p.set_defaults(fn=_validate_trace)
-    p = sub.add_parser("validate-experiment", help="check an experiment definition")
-    p.add_argument("path", help="experiments/<name> or its experiment.yaml")
+    p = sub.add_parser("validate-experiment", help="check an experiment: definition, trace, quotas x policies")
+    p.add_argument("experiment", help="an experiment's name (experiments/<name>/) or its folder")
+    p.add_argument("--quotas", help="comma-separated quotas (default: the experiment's, else config.yaml's)")
+    p.add_argument("--policies", help="comma-separated policies (default: config.yaml's)")
+    p.add_argument("--data-dir", help="where fetched data sets are (default: config.yaml's data_dir)")
+    p.add_argument("--policy-dir", help="policy files (default: config/policies)")
     p.set_defaults(fn=_validate_experiment)
+    p = sub.add_parser("doctor", help="find incomplete or corrupt cells and say how to rebuild them")
+    p.add_argument("results", nargs="?", default="results", help="results root (default: results)")
+    p.add_argument("--fix", action="store_true", help="move corrupt files to <run>/corrupt/ (then rerun)")
+    p.set_defaults(fn=_doctor)
     args = parser.parse_args(argv)
     return int(args.fn(args))
 

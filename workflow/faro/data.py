@@ -4,11 +4,23 @@ Each file is fetched from the public artifact at a pinned commit (or copied from
 a local mirror directory with the same layout) and its sha256 is checked before
 anything parses it.  Nothing is written in place: a file appears only once it is
 complete and verified.
+
+The mirror comes from the config's ``data_mirror``, else the ``FARO_DATA_MIRROR``
+environment variable, else ``data_mirror`` in the user's settings
+(``$XDG_CONFIG_HOME/faro/config.yaml``, default ``~/.config/faro/config.yaml``).  It is
+read when a fetch runs, never part of a rule's identity: setting or forgetting it never
+marks a fetched file out of date.
+
+Every verified file is also kept (hard-linked, so no second copy) under
+``<data_dir>/.verified/<sha256>``: if Snakemake removes a fetched file before redoing its
+fetch (it clears a job's outputs first), the fetch restores it from there, offline, instead
+of losing it.  Fetched files are world-readable (0644 under the usual umask).
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import shutil
 import tempfile
@@ -19,6 +31,9 @@ ARTIFACT_COMMIT = "b595c4ad7b2390db4c29dfdd15cfbd382267d011"
 _RAW = f"https://raw.githubusercontent.com/beomyeol/faro/{ARTIFACT_COMMIT}"
 _EXP = f"{_RAW}/experiments/top9_twitter_1_1600_avgproc_min_int5m_reduced_6hr_augmented"
 _CIL = f"{_RAW}/results/cilantro/workdirs_eks/utilwelflearn_exp_env_2_64_eks_1017235443"
+MIRROR_ENV = "FARO_DATA_MIRROR"
+VERIFIED_DIR = ".verified"
+log = logging.getLogger("faro.data")
 HISTORY_FILE = "top9_twitter_1_1600_avgproc_min_int5m_reduced_6hr_augmented.pkl"
 
 
@@ -92,20 +107,103 @@ def lookup(dataset: str, name: str) -> RemoteFile:
         raise DataError(f"dataset {dataset!r} has no file {name!r} (known: {', '.join(files)})") from None
 
 
-def fetch(dataset: str, name: str, dest: str | os.PathLike, mirror: str | os.PathLike | None = None) -> dict:
-    """Copy ``name`` from ``mirror`` (if given) or download it, verify, move into ``dest``.
+def user_settings_file() -> Path:
+    """The user-level settings file (``data_mirror`` may be set there)."""
+    base = os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config"
+    return Path(base) / "faro" / "config.yaml"
 
-    Returns a provenance record (source, sha256).  A checksum mismatch raises
-    :class:`DataError` naming the file and both hashes; ``dest`` is left untouched.
+
+def resolve_mirror(configured: str | os.PathLike | None = None) -> tuple[str | None, str]:
+    """``(mirror directory or None, where it came from)``: config, environment, user settings."""
+    if configured:
+        return str(configured), "config data_mirror"
+    env = os.environ.get(MIRROR_ENV)
+    if env:
+        return env, f"environment {MIRROR_ENV}"
+    f = user_settings_file()
+    if f.is_file():
+        import yaml
+
+        try:
+            data = yaml.safe_load(f.read_text()) or {}
+        except yaml.YAMLError as e:
+            raise DataError(f"{f}: invalid YAML: {e}") from None
+        if not isinstance(data, dict):
+            raise DataError(f"{f}: expected a mapping such as 'data_mirror: /path/to/mirror'")
+        if data.get("data_mirror"):
+            return str(data["data_mirror"]), str(f)
+    return None, "none (download)"
+
+
+def _readable(path: Path) -> None:
+    """rw-r--r-- as the umask allows (mkstemp creates 0600)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(path, 0o666 & ~umask)
+
+
+def _link_or_copy(src: Path, dst: Path) -> None:
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copyfile(src, dst)
+
+
+def _store(src: Path, keep: Path) -> None:
+    keep.parent.mkdir(parents=True, exist_ok=True)
+    ktmp = keep.with_name(f".{keep.name}.tmp")
+    ktmp.unlink(missing_ok=True)
+    _link_or_copy(src, ktmp)
+    os.replace(ktmp, keep)
+
+
+def keep_verified(data_dir: str | os.PathLike) -> list[Path]:
+    """Put every already-fetched file that verifies into the verified store (files fetched
+    before the store existed), so no later redo of its fetch can lose it.  Returns them."""
+    kept = []
+    for dataset, files in DATASETS.items():
+        for name, rf in files.items():
+            f = Path(data_dir) / dataset / name
+            keep = verified_copy(data_dir, rf.sha256)
+            if f.is_file() and not keep.is_file() and sha256_of(f) == rf.sha256:
+                _store(f, keep)
+                kept.append(f)
+    return kept
+
+
+def verified_copy(data_dir: str | os.PathLike, sha256: str) -> Path:
+    return Path(data_dir) / VERIFIED_DIR / sha256
+
+
+def fetch(
+    dataset: str,
+    name: str,
+    dest: str | os.PathLike,
+    mirror: str | os.PathLike | None = None,
+    data_dir: str | os.PathLike | None = None,
+) -> dict:
+    """Restore ``name`` from the verified store, or copy it from ``mirror`` / download it;
+    verify, move into ``dest``.
+
+    ``data_dir`` (default: two levels above ``dest``'s dataset folder) holds the verified
+    store.  Returns a provenance record (source, sha256).  A checksum mismatch or a failed
+    download raises :class:`DataError` naming the file; ``dest`` and the store are left
+    untouched (nothing verified is ever removed).
     """
     rf = lookup(dataset, name)
     dest = Path(dest)
+    if data_dir is None:  # dest = <data_dir>/<dataset>/<name>, name may hold a folder
+        data_dir = dest.parents[len(Path(rf.name).parts)]
+    keep = verified_copy(data_dir, rf.sha256)
     dest.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.")
     os.close(fd)
     tmp = Path(tmp_name)
     try:
-        if mirror:
+        if keep.is_file() and sha256_of(keep) == rf.sha256:
+            shutil.copyfile(keep, tmp)
+            source = f"{keep} (verified earlier)"
+        elif mirror:
             src = Path(mirror) / rf.name
             if not src.is_file():
                 raise DataError(f"mirror {mirror}: file {rf.name} not found")
@@ -119,13 +217,17 @@ def fetch(dataset: str, name: str, dest: str | os.PathLike, mirror: str | os.Pat
                     shutil.copyfileobj(resp, out)
             except OSError as e:
                 raise DataError(
-                    f"cannot download {rf.url}: {e}; set data_mirror in the config to a local copy"
+                    f"cannot download {rf.url}: {e}; point data_mirror (config, --config, the "
+                    f"{MIRROR_ENV} environment variable or {user_settings_file()}) at a local copy"
                 ) from None
             source = rf.url
         got = sha256_of(tmp)
         if got != rf.sha256:
             raise DataError(f"{source}: sha256 mismatch for {rf.name}: expected {rf.sha256}, got {got}")
+        _readable(tmp)
         os.replace(tmp, dest)
+        if not keep.is_file():
+            _store(dest, keep)
     finally:
         tmp.unlink(missing_ok=True)
     return {"dataset": dataset, "file": rf.name, "source": source, "sha256": rf.sha256, "commit": ARTIFACT_COMMIT}

@@ -13,7 +13,7 @@ import jsonschema
 import numpy as np
 import yaml
 
-from faro.trace import Trace
+from faro.trace import Trace, parse_trace
 
 
 class ExperimentError(ValueError):
@@ -181,3 +181,22 @@ def derive_trace(trace: Trace, exp: Experiment) -> Trace:
     counts = np.rint(counts).astype(np.int64)
     counts = np.tile(counts, (1, int(d.get("repeat", 1))))
     return Trace(exp.jobs, counts)
+
+
+def experiment_trace(exp: Experiment, path: str | os.PathLike) -> tuple[Trace, list[str]]:
+    """The experiment's trace read from ``path``, checked against its jobs: ``(trace, warnings)``.
+
+    A job of the experiment missing from the file is an error (:class:`TraceError` naming
+    the file and line); jobs the file has beyond the experiment's are left out with a
+    warning naming them (unless ``trace.derive.jobs`` picks jobs on purpose).  The same
+    check runs before anything starts (:func:`faro.config.check_config`) and in the
+    ``prepare_trace`` rule.
+    """
+    derive = exp.trace_spec.get("derive")
+    trace = parse_trace(path, None if derive else exp.jobs)
+    warnings = []
+    if not derive and trace.extra_jobs:
+        warnings.append(
+            f"{path}: job(s) not in experiment {exp.name}, ignored: {', '.join(trace.extra_jobs)}"
+        )
+    return derive_trace(trace, exp), warnings

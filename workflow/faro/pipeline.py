@@ -32,6 +32,10 @@ def logged(smk) -> Iterator[logging.Logger]:
         sys.stderr = fh
         try:
             yield logging.getLogger(f"faro.rule.{smk.rule}")
+        except KeyboardInterrupt as e:  # Ctrl-C or SIGTERM: one line, no traceback (it is in the log)
+            logging.getLogger("faro").exception("rule %s interrupted", smk.rule)
+            print(interrupted_line(smk, e), file=sys.__stderr__, flush=True)
+            raise SystemExit(130) from None
         except BaseException:
             logging.getLogger("faro").exception("rule %s failed", smk.rule)
             raise
@@ -40,25 +44,38 @@ def logged(smk) -> Iterator[logging.Logger]:
             root.removeHandler(handler)
 
 
+def interrupted_line(smk, exc: BaseException | None = None) -> str:
+    """What was interrupted and how to resume, in one line."""
+    wc = dict(getattr(smk, "wildcards", {}) or {})
+    where = ", ".join(f"{k} {v}" for k, v in wc.items())
+    why = "SIGTERM" if type(exc).__name__ == "Terminated" else "Ctrl-C"
+    return (
+        f"faro: {why} interrupted rule {smk.rule}" + (f" ({where})" if where else "")
+        + "; run the same command again to resume (finished outputs are kept, this one is redone)"
+    )
+
+
 def fetch_data(smk) -> None:
-    from faro.data import fetch
+    """The mirror is read here, not passed as a param: it never makes a fetched file stale."""
+    from faro.data import fetch, resolve_mirror
 
     with logged(smk) as log:
-        rec = fetch(smk.params.dataset, smk.params.name, smk.output[0], smk.params.mirror)
+        mirror, origin = resolve_mirror(smk.config.get("data_mirror"))
+        log.info("data mirror: %s (from %s)", mirror, origin)
+        rec = fetch(smk.params.dataset, smk.params.name, smk.output[0], mirror)  # store: <data_dir>/.verified
         log.info("fetched %s", rec)
 
 
 def prepare_trace(smk) -> None:
     """The experiment's trace: validated, derived (job pick, window, scale) and written."""
-    from faro.experiment import derive_trace, load_experiment
-    from faro.trace import parse_trace, write_trace
+    from faro.experiment import experiment_trace, load_experiment
+    from faro.trace import write_trace
 
     with logged(smk) as log:
         exp = load_experiment(smk.input.experiment)
-        derive = exp.trace_spec.get("derive")
-        jobs = None if derive else exp.jobs
-        trace = parse_trace(smk.input.trace, jobs)
-        trace = derive_trace(trace, exp)
+        trace, warnings = experiment_trace(exp, smk.input.trace)
+        for w in warnings:
+            log.warning("%s", w)
         write_trace(trace, smk.output[0])
         log.info("trace %s: %d jobs, %d minutes, %d requests", exp.name, len(trace.jobs), trace.n_minutes, trace.total)
 

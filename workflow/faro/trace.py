@@ -33,6 +33,8 @@ class Trace:
     jobs: tuple[str, ...]
     #: counts[minute, job]
     counts: np.ndarray
+    #: jobs the file has beyond the ones asked for (left out of ``counts``)
+    extra_jobs: tuple[str, ...] = ()
 
     @property
     def n_minutes(self) -> int:
@@ -54,11 +56,17 @@ def parse_trace(path: str | os.PathLike, jobs: Sequence[str] | None = None) -> T
         raise TraceError(f"{path}: trace file not found")
     rows: list[dict[str, int]] = []
     names: list[str] | None = list(jobs) if jobs is not None else None
+    extra: dict[str, None] = {}
     with path.open("r", encoding="utf-8") as fh:
         for lineno, line in enumerate(fh, start=1):
             if not line.strip():
                 continue
             where = f"{path}:{lineno}"
+            if not rows and line.lstrip().startswith("["):
+                raise TraceError(
+                    f"{where}: a JSON array; a trace is JSON Lines, one object per line "
+                    '(\'{"ts": 0, "counts": {...}}\'); convert it with: jq -c \'.[]\' FILE > NEW'
+                )
             try:
                 rec = json.loads(line)
             except json.JSONDecodeError as e:
@@ -94,12 +102,14 @@ def parse_trace(path: str | os.PathLike, jobs: Sequence[str] | None = None) -> T
             missing = [j for j in names if j not in row]
             if missing:
                 raise TraceError(f"{where}: missing job(s) {', '.join(missing)}")
+            if len(row) > len(names):
+                extra.update((j, None) for j in row if j not in names)
             rows.append(row)
     if not rows:
         raise TraceError(f"{path}: trace is empty")
     assert names is not None
     counts = np.array([[r[j] for j in names] for r in rows], dtype=np.int64)
-    return Trace(tuple(names), counts)
+    return Trace(tuple(names), counts, tuple(sorted(set(extra) - set(names), key=_natural_key)))
 
 
 def _natural_key(s: str) -> tuple:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import logging
+import sys
 from pathlib import Path
 
 import yaml
@@ -19,6 +20,88 @@ from faro.config import project_root
 
 PKG = "workflow/faro"
 log = logging.getLogger("faro.workflow")
+
+
+_ARGS: dict[tuple[str, ...], object] = {}
+
+
+def command_line(argv: list[str] | None = None):
+    """Snakemake's own parse of its command line (None when not run from the CLI)."""
+    argv = list(sys.argv if argv is None else argv)
+    if not argv or "snakemake" not in Path(argv[0]).as_posix():
+        return None
+    key = tuple(argv)
+    if key not in _ARGS:
+        from snakemake.cli import get_argument_parser
+
+        try:
+            _ARGS[key] = get_argument_parser().parse_known_args(argv[1:])[0]
+        except SystemExit:  # not a command line Snakemake's parser understands
+            _ARGS[key] = None
+    return _ARGS[key]
+
+
+def requested_targets(workflow, argv: list[str] | None = None) -> list[str]:
+    """The targets named on the command line (empty for the default target or a lint run).
+
+    Snakemake hands its targets to the workflow only after the Snakefile is read, so they
+    are read here from the command line with Snakemake's own argument parser: every target,
+    a single cell's path too, is checked before anything runs.
+    """
+    settings = getattr(workflow, "dag_settings", None)
+    found = [str(t) for t in (getattr(settings, "targets", None) or ())]
+    if found:
+        return found
+    args = command_line(argv)
+    return [str(t) for t in (getattr(args, "targets", None) or ())]
+
+
+#: Snakemake options after which no job runs (nothing may be moved then)
+_NO_RUN = ("dryrun", "report", "lint", "summary", "detailed_summary", "list_rules", "list_target_rules",
+           "dag", "rulegraph", "filegraph", "d3dag", "unlock", "cleanup_metadata", "touch", "delete_all_output",
+           "delete_temp_output", "list_changes", "list_input_changes", "list_params_changes", "list_code_changes",
+           "print_compilation", "archive", "containerize", "export_cwl", "generate_unit_tests", "cleanup_shadow")  # fmt: skip
+
+
+def will_run_jobs(argv: list[str] | None = None) -> bool:
+    """True for a command line that executes jobs (not -n, --report, --lint, ...)."""
+    args = command_line(argv)
+    if args is None or getattr(args, "target_jobs", None):  # a job Snakemake spawned: not the run
+        return False
+    return not any(getattr(args, k, None) for k in _NO_RUN)
+
+
+def repair_corrupt(root: str, cells, argv: list[str] | None = None) -> list[str]:
+    """Before a real run: move corrupt outputs of ``cells`` aside so that they are rebuilt
+    (faro.doctor); before a dry run only say which.  Returns the lines printed."""
+    from faro.doctor import scan, set_aside_corrupt
+
+    if will_run_jobs(argv):
+        lines = []
+        for src, dst, why in set_aside_corrupt(root, cells):
+            what = f"({why})" if why.startswith("made from") else f"is corrupt ({why})"
+            lines.append(f"faro: {src} {what}: moved to {dst}; it is rebuilt now")
+    elif getattr(command_line(argv), "dryrun", False):
+        lines = [f"faro: {p.path} is corrupt ({p.detail}): a real run moves it aside and rebuilds it"
+                 for p in scan(root, cells).problems if p.kind == "corrupt"]  # fmt: skip
+    else:
+        lines = []
+    for line in lines:
+        print(line, file=sys.stderr)
+    return lines
+
+
+def config_sources_of(workflow):
+    """Where the config's keys came from (for error messages): --config, --configfile, default."""
+    from faro.config import config_sources
+
+    cs = getattr(workflow, "config_settings", None)
+    return config_sources(getattr(cs, "configfiles", ()) or (), getattr(cs, "config", None))
+
+
+def is_verbose(workflow) -> bool:
+    out = getattr(workflow, "output_settings", None)
+    return bool(getattr(out, "verbose", False))
 
 
 def code_files(*parts: str) -> list[str]:

@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Protocol, runtime_checkable
 
 from faro.control.types import Action, Snapshot
+from faro.policies.params import resolve_params
 
 
 @runtime_checkable
@@ -27,12 +28,18 @@ class Layer(Protocol):
 class Policy:
     """Base class for policies: one layer deciding every ``interval_s`` seconds.
 
-    ``params`` come from the policy's YAML file (``config/policies/<name>.yaml``).
+    ``params`` come from the policy's YAML file (``config/policies/<name>.yaml``), checked
+    against the class's declared ``PARAMS`` (defaults filled in) before ``self.params`` is set.
     ``jobs`` are the job names, ``quota`` the CPU quota of the cell.
     """
 
     #: seconds between decisions
     interval_s: float = 10.0
+    #: declared parameters (JSON-schema properties; subclasses add theirs, see faro.policies.params)
+    PARAMS: dict[str, dict[str, Any]] = {
+        "interval_s": {"type": "number", "exclusiveMinimum": 0,
+                       "description": "seconds between decisions (default: the class's interval_s)"},
+    }  # fmt: skip
     #: replica counts at t = 0 (None: every job starts with 1 replica)
     def __init__(
         self,
@@ -41,7 +48,7 @@ class Policy:
         jobs: Sequence[str] = (),
         quota: int = 0,
     ) -> None:
-        self.params = dict(params or {})
+        self.params = resolve_params(type(self), params)  # unknown/out-of-range keys fail here
         self.jobs = list(jobs)
         self.quota = int(quota)
         if "interval_s" in self.params:

@@ -21,8 +21,10 @@ from typing import Any
 import numpy as np
 
 from faro.control.types import Action, Snapshot
+from faro.forecast.registry import NAMES as FORECASTER_NAMES
 from faro.policies.base import Policy, ceil_int
 from faro.policies.reactive import AI
+from faro.solver.solve import METHODS
 
 log = logging.getLogger("faro.policies.hybrid")
 
@@ -52,22 +54,45 @@ class Hybrid(Policy):
     """Base of MArk and Faro: forecasting plumbing, the AI layer, the schedule."""
 
     code_deps: tuple[str, ...] = ("forecast",)
+    PARAMS = {
+        "interval_s": {"type": "number", "exclusiveMinimum": 0, "default": 300,
+                       "description": "seconds between predictive steps (the first at min(interval, 60 s))"},
+        "trials": {"type": "integer", "minimum": 1, "default": 5,
+                   "description": "attempts of a predictive action the controller makes"},
+        "forecaster": {"enum": list(FORECASTER_NAMES), "default": "default",
+                       "description": "load forecaster (faro.forecast)"},
+        "forecaster_params": {"type": "object", "default": {},
+                              "description": "keyword arguments of the forecaster (nhits: num_samples, seed)"},
+        "series": {"type": "array", "items": {"type": "integer", "minimum": 0},
+                   "description": "history series of each job (default: the trailing number of its name, mod 10)"},
+        "input_len": {"type": "integer", "minimum": 1,
+                      "description": "forecast input window in minutes (default 15; 10 for series 2 and 8)"},
+        "horizon": {"type": "integer", "minimum": 0, "default": HORIZON,
+                    "description": "forecast horizon in minutes (0: current rates)"},
+        "reactive": {"type": "boolean", "default": True, "description": "run the AI layer between predictive steps"},
+        "reactive_interval_s": {"type": "number", "exclusiveMinimum": 0, "default": 10,
+                                "description": "seconds between AI ticks"},
+        "upscale_ticks": {"type": "integer", "minimum": 1, "default": 3,
+                          "description": "AI: ticks above the SLO before an upscale"},
+        "downscale_ticks": {"type": "integer", "minimum": 1, "default": 60,
+                            "description": "AI: downscale signal period (AI never downscales)"},
+    }  # fmt: skip
 
     def __init__(self, params: Mapping[str, Any] | None = None, *, jobs: Sequence[str] = (), quota: int = 0):
         super().__init__(params, jobs=jobs, quota=quota)
         p = self.params
-        self.trials = int(p.get("trials", 5))
-        self.forecaster_name = str(p.get("forecaster", "default"))
-        self.forecaster_params = dict(p.get("forecaster_params", {}))
+        self.trials = int(p["trials"])
+        self.forecaster_name = str(p["forecaster"])
+        self.forecaster_params = dict(p["forecaster_params"])
         self.series = [int(s) for s in p["series"]] if "series" in p else [_series_of(j, k) for k, j in enumerate(self.jobs)]
         self.unit_time = 60.0
         self.ai = AI(
-            {"interval_s": p.get("reactive_interval_s", 10), "only_idle_executors": True,
-             "upscale_ticks": p.get("upscale_ticks", 3), "downscale_ticks": p.get("downscale_ticks", 60)},
+            {"interval_s": p["reactive_interval_s"], "only_idle_executors": True,
+             "upscale_ticks": p["upscale_ticks"], "downscale_ticks": p["downscale_ticks"]},
             jobs=jobs, quota=quota,
         )  # fmt: skip
-        self.reactive = bool(p.get("reactive", True))
-        self._predictive = _Predictive(self, float(p.get("interval_s", 300)))
+        self.reactive = bool(p["reactive"])
+        self._predictive = _Predictive(self, float(p["interval_s"]))
         self.interval_s = self._predictive.interval_s
         self.forecaster = None
         self.steps_log: list[dict] = []
@@ -118,7 +143,7 @@ class Hybrid(Policy):
         hists = [np.asarray(j.arrivals_per_min, dtype=float) for j in snapshot.jobs]
         n_obs = min(len(h) for h in hists)
         steps = HORIZON if n_obs >= HORIZON else max(1, n_obs)
-        horizon = int(self.params.get("horizon", HORIZON))
+        horizon = int(self.params["horizon"])
         rows = []
         for k, h in enumerate(hists):
             if len(h) >= self.input_len(k) and horizon > 0:
@@ -155,19 +180,43 @@ class Faro(Hybrid):
     """Cluster-wide utility optimisation (Faro-Sum/Fair/FairSum/PenaltySum/PenaltyFairSum)."""
 
     code_deps = ("forecast", "solver")
+    _unit = {"type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": 1}
+    #: the solver's keys have no default here: faro.solver.solve.solve's own apply
+    PARAMS = {
+        "objective": {"enum": ["sum", "fair", "fair_sum", "penalty_sum", "penalty_fair_sum"], "default": "sum",
+                      "description": "cluster objective (Faro-Sum, -Fair, -FairSum, -PenaltySum, -PenaltyFairSum)"},
+        "quantile": {**_unit, "default": 0.6, "description": "forecast quantile the plan starts from"},
+        "slack_escalation": {"type": "boolean", "default": True,
+                             "description": "raise the quantile while the plan leaves CPUs free"},
+        "max_quantile": {**_unit, "default": 0.9, "description": "highest quantile of slack escalation"},
+        "quantile_step": {**_unit, "default": 0.1, "description": "quantile step of slack escalation"},
+        "probabilistic": {"type": "boolean", "default": True,
+                          "description": "plan on a quantile forecast (false: the point forecast)"},
+        "method": {"enum": list(METHODS), "description": "solver (default cobyla)"},
+        "rhobeg": {"type": "number", "exclusiveMinimum": 0, "description": "COBYLA's initial step (default 3.0)"},
+        "relaxed": {"type": "boolean", "description": "relaxed (inverse) utility (default true)"},
+        "adjust": {"type": "boolean", "description": "adjust pass after rounding (default true)"},
+        "mdc": {"type": "boolean", "description": "M/D/c latency estimate (default true; false: M/M/c)"},
+        "rho_cap": {"type": "number", "exclusiveMinimum": 0, "description": "utilisation cap of the latency model"},
+        "fair_weight": {"type": "number", "minimum": 0,
+                        "description": "weight of U in the fair objective (default 0: Faro-Fair is the spread alone)"},
+        "admission_round_up": {"type": "boolean", "default": False,
+                               "description": "Penalty variants: round admission rates up to whole percents "
+                                              "(default false: enforced as the solver returns them)"},
+        "groups": {"type": "integer", "minimum": 1,
+                   "description": "hierarchical solving above this many jobs (default 10)"},
+    }  # fmt: skip
 
     def __init__(self, params=None, *, jobs=(), quota=0):
         super().__init__(params, jobs=jobs, quota=quota)
         p = self.params
-        self.objective = str(p.get("objective", "sum"))
-        self.quantile = float(p.get("quantile", 0.6))
-        self.slack = bool(p.get("slack_escalation", True))
-        self.max_quantile = float(p.get("max_quantile", 0.9))
-        self.quantile_step = float(p.get("quantile_step", 0.1))
-        self.probabilistic = bool(p.get("probabilistic", True))
-        #: Penalty variants: round the solver's admission rates up to whole percents (off:
-        #: the rate is enforced as the solver returns it, as REFERENCE describes)
-        self.admission_round_up = bool(p.get("admission_round_up", False))
+        self.objective = str(p["objective"])
+        self.quantile = float(p["quantile"])
+        self.slack = bool(p["slack_escalation"])
+        self.max_quantile = float(p["max_quantile"])
+        self.quantile_step = float(p["quantile_step"])
+        self.probabilistic = bool(p["probabilistic"])
+        self.admission_round_up = bool(p["admission_round_up"])
         solver_keys = ("method", "rhobeg", "relaxed", "adjust", "mdc", "rho_cap", "fair_weight", "groups")
         self.solver_kw = {k: p[k] for k in solver_keys if k in p}
         from faro.solver.objectives import parse_objective

@@ -40,10 +40,19 @@ class Reactive(Policy):
     #: a downscale signal that does nothing also keeps the counter running (AI)
     ignore_downscale = False
 
+    PARAMS = {
+        "upscale_ticks": {"type": "integer", "minimum": 1, "default": 3,
+                          "description": "ticks above the SLO before an upscale"},
+        "downscale_ticks": {"type": "integer", "minimum": 1, "default": 60,
+                            "description": "ticks below the SLO before a downscale"},
+        "only_idle_executors": {"type": "boolean",
+                                "description": "act only on jobs whose executor is idle (default: the class's)"},
+    }  # fmt: skip
+
     def __init__(self, params: Mapping[str, Any] | None = None, *, jobs: Sequence[str] = (), quota: int = 0):
         super().__init__(params, jobs=jobs, quota=quota)
-        self.up_ticks = int(self.params.get("upscale_ticks", 3))
-        self.down_ticks = int(self.params.get("downscale_ticks", 60))
+        self.up_ticks = int(self.params["upscale_ticks"])
+        self.down_ticks = int(self.params["downscale_ticks"])
         self.only_idle_executors = bool(self.params.get("only_idle_executors", self.only_idle_executors))
         self.counters: dict[str, int] = {j: 0 for j in self.jobs}
 

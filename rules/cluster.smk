@@ -13,6 +13,7 @@ localrules:
     plots,
     breakdown,
     teardown,
+    k8s_manifests,
     fetch_data,
     prepare_trace,
     cell_stats,

@@ -116,7 +116,14 @@ def test_signal_during_replay_tears_down(tmp_path, sig):
         p = subprocess.Popen([sys.executable, "-m", "faro.backends.ray.stages", "replay", "--run-dir", str(run),
                               "--config", str(cpath)], env=env, stderr=subprocess.PIPE, text=True,
                              preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
-        time.sleep(6.0)
+        # signal once the replay is under way (records written), not after a fixed delay: a
+        # busy machine may still be importing at any fixed time
+        records = run / "raw" / "requests.csv"
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and p.poll() is None:
+            if records.is_file() and len(records.read_text().splitlines()) > 1:
+                break
+            time.sleep(0.2)
         p.send_signal(sig)
         _, err = p.communicate(timeout=60)
     finally:

@@ -22,6 +22,7 @@ include: "rules/data.smk"
 include: "rules/session.smk"
 include: "rules/results.smk"
 include: "rules/plots.smk"
+include: "rules/decisions.smk"
 
 
 rule all:
@@ -29,6 +30,7 @@ rule all:
     input:
         get_cell_stats(),
         get_stats_table(),
+        get_run_decisions(),
         get_plots(),
 
 

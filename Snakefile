@@ -27,6 +27,7 @@ include: "rules/data.smk"
 include: "rules/session.smk"
 include: "rules/results.smk"
 include: "rules/plots.smk"
+include: "rules/decisions.smk"
 
 
 rule all:
@@ -34,6 +35,7 @@ rule all:
     input:
         get_cell_stats(),
         get_stats_table(),
+        get_run_decisions(),
         get_plots(),
 
 

@@ -203,7 +203,9 @@ def get_replay_code(wildcards):
     """Modules a replay runs: its backend, the control loop, the policy's own code."""
     extra = ["sim", "trace.py", "experiment.py"] if BACKEND == "sim" else []
     return (
-        code_files("control", *extra) + get_backend_code() + get_policy_code(wildcards)
+        code_files("control", "schema.py", "policies/explain.py", *extra)
+        + get_backend_code()
+        + get_policy_code(wildcards)
     )
 
 
@@ -247,6 +249,14 @@ def get_run_keys(wildcards=None):
             "policy": p,
             "seed": s,
         }
+        for q, p, s in RUNS
+    ]
+
+
+def get_run_decisions(wildcards=None):
+    """Every run's decision records (decisions.parquet)."""
+    return [
+        os.path.join(RUN.format(quota=q, policy=p, seed=s), "decisions.parquet")
         for q, p, s in RUNS
     ]
 
@@ -584,6 +594,12 @@ def get_plot_plan(wildcards=None):
         + _figure("utility_vs_effective")
         + _figure("pareto")
     )
+    made["why: decision records per cell"] = expand(
+        os.path.join(PLOTS, "why_{quota}cpus_{policy}.{ext}"),
+        quota=quotas,
+        policy=policies,
+        ext=FORMATS,
+    )
     made["main matrix table"] = expand(
         os.path.join(TABLES, "main_matrix.{ext}"), ext=["csv", "md", "tex", "html"]
     )
@@ -665,6 +681,25 @@ def _existing_only(made, skipped):
                 )
             )
     return kept, skipped
+
+
+def get_why_decisions(wildcards):
+    """The decision records of the cell's plotted seed (the why figure)."""
+    return os.path.join(
+        RUN.format(
+            quota=wildcards.quota, policy=wildcards.policy, seed=get_plot_seed()
+        ),
+        "decisions.parquet",
+    )
+
+
+def get_why_binned(wildcards):
+    return os.path.join(
+        RUN.format(
+            quota=wildcards.quota, policy=wildcards.policy, seed=get_plot_seed()
+        ),
+        "binned.parquet",
+    )
 
 
 def get_ablation_plot(wildcards=None):

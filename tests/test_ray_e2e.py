@@ -57,3 +57,14 @@ def test_full_run_to_parquet(tmp_path):
     assert len(ticks) >= 12 and ticks[0]["now"] == 10.0
     assert any(r["kind"] == "decision" for r in log)
     assert (run / "raw" / "serve_logs").is_dir() and any((run / "raw" / "serve_logs").glob("replica_*.log"))
+    # the decision records: one row per job and tick in the shared schema; the replicas'
+    # busy-seconds counters reach the controller (the HPA's utilisation)
+    import pyarrow.parquet as pq
+
+    from faro.schema import DECISIONS_SCHEMA
+
+    dec = pq.read_table(run / "raw" / "decisions.parquet")
+    assert dec.schema.equals(DECISIONS_SCHEMA)
+    d = dec.to_pandas()
+    assert len(d) == 2 * len(ticks) and set(d["job"].astype(str)) == {"a", "b"}
+    assert d["utilization"].notna().any()

@@ -70,6 +70,16 @@ def _doctor(args: argparse.Namespace) -> int:
     print(format_report(rep))
     return 1 if rep.problems else 0
 
+def _explain(args: argparse.Namespace) -> int:
+    from faro.explain import explain
+
+    try:
+        print(explain(args.cell, args.at, seed=args.seed, jobs=args.job))
+    except (FileNotFoundError, ValueError) as e:
+        print(f"explain: {e}", file=sys.stderr)
+        return 1
+    return 0
+
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="faro", description=__doc__)
@@ -89,6 +99,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("results", nargs="?", default="results", help="results root (default: results)")
     p.add_argument("--fix", action="store_true", help="move corrupt files to <run>/corrupt/ (then rerun)")
     p.set_defaults(fn=_doctor)
+
+    p = sub.add_parser("explain", help="what each job's policy saw and decided at one minute of a run, and why "
+                       "the controller did or did not carry it out (reads the run's decisions.parquet)")
+    p.add_argument("cell", help="a cell folder (results/32_cpus/faro_sum: seed 42, else the first) or a run folder")
+    p.add_argument("--at", type=float, required=True, metavar="MINUTE", help="trace minute (from 0)")
+    p.add_argument("--seed", type=int, help="the run's seed (default 42, else the cell's first)")
+    p.add_argument("--job", action="append", help="only this job (repeatable)")
+    p.set_defaults(fn=_explain)
     args = parser.parse_args(argv)
     return int(args.fn(args))
 

@@ -129,6 +129,29 @@ def parse(smk) -> None:
         log.info("parsed %d requests, %d replica changes", len(requests), len(replicas))
 
 
+def parse_decisions(smk) -> None:
+    """The run's decision records (raw, written by its controller) -> decisions.parquet with
+    provenance; the policy column names the policy's config (cell folder) on every backend."""
+    import pyarrow.parquet as pq
+
+    from faro.backends.base import get_backend
+    from faro.provenance import provenance
+    from faro.schema import write_decisions
+
+    with logged(smk) as log:
+        run = dict(smk.params.run)
+        run_dir = Path(smk.params.run_dir)
+        raw = run_dir / get_backend(run["backend"]).decisions_file
+        df = pq.read_table(raw).to_pandas()
+        df["policy"] = run["policy"]
+        prov = provenance(
+            backend=run["backend"], experiment=run["experiment"], quota=run["quota"], policy=run["policy"],
+            seed=run["seed"], config_hash=run["config_hash"], unit_time=run["unit_time"],
+        )  # fmt: skip
+        write_decisions(df, smk.output[0], prov)
+        log.info("decision records: %d rows (%d ticks)", len(df), df["time_s"].nunique())
+
+
 def run_stats(smk) -> None:
     from faro.experiment import load_experiment
     from faro.schema import read_replicas, read_requests

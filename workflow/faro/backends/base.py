@@ -39,6 +39,9 @@ class Backend(Protocol):
         """The run's raw logs -> (requests, replicas) frames in the schema's columns."""
         ...
 
+    #: the decision records (faro.control.records) in the run's raw folder, relative to the run
+    decisions_file: str
+
 
 def get_backend(name: str) -> Backend:
     if name == "sim":

@@ -23,8 +23,10 @@ if TYPE_CHECKING:
     import pandas as pd
 
 from faro.config import load_policy_file
+from faro.control.records import DecisionRecorder
 from faro.experiment import Experiment, load_experiment
 from faro.policies.context import policy_context
+from faro.policies.explain import instrument
 from faro.policies.registry import make_policy
 
 LIVE = "live"
@@ -32,10 +34,13 @@ RAW = "raw"
 REQUESTS = "requests.npz"
 REPLICAS = "replicas.npy"
 DECISIONS = "decisions.jsonl"
+#: the decision records (faro.control.records), one row per job and tick
+RECORDS = "decisions.parquet"
 SUMMARY = "summary.json"
 
 
 class SimBackend:
+    decisions_file = "raw/decisions.parquet"
     name = "sim"
 
     def run_stage(self, stage: str, run: dict[str, Any], run_dir: Path, records: dict[str, dict]) -> dict:
@@ -91,10 +96,13 @@ class SimBackend:
         policy = make_policy(auto["class"], auto["params"], jobs=exp.jobs, quota=run["quota"],
                              base_dir=run.get("project_root"), context=policy_context(run, exp, trace.counts))  # fmt: skip
         opts = run.get("backend_options") or {}
+        recorder = DecisionRecorder(run["policy"], instrument(policy))
         res = simulate(exp, trace, policy, run["quota"], run["seed"], unit_time=run["unit_time"],
-                       replica_overhead_s=float(opts.get("replica_overhead_ms", 0.0)) / 1000.0)
+                       replica_overhead_s=float(opts.get("replica_overhead_ms", 0.0)) / 1000.0,
+                       recorder=recorder)  # fmt: skip
         live = run_dir / LIVE
         live.mkdir(parents=True, exist_ok=True)
+        recorder.flush(live / RECORDS)
         _save_npz(live / REQUESTS, job=res.job, arrival=res.arrival, start=res.start, end=res.end,
                   status=res.status, jobs=np.array(res.jobs))  # fmt: skip
         _save_npy(live / REPLICAS, res.replica_log)
@@ -109,7 +117,7 @@ class SimBackend:
         live, raw = run_dir / LIVE, run_dir / RAW
         raw.mkdir(parents=True, exist_ok=True)
         files = {}
-        for name in (REQUESTS, REPLICAS, DECISIONS, SUMMARY):
+        for name in (REQUESTS, REPLICAS, DECISIONS, RECORDS, SUMMARY):
             src = live / name
             if src.is_file():
                 os.replace(src, raw / name)

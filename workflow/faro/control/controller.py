@@ -19,7 +19,10 @@ sections 3 and 4:
   on a downscale and reserves it only for actions that are carried out; an
   upscale is clamped to the free CPU and its remainder re-queued with one trial
   fewer;
-* replica counts are clamped to ``[min_replicas, max_replicas]``.
+* replica counts are clamped to ``[min_replicas, max_replicas]``;
+* with a ``recorder`` (:mod:`faro.control.records`), every tick leaves one decision record
+  per job; a policy or recorder with ``use_clock(time_scale)`` learns the controller's clock
+  (controller seconds per trace second).
 """
 
 from __future__ import annotations
@@ -54,6 +57,8 @@ class JobMetrics:
     replica_queues: tuple[int, ...]
     avg_latency_ms: float
     arrivals_per_min: np.ndarray
+    #: cumulative busy seconds of the job's replicas, on the controller's clock (NaN: not measured)
+    busy_s: float = float("nan")
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +87,7 @@ class Controller:
         max_replicas: int = 100,
         initial: Mapping[str, int] | None = None,
         time_scale: float = 1.0,
+        recorder=None,
     ) -> None:
         for key, val in (("upscale_order", upscale_order), ("batch_upscale_order", batch_upscale_order)):
             if val not in ("random", "job"):
@@ -113,6 +119,14 @@ class Controller:
         self.layers = list(policy.layers())
         self._next_due = [float(layer.first_at_s) * self.time_scale for layer in self.layers]
         self.decisions: list[Decision] = []
+        #: optional :class:`faro.control.records.DecisionRecorder`: one row per job and tick
+        self.recorder = recorder
+        self._executed: list[Action] = []
+        # policies that keep their own time windows (delays, look-backs) learn this clock
+        for who in (policy, recorder):
+            use_clock = getattr(who, "use_clock", None)
+            if callable(use_clock):
+                use_clock(self.time_scale)
 
     # -- time --------------------------------------------------------------
     def next_tick(self, now: float) -> float:
@@ -142,6 +156,7 @@ class Controller:
                     admission_rate=self.admission[spec.name],
                     slo_ms=spec.slo_ms,
                     processing_ms=spec.processing_ms,
+                    busy_s=m.busy_s,
                 )
             )
         return Snapshot(time=now, quota=self.quota, free_cpus=self.free_cpus, jobs=tuple(states))
@@ -153,16 +168,26 @@ class Controller:
     def tick(self, now: float, metrics: Mapping[str, JobMetrics]) -> list[Decision]:
         """Run every due layer, then carry out the queued actions. Returns this tick's decisions."""
         due = self.due_layers(now)
+        ran = []
         for i in due:
             layer = self.layers[i]
             snap = self.snapshot(now, metrics)
-            self._queue.extend(layer.decide(snap))
+            actions = layer.decide(snap)
+            self._queue.extend(actions)
+            if self.recorder is not None:
+                ran.append((layer, snap, actions))
             step = float(layer.interval_s) * self.time_scale
             self._next_due[i] += step
             # a layer that was far behind (e.g. first_at past several intervals) catches up once
             while self._next_due[i] <= now + 1e-9:
                 self._next_due[i] += step
-        return self._execute(now)
+        if self.recorder is None:
+            return self._execute(now)
+        free_before = self.free_cpus
+        out = self._execute(now)
+        snap = ran[0][1] if ran else self.snapshot(now, metrics)
+        self.recorder.record(now, snap, ran, self._executed, out, free_before, self.free_cpus)
+        return out
 
     def _execute(self, now: float) -> list[Decision]:
         queue, self._queue = self._queue, []
@@ -176,7 +201,10 @@ class Controller:
         # a predictive step's batch (and its retries) first, then the reactive actions
         batch = self._order([a for a in ups if a.batch], self.batch_upscale_order)
         single = self._order([a for a in ups if not a.batch], self.upscale_order)
-        out = [self._apply(a, now) for a in downs + batch + single]
+        order = downs + batch + single
+        out = [self._apply(a, now) for a in order]
+        if self.recorder is not None:
+            self._executed = order
         self.decisions.extend(out)
         return out
 

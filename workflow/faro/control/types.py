@@ -38,6 +38,10 @@ class JobState:
     admission_rate: float
     slo_ms: float
     processing_ms: float
+    #: cumulative busy (service) seconds of the job's replicas since replay start, on the
+    #: controller's clock: a CPU-time counter like cAdvisor's; NaN where the backend does not
+    #: measure it
+    busy_s: float = float("nan")
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,7 +9,12 @@ matplotlib.use("Agg")
 POLICY_ORDER = [
     "fairshare", "oneshot", "aiad", "mark", "faro_fair", "faro_sum", "faro_fair_sum",
     "faro_penalty_sum", "faro_penalty_fair_sum",
+    # beyond the paper: the production autoscalers (faro.policies.production), after the nine
+    "ray_serve_default", "k8s_hpa", "knative_kpa",
 ]  # fmt: skip
+#: policies that are not in the paper, marked with BEYOND_MARK in every label
+BEYOND_PAPER = {"ray_serve_default", "k8s_hpa", "knative_kpa"}
+BEYOND_MARK = "\u2020"
 POLICY_LABELS = {
     "fairshare": "FairShare",
     "oneshot": "Oneshot",
@@ -20,9 +25,13 @@ POLICY_LABELS = {
     "faro_fair_sum": "Faro-FairSum",
     "faro_penalty_sum": "Faro-PenaltySum",
     "faro_penalty_fair_sum": "Faro-PenaltyFairSum",
+    "ray_serve_default": "Ray Serve default",
+    "k8s_hpa": "K8s HPA",
+    "knative_kpa": "Knative KPA",
 }
 _PALETTE = [
     "#7f7f7f", "#bcbd22", "#8c564b", "#9467bd", "#1f77b4", "#2ca02c", "#d62728", "#ff7f0e", "#17becf",
+    "#393b79", "#e7969c", "#637939",
 ]  # fmt: skip
 POLICY_COLORS = dict(zip(POLICY_ORDER, _PALETTE, strict=True))
 _EXTRA = ["#e377c2", "#aec7e8", "#98df8a", "#ff9896", "#c5b0d5", "#c49c94", "#f7b6d2", "#dbdb8d"]
@@ -35,7 +44,9 @@ def ordered(policies) -> list[str]:
 
 
 def label(policy: str) -> str:
-    return POLICY_LABELS.get(policy, policy)
+    """The policy's display label; policies beyond the paper carry a dagger."""
+    text = POLICY_LABELS.get(policy, policy)
+    return f"{text} {BEYOND_MARK}" if policy in BEYOND_PAPER else text
 
 
 def color(policy: str) -> str:

@@ -246,7 +246,7 @@ class Faro(Hybrid):
             res = solve_auto(self.rates(snapshot, q0), current, snapshot.quota, **kw)
         self.steps_log.append({"time": snapshot.time, "replicas": res.replicas.tolist(),
                                "objective": float(res.objective), "quantile": getattr(res, "quantile", q0),
-                               "seconds": float(res.seconds)})  # fmt: skip
+                               "seconds": float(res.seconds), "n_evals": int(res.n_evals)})  # fmt: skip
         out = []
         for k, job in enumerate(snapshot.jobs):
             adm = None

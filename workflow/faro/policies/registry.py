@@ -16,6 +16,10 @@ BUILTIN: dict[str, str] = {
     "ai": "faro.policies.reactive:AI",
     "mark": "faro.policies.hybrid:MArk",
     "faro": "faro.policies.hybrid:Faro",
+    # beyond the paper: the production autoscalers (faro.policies.production)
+    "ray_serve_default": "faro.policies.production:RayServeDefault",
+    "k8s_hpa": "faro.policies.production:K8sHPA",
+    "knative_kpa": "faro.policies.production:KnativeKPA",
 }
 
 

@@ -251,6 +251,7 @@ class SimCluster:
                 replica_queues=tuple(int(k.rq_len[j, s]) for s in active),
                 avg_latency_ms=k.window_latency_ms(j, now, window_s),
                 arrivals_per_min=per_min,
+                busy_s=float(k.busy[j]),
             )
         return out
 
@@ -265,11 +266,13 @@ def simulate(
     unit_time: float = 60.0,
     replica_overhead_s: float = 0.0,
     on_tick: Callable[[float], None] | None = None,
+    recorder=None,
 ) -> SimResult:
     """Simulate one run: replay ``trace`` under ``policy`` at ``quota`` CPUs with ``seed``.
 
     ``replica_overhead_s`` is added to every drawn service time (a host's per-request
     replica overhead, calibrated against a real backend; 0 for the paper's model).
+    ``recorder`` (a :class:`faro.control.records.DecisionRecorder`) receives every tick.
     """
     if replica_overhead_s < 0:
         raise ValueError(f"replica_overhead_s must be >= 0, got {replica_overhead_s}")
@@ -317,6 +320,7 @@ def simulate(
         tick_s=ctl.tick_s, downscale_busy_s=ctl.downscale_busy_s, upscale_order=ctl.upscale_order,
         batch_upscale_order=ctl.batch_upscale_order,
         min_replicas=c.min_replicas, max_replicas=c.max_replicas, time_scale=unit_time / 60.0,
+        recorder=recorder,
     )  # fmt: skip
     for name, n in controller.allocation.items():
         cluster.start_replicas(cluster.index[name], n)

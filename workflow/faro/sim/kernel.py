@@ -84,6 +84,8 @@ class KernelState:
     # completion buckets (1 s) for the latency metric
     cb_n: np.ndarray
     cb_ms: np.ndarray
+    # per job: cumulative busy seconds of its replicas (service times completed), a CPU-time counter
+    busy: np.ndarray
     max_queued: int
     max_held: int
 
@@ -142,6 +144,7 @@ class KernelState:
             d_cur=np.zeros(n_jobs, np.int64),
             cb_n=np.zeros((n_jobs, n_buckets), np.int64),
             cb_ms=np.zeros((n_jobs, n_buckets)),
+            busy=np.zeros(n_jobs),
             max_queued=int(max_queued),
             max_held=int(max_held),
         )
@@ -157,7 +160,7 @@ class KernelState:
             self.hq, self.hq_head, self.hq_len,
             self.rq, self.rq_head, self.rq_len, self.r_state,
             self.d_order, self.d_len, self.d_cur,
-            self.cb_n, self.cb_ms, self.max_queued, self.max_held,
+            self.cb_n, self.cb_ms, self.busy, self.max_queued, self.max_held,
         )  # fmt: skip
 
     def set_dispatch_order(self, job: int, slots: np.ndarray) -> None:
@@ -237,7 +240,7 @@ def _advance_all(
     until, arrival, service, router_in, router_out, admit_u, start, end, status,
     offsets, next_arrival, router_free, remaining, admission, seq,
     ht, hs, hr, hk, ha, hn, hq, hq_head, hq_len, rq, rq_head, rq_len, r_state,
-    d_order, d_len, d_cur, cb_n, cb_ms, max_queued, max_held,
+    d_order, d_len, d_cur, cb_n, cb_ms, busy, max_queued, max_held,
 ):  # fmt: skip
     hq_mask = hq.shape[1] - 1
     held_mask = rq.shape[2] - 1
@@ -282,6 +285,7 @@ def _advance_all(
                 rq_head[j, slot] = (rq_head[j, slot] + 1) & held_mask
                 rq_len[j, slot] -= 1
                 status[i] = S_OK
+                busy[j] += service[i]
                 d = max(t, router_free[j]) + router_out[i]
                 router_free[j] = d
                 _push(ht, hs, hr, hk, ha, hn, seq, j, d, K_ROUTER_OUT, i, -1)

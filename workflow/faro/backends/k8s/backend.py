@@ -150,6 +150,7 @@ def live_session(run_dir: Path) -> k8s.Session | None:
 
 
 class K8sBackend:
+    decisions_file = "raw/autoscaler/decisions.parquet"
     name = "k8s"
 
     def settings(self, run: dict[str, Any]) -> K8sSettings:

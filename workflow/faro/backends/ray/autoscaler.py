@@ -21,14 +21,19 @@ Metrics per job each tick (:class:`JobMetrics`):
   (Prometheus; lags by Serve's push interval);
 * ``arrivals_per_min``: arrivals binned by send time into trace minutes counted
   back from now (metrics actor), plus requests Serve rejected with 503
-  (Prometheus counter, spread by scrape time).
+  (Prometheus counter, spread by scrape time);
+* ``busy_s``: the job's cumulative busy (service) seconds, summed over the
+  counters its replicas report (metrics actor).
 
 Actuator: replica counts and admission rates go to Serve as one declarative
 config (REST ``PUT /api/serve/applications/``, applied in place);
 ``is_settling`` is true while a job has fewer RUNNING replicas than its target.
 Every decision, every tick's metrics and every change of the RUNNING replica
 counts are logged as JSON Lines (``raw/autoscaler.jsonl``; times in wall
-seconds since replay start, ``now`` in controller seconds).  SIGTERM/SIGINT end
+seconds since replay start, ``now`` in controller seconds); the decision
+records (:mod:`faro.control.records`, the same schema as the simulator's) are
+rewritten atomically to ``raw/decisions.parquet`` every ``RECORDS_EVERY`` ticks
+and at the end.  SIGTERM/SIGINT end
 the loop cleanly; the process also ends on ``raw/replay_end.json``.
 
 Clusters: the ``ray`` backend runs ONE Ray cluster holding every job's
@@ -77,8 +82,13 @@ import tenacity
 from faro.backends.ray import serve_api
 from faro.backends.ray.serve_app import app_config, serve_config
 from faro.control.controller import Controller, JobMetrics, JobSpec
+from faro.control.records import DecisionRecorder
+from faro.policies.explain import instrument
 
 log = logging.getLogger("faro.autoscaler")
+#: decision records file in the raw folder, and how often (controller ticks) it is rewritten
+RECORDS = "decisions.parquet"
+RECORDS_EVERY = 6
 
 
 def load_policy(spec: str, params: dict | None, jobs: list[str], quota: int, context: dict | None = None):
@@ -347,10 +357,13 @@ class Autoscaler:
         if self.previous["allocation"]:  # a restart: go on from where the last process left
             initial = {**initial, **self.previous["allocation"]}
         self.actuator = ServeActuator(cfg, {n: int(initial.get(n, 1)) for n in self.names}, emit=self.emit)
+        #: the decision records, flushed atomically to raw/decisions.parquet every few ticks
+        self.recorder = DecisionRecorder(str(cfg["policy"]), instrument(policy))
+        self.records_every = int(cfg.get("records_every_ticks", RECORDS_EVERY))
         self.controller = Controller(
             policy, self.jobs, int(cfg["quota"]), self.actuator,
             rng=np.random.default_rng([int(cfg.get("seed", 0)), 7]),
-            tick_s=self.tick_s, initial=initial, **ctl,
+            tick_s=self.tick_s, initial=initial, recorder=self.recorder, **ctl,
         )
         self.out = open(self.raw / "autoscaler.jsonl", "a", buffering=1)
         self.t0: float | None = None
@@ -428,6 +441,8 @@ class Autoscaler:
                 replica_queues=queues,
                 avg_latency_ms=float(s.get("avg_latency_ms", 0.0)),
                 arrivals_per_min=arrivals,
+                # wall seconds -> the controller's clock (trace seconds)
+                busy_s=float(s.get("busy_s", float("nan"))) * self.scale,
             )
         return out
 
@@ -450,6 +465,7 @@ class Autoscaler:
                 while next_tick + self.tick_s <= now0:
                     next_tick = self.controller.next_tick(next_tick)
             errors = 0
+            n_ticks = 0
             while not self.stop:
                 now_wall = time.time()
                 now = (now_wall - self.t0) * self.scale
@@ -463,6 +479,9 @@ class Autoscaler:
                                   allocation=dict(self.controller.allocation), free_cpus=self.controller.free_cpus)
                         for d in decisions:
                             self.emit("decision", **dataclasses.asdict(d))
+                        n_ticks += 1
+                        if n_ticks % self.records_every == 0:
+                            self.recorder.flush(self.raw / RECORDS)
                         next_tick = self.controller.next_tick(next_tick)
                     else:
                         self.observe_replicas()
@@ -484,7 +503,8 @@ class Autoscaler:
         except _Stop:
             pass
         finally:
-            self.emit("stop", signal=self.stop, puts=self.actuator.puts)
+            self.recorder.flush(self.raw / RECORDS)
+            self.emit("stop", signal=self.stop, puts=self.actuator.puts, decision_rows=self.recorder.rows)
             self.out.close()
         return 0
 

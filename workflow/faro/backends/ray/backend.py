@@ -53,6 +53,7 @@ def ray_config(run: dict[str, Any]) -> dict[str, Any]:
 
 
 class RayBackend:
+    decisions_file = "raw/decisions.parquet"
     name = "ray"
 
     def run_stage(self, stage: str, run: dict[str, Any], run_dir: Path, records: dict[str, dict]) -> dict:

@@ -39,6 +39,8 @@ class MetricsStore:
         self.sent: dict[str, list[float]] = defaultdict(list)
         #: job -> replica -> (held, epoch of report)
         self.held: dict[str, dict[str, tuple[int, float]]] = defaultdict(dict)
+        #: job -> replica -> its cumulative busy seconds (kept after the replica is gone)
+        self.busy: dict[str, dict[str, float]] = defaultdict(dict)
         #: job -> requests answered 503 by the replica's admission control (cumulative)
         self.admission_drops: dict[str, int] = defaultdict(int)
         #: the actor runs methods in concurrent threads (max_concurrency): one at a time here
@@ -55,9 +57,11 @@ class MetricsStore:
             if int(status) == 503:
                 self.admission_drops[job] += 1
 
-    def report_held(self, job: str, replica: str, held: int, epoch: float) -> None:
+    def report_held(self, job: str, replica: str, held: int, epoch: float, busy_s: float | None = None) -> None:
         with self._lock:
             self.held[job][replica] = (int(held), float(epoch))
+            if busy_s is not None:
+                self.busy[job][replica] = float(busy_s)
 
     def forget_replica(self, job: str, replica: str) -> None:
         with self._lock:
@@ -100,6 +104,7 @@ class MetricsStore:
                 "arrivals_per_min": [int(c) for c in counts],
                 "bin_edges": [float(e) for e in edges],
                 "admission_drops_total": int(self.admission_drops[job]),
+                "busy_s": float(sum(self.busy[job].values())) if self.busy[job] else float("nan"),
             }
         return out
 
@@ -115,8 +120,8 @@ try:  # the actor class only exists where Ray is installed
         def record(self, batch):
             self.store.record(batch)
 
-        def report_held(self, job, replica, held, epoch):
-            self.store.report_held(job, replica, held, epoch)
+        def report_held(self, job, replica, held, epoch, busy_s=None):
+            self.store.report_held(job, replica, held, epoch, busy_s)
 
         def forget_replica(self, job, replica):
             self.store.forget_replica(job, replica)

@@ -99,6 +99,8 @@ class Classifier:
         self.admission_rate = 1.0
         self.lock = asyncio.Lock()
         self.held = 0
+        #: cumulative seconds this replica spent serving (its CPU-time counter, for the HPA)
+        self.busy_s = 0.0
         self._pending: list[tuple] = []
         self._metrics = None
         self._flusher: asyncio.Task | None = None
@@ -129,7 +131,7 @@ class Classifier:
         batch, self._pending = self._pending, []
         if batch:
             actor.record.remote(batch)
-        actor.report_held.remote(self.job, self.replica, self.held, time.time())
+        actor.report_held.remote(self.job, self.replica, self.held, time.time(), self.busy_s)
 
     async def __call__(self, request: Request) -> Response:
         if self._flusher is None:
@@ -152,6 +154,7 @@ class Classifier:
                 else:
                     svc = self.loc + self.scale * self.rng.lognormal(0.0, self.shape)
                     await asyncio.sleep(svc)
+                self.busy_s += time.time() - start
         finally:
             self.held -= 1
         end = time.time()

@@ -1,0 +1,88 @@
+"""The per-cell "why" figure: one job's load, forecast, requested and active replicas, what the
+controller did and the job's SLO violation, on one time axis.
+
+Inputs are the run's decision records (``decisions.parquet``, :mod:`faro.control.records`)
+and its per-minute bins (``binned.parquet``, :mod:`faro.plots.data`). :func:`fig_why` is pure
+(returns a Figure, touches no file); :func:`plot_why` is the Snakemake rule's entry point.
+"""
+
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+
+from faro.plots import style
+
+#: outcomes where the controller did not carry out the policy's request in full
+SHORT = ("clamped", "requeued", "busy", "dropped")
+
+
+def worst_job(binned: pd.DataFrame) -> str:
+    """The job with the most SLO-violating requests in the run (ties: the first)."""
+    b = binned.copy()
+    b["violated"] = b["requests"] * (1.0 - b["slo_frac"].fillna(1.0))
+    return str(b.groupby("job", observed=True)["violated"].sum().idxmax())
+
+
+def fig_why(decisions: pd.DataFrame, binned: pd.DataFrame, job: str, *, unit_time: float, title: str):
+    """Four stacked panels for ``job`` over trace minutes (``time_s`` / 60): requests per minute
+    with the forecast's peak (its rates are per ``unit_time``-th of a trace minute), replicas
+    (requested by the policy, allocated by the controller, active) with the ledger's free CPUs,
+    the ticks where the controller carried out less than asked, and the SLO violation."""
+    d = decisions[decisions["job"] == job].sort_values("time_s")
+    b = binned[binned["job"] == job].sort_values("minute")
+    t = d["time_s"].to_numpy() / 60.0
+    with plt.rc_context(style.paper_rc()):
+        fig, axes = plt.subplots(4, 1, sharex=True, figsize=(style.TEXT_WIDTH, 5.6),
+                                 gridspec_kw={"height_ratios": [1.2, 1.4, 0.8, 1.0]})  # fmt: skip
+        ax = axes[0]
+        ax.plot(b["minute"], b["requests"], color="0.3", lw=0.8, label="requests / min")
+        fc = d.dropna(subset=["forecast_peak_rps"])
+        if len(fc):
+            ax.step(fc["time_s"] / 60.0, fc["forecast_peak_rps"] * unit_time, where="post", color="tab:purple", lw=1.0,
+                    label=f"forecast peak (q {fc['forecast_quantile'].iloc[-1]:.2g})")  # fmt: skip
+        ax.set_ylabel("load")
+        ax = axes[1]
+        req = d["requested"].ffill()
+        if req.notna().any():
+            ax.step(t, req, where="post", color="tab:red", lw=0.9, label="requested by the policy")
+        ax.step(t, d["applied"], where="post", color="tab:blue", lw=1.0, label="allocated")
+        ax.step(t, d["active_replicas"], where="post", color="tab:green", lw=0.8, ls="--", label="active")
+        ax.step(t, d["free_cpus_after"], where="post", color="0.6", lw=0.7, label="ledger's free CPUs")
+        ax.set_ylabel("replicas / CPUs")
+        ax = axes[2]
+        last = d["outcome"].str.split("+").str[-1]
+        for k, outcome in enumerate(SHORT):
+            pts = d[last == outcome]
+            ax.scatter(pts["time_s"] / 60.0, np.full(len(pts), k), s=5, label=f"{outcome} ({len(pts)} ticks)")
+        ax.set_yticks(range(len(SHORT)), SHORT)
+        ax.set_ylim(-0.7, len(SHORT) - 0.3)
+        ax.set_ylabel("not in full")
+        ax = axes[3]
+        ax.fill_between(b["minute"], 1.0 - b["slo_frac"].fillna(1.0), step="post", color="tab:red", alpha=0.5, lw=0)
+        ax.set_ylim(0, 1)
+        ax.set_ylabel("SLO violation")
+        ax.set_xlabel("trace minute")
+        axes[0].set_title(title)
+        for ax in axes[:3]:
+            ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
+        fig.align_ylabels(axes)
+    return fig
+
+
+def plot_why(smk) -> None:
+    """Rule entry point: the why figure of one cell's plotted seed, for its worst job."""
+    from faro.pipeline import logged
+    from faro.plots.data import read_binned
+    from faro.plots.io import save
+    from faro.schema import read_decisions
+
+    with logged(smk) as log:
+        p = smk.params
+        decisions = read_decisions(smk.input.decisions)
+        binned = read_binned(smk.input.binned)
+        job = worst_job(binned)
+        title = f"{style.label(p.policy)}, {p.quota} CPUs, seed {p.seed}: {style.job_label(job)} (most SLO violations)"
+        save(fig_why(decisions, binned, job, unit_time=float(p.unit_time), title=title), smk.output.png, smk.output.pdf)
+        log.info("why figure of %s at %s CPUs: %s", p.policy, p.quota, job)

@@ -36,6 +36,7 @@ localrules:
     table_sim_vs_real,
     table_scale_out,
     plots_note,
+    plot_why,
 
 
 # a job that a remote executor started on a cluster node: never a live session

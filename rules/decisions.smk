@@ -11,8 +11,14 @@ rule parse_decisions:
         os.path.join(RUN, "decisions.parquet"),
     log:
         os.path.join(RUN, "logs/decisions.log"),
+    group:
+        "run"
     conda:
         "../envs/results.yaml"
+    threads: 1
+    resources:
+        mem_mb=get_run_mem_mb,
+        runtime=get_parse_runtime,
     params:
         run=get_run_spec,
         run_dir=get_run_dir,

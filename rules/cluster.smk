@@ -37,6 +37,11 @@ localrules:
     table_scale_out,
     plots_note,
     plot_why,
+    plot_forecast_selection,
+    plot_forecasters,
+    table_fidelity,
+    plot_job_latency,
+    plot_overview,
 
 
 # a job that a remote executor started on a cluster node: never a live session

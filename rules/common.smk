@@ -319,6 +319,8 @@ def report_file(path, **kw):
 
 TABLES = os.path.join(ROOT, "tables")
 FORMATS = ["png", "pdf"]
+#: the paper's published numbers (with their sources) that tables/fidelity compares with
+REFERENCE_FILE = "config/reference/paper_numbers.yaml"
 #: our policy shown beside Cilantro, in order of preference (the first one in the matrix)
 CILANTRO_POLICIES = [
     "faro_sum",
@@ -392,21 +394,42 @@ def get_quota_replicas(wildcards):
     )
 
 
+def _policy_label(policy):
+    """Report label of a policy: its position in the figures' order first (the report sorts labels)."""
+    from faro.plots.style import label, ordered
+
+    k = ordered(config["policies"]).index(policy) + 1
+    return f"{k:02d} {label(policy)}"
+
+
 def get_quota_timeline_outputs(wildcards=None):
-    """Named outputs of plot_quota_timelines: Fig. 1, then Fig. 2 and replicas of every policy."""
+    """Named outputs of plot_quota_timelines: Fig. 1, the replicas of every policy side by side,
+    then Fig. 2 of every policy."""
     out = {
         "fig1_png": report_file(
             os.path.join(PLOTS, "cluster_utility_{quota}cpus.png"),
-            category="2. Timelines",
+            category="4. Timelines and replicas",
             subcategory="{quota} CPUs",
             caption="../report/cluster_utility.rst",
             labels={
                 "figure": "Fig. 1 cluster utility",
                 "quota": "{quota}",
-                "policy": "all",
+                "policy": "00 all",
             },
         ),
         "fig1_pdf": os.path.join(PLOTS, "cluster_utility_{quota}cpus.pdf"),
+        "cmp_png": report(
+            os.path.join(PLOTS, "replicas_{quota}cpus_all.png"),
+            category="4. Timelines and replicas",
+            subcategory="{quota} CPUs",
+            caption="../report/replica_comparison.rst",
+            labels={
+                "figure": "replicas of every policy",
+                "quota": "{quota}",
+                "policy": "00 all",
+            },
+        ),
+        "cmp_pdf": os.path.join(PLOTS, "replicas_{quota}cpus_all.pdf"),
     }
     for p in config["policies"]:
         if REPORT_MODE and not all(
@@ -416,32 +439,82 @@ def get_quota_timeline_outputs(wildcards=None):
             continue
         out[f"slo_png_{p}"] = report_file(
             os.path.join(PLOTS, f"slo_timeline_{{quota}}cpus_{p}.png"),
-            category="2. Timelines",
+            category="4. Timelines and replicas",
             subcategory="{quota} CPUs",
             caption="../report/slo_timeline.rst",
             labels={
                 "figure": "Fig. 2 per-job SLO violation",
                 "quota": "{quota}",
-                "policy": p,
+                "policy": _policy_label(p),
             },
         )
         out[f"slo_pdf_{p}"] = os.path.join(PLOTS, f"slo_timeline_{{quota}}cpus_{p}.pdf")
-        out[f"rep_png_{p}"] = report_file(
-            os.path.join(PLOTS, f"replicas_{{quota}}cpus_{p}.png"),
-            category="3. Replicas",
-            subcategory="{quota} CPUs",
-            caption="../report/replicas.rst",
-            labels={"figure": "replica timeline", "quota": "{quota}", "policy": p},
-        )
-        out[f"rep_pdf_{p}"] = os.path.join(PLOTS, f"replicas_{{quota}}cpus_{p}.pdf")
     return out
 
 
-def get_matrix_cells(wildcards=None):
+def get_matrix_binned(wildcards=None):
+    """binned.parquet of the plotted seed's run of every cell (Fig. 4b per job-minute)."""
     return [
-        os.path.join(CELL.format(quota=q, policy=p), "latency_stats.pkl")
+        os.path.join(
+            RUN.format(quota=q, policy=p, seed=get_plot_seed()), "binned.parquet"
+        )
+        for q in config["quotas"]
+        for p in config["policies"]
+    ]
+
+
+def get_matrix_job_latency(wildcards=None):
+    """job_latency.parquet of the plotted seed's run of every cell, in get_matrix_keys() order."""
+    return [
+        os.path.join(
+            RUN.format(quota=q, policy=p, seed=get_plot_seed()), "job_latency.parquet"
+        )
         for q, p in get_matrix_keys()
     ]
+
+
+def get_multi_seed(wildcards=None):
+    return len(config["seeds"]) > 1
+
+
+def get_overview_outputs(wildcards=None):
+    """Named outputs of plot_overview: the policy x quota overview, and the per-seed spread
+    when the configuration has several seeds."""
+    out = {
+        "png": report(
+            os.path.join(PLOTS, "overview.png"),
+            category="1. Overview",
+            caption="../report/overview.rst",
+            labels={"figure": "overview: SLO%, lost utility, violation"},
+        ),
+        "pdf": os.path.join(PLOTS, "overview.pdf"),
+    }
+    if get_multi_seed():
+        out["spread_png"] = report(
+            os.path.join(PLOTS, "seed_spread.png"),
+            category="1. Overview",
+            caption="../report/seed_spread.rst",
+            labels={"figure": "spread over seeds"},
+        )
+        out["spread_pdf"] = os.path.join(PLOTS, "seed_spread.pdf")
+    return out
+
+
+def get_fidelity_cells(wildcards=None):
+    """(reference, quota, policy) of every published number this configuration can be compared with."""
+    from faro.plots.fidelity import applicable_cells, load_references
+
+    return applicable_cells(
+        load_references(REFERENCE_FILE),
+        experiment=config["experiment"],
+        backend=BACKEND,
+        quotas=config["quotas"],
+        policies=config["policies"],
+    )
+
+
+def get_matrix_keys(wildcards=None):
+    return [(int(q), p) for q in config["quotas"] for p in config["policies"]]
 
 
 def _stats_path(path):
@@ -544,6 +617,25 @@ def get_history_file(wildcards=None):
     return f"{DATA}/faro-artifact/{HISTORY_FILE}"
 
 
+#: CSVs the forecaster scripts write (their default --out for the default results root)
+FORECAST_CSVS = {
+    "forecasters": ["forecasters*.csv"],
+    "selection": ["forecast/selection*.csv"],
+}
+
+
+def get_plot_csvs(kind):
+    """The CSVs of scripts/compare_forecasters.py ("forecasters") or select_forecaster.py
+    ("selection") found in this results root (sorted; [] when there are none)."""
+    import glob
+
+    return sorted(
+        f
+        for pattern in FORECAST_CSVS[kind]
+        for f in glob.glob(os.path.join(ROOT, pattern))
+    )
+
+
 def get_solver_csv(wildcards=None):
     """Fig. 5's CSV: `plots.solver_csv` if given, else the one bench_solver_optimality writes."""
     return get_plot_config().get("solver_csv") or os.path.join(
@@ -562,7 +654,24 @@ def get_plot_plan(wildcards=None):
     made["headline"] = expand(
         os.path.join(PLOTS, "headline_{quota}cpus.{ext}"), quota=quotas, ext=FORMATS
     )
-    made["headline (all settings)"] = _figure("headline_settings")
+    made["overview (SLO%, lost utility, violation)"] = _figure("overview")
+    if get_multi_seed():
+        made["spread over seeds"] = _figure("seed_spread")
+    else:
+        skipped.append(("spread over seeds", "one seed configured (seeds)"))
+    if get_fidelity_cells():
+        made["ours vs the paper"] = _figure("fidelity") + expand(
+            os.path.join(TABLES, "fidelity.{ext}"), ext=["csv", "md", "tex", "html"]
+        )
+    else:
+        skipped.append(
+            (
+                "ours vs the paper",
+                f"no published number for this experiment/backend/quotas/policies ({REFERENCE_FILE})",
+            )
+        )
+    if get_other_settings():
+        made["headline (all settings)"] = _figure("headline_settings")
     wanted = get_plot_config().get("settings") or {}
     for name in wanted:
         if name not in get_other_settings():
@@ -576,14 +685,17 @@ def get_plot_plan(wildcards=None):
                 "no other results roots configured (plots.settings)",
             )
         )
-    made["Fig. 1 cluster utility"] = expand(
-        os.path.join(PLOTS, "cluster_utility_{quota}cpus.{ext}"),
-        quota=quotas,
+    made["Fig. 1 cluster utility + replicas of every policy"] = expand(
+        os.path.join(PLOTS, "{name}.{ext}"),
+        name=[
+            f"{kind}_{q}cpus{tail}"
+            for q in quotas
+            for kind, tail in [("cluster_utility", ""), ("replicas", "_all")]
+        ],
         ext=FORMATS,
     )
-    made["Fig. 2 per-job SLO violation + replica timelines"] = expand(
-        os.path.join(PLOTS, "{kind}_{quota}cpus_{policy}.{ext}"),
-        kind=["slo_timeline", "replicas"],
+    made["Fig. 2 per-job SLO violation"] = expand(
+        os.path.join(PLOTS, "slo_timeline_{quota}cpus_{policy}.{ext}"),
         quota=quotas,
         policy=policies,
         ext=FORMATS,
@@ -600,6 +712,7 @@ def get_plot_plan(wildcards=None):
         policy=policies,
         ext=FORMATS,
     )
+    made["per-job latency"] = _figure("job_latency")
     made["main matrix table"] = expand(
         os.path.join(TABLES, "main_matrix.{ext}"), ext=["csv", "md", "tex", "html"]
     )
@@ -619,6 +732,20 @@ def get_plot_plan(wildcards=None):
                     "paper figures are off for this experiment (plots.paper_figures)",
                 )
             )
+    for kind, name, script, figure in [
+        ("forecasters", "forecaster comparison", "compare_forecasters", "forecasters"),
+        (
+            "selection",
+            "forecaster / quantile selection",
+            "select_forecaster",
+            "forecast_selection",
+        ),
+    ]:
+        if get_plot_csvs(kind):
+            made[name] = _figure(figure)
+        else:
+            where = " or ".join(os.path.join(ROOT, p) for p in FORECAST_CSVS[kind])
+            skipped.append((name, f"no CSV of scripts/{script}.py at {where}"))
     missing = [
         p
         for p in (get_breakdown() or {}).get("policies", [])
@@ -642,12 +769,15 @@ def get_plot_plan(wildcards=None):
     else:
         skipped.append(("Fig. 16 ablation", "no `breakdown` policies configured"))
     if get_compare():
-        made["Table 7 sim vs real"] = expand(
+        made["Table 7 + Fig. 13 sim vs real"] = expand(
             os.path.join(TABLES, "sim_vs_real.{ext}"), ext=["csv", "md", "tex", "html"]
-        )
+        ) + _figure("sim_vs_real")
     else:
         skipped.append(
-            ("Table 7 sim vs real", "no other backend's stats table (plots.compare)")
+            (
+                "Table 7 + Fig. 13 sim vs real",
+                "no other backend's stats table (plots.compare)",
+            )
         )
     if get_scale_out():
         made["Table 8 scale-out"] = expand(

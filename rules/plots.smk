@@ -13,7 +13,8 @@ rule bin_run:
         trace=get_trace,
         code=code_files("stats.py", "schema.py", "plots/data.py"),
     output:
-        os.path.join(RUN, "binned.parquet"),
+        binned=os.path.join(RUN, "binned.parquet"),
+        latency=os.path.join(RUN, "job_latency.parquet"),
     log:
         os.path.join(RUN, "logs/binned.log"),
     conda:
@@ -28,15 +29,18 @@ rule bin_run:
 
 rule plot_headline:
     input:
-        cells=get_quota_cells,
+        table=os.path.join(ROOT, "stats.parquet"),
         code=code_files("plots"),
     output:
         png=report(
             os.path.join(PLOTS, "headline_{quota}cpus.png"),
-            category="1. Headline",
+            category="3. Headline",
             subcategory="{quota} CPUs",
             caption="../report/headline.rst",
-            labels={"figure": "headline", "quota": "{quota}"},
+            labels={
+                "figure": "headline (lost utility, violation, SLO%)",
+                "quota": "{quota}",
+            },
         ),
         pdf=os.path.join(PLOTS, "headline_{quota}cpus.pdf"),
     log:
@@ -46,19 +50,20 @@ rule plot_headline:
     params:
         policies=config["policies"],
         quota="{quota}",
+        backend=BACKEND,
     script:
         "../scripts/plot_headline.py"
 
 
 rule plot_headline_settings:
     input:
-        cells=get_matrix_cells(),
+        table=os.path.join(ROOT, "stats.parquet"),
         others=list(get_other_settings().values()),
         code=code_files("plots"),
     output:
         png=report(
             os.path.join(PLOTS, "headline_settings.png"),
-            category="1. Headline",
+            category="3. Headline",
             subcategory="all settings",
             caption="../report/headline_settings.rst",
             labels={"figure": "headline, all settings", "quota": "all"},
@@ -69,7 +74,7 @@ rule plot_headline_settings:
     conda:
         "../envs/plots.yaml"
     params:
-        cells_keys=get_matrix_keys(),
+        policies=config["policies"],
         title=f"{EXP.n_jobs} jobs",
         other_names=list(get_other_settings()),
     script:
@@ -77,7 +82,7 @@ rule plot_headline_settings:
 
 
 rule plot_quota_timelines:
-    # Fig. 1 of the quota and, per policy, Fig. 2 and the replica timeline (one job per quota)
+    # Fig. 1 and the replicas of every policy of the quota, and Fig. 2 per policy (one job per quota)
     input:
         binned=get_quota_binned,
         replicas=get_quota_replicas,
@@ -104,35 +109,118 @@ rule plot_quota_timelines:
 # ---------------------------------------------------------------- whole matrix
 
 
-rule plot_summary:
+rule plot_overview:
+    # one view of the whole matrix (and, with several seeds, the spread over seeds)
     input:
         table=os.path.join(ROOT, "stats.parquet"),
         code=code_files("plots"),
     output:
+        **get_overview_outputs(),
+    log:
+        os.path.join(ROOT, "logs/plots/overview.log"),
+    conda:
+        "../envs/plots.yaml"
+    params:
+        policies=config["policies"],
+        quotas=config["quotas"],
+    script:
+        "../scripts/plot_overview.py"
+
+
+rule table_fidelity:
+    # ours vs the paper's published numbers (config/reference/paper_numbers.yaml)
+    input:
+        table=os.path.join(ROOT, "stats.parquet"),
+        reference=REFERENCE_FILE,
+        code=code_files("plots"),
+    output:
+        csv=report(
+            os.path.join(TABLES, "fidelity.csv"),
+            category="2. Ours vs the paper",
+            caption="../report/table_fidelity.rst",
+            labels={"table": "ours vs the paper (CSV)"},
+        ),
+        md=os.path.join(TABLES, "fidelity.md"),
+        tex=os.path.join(TABLES, "fidelity.tex"),
+        html=report(
+            os.path.join(TABLES, "fidelity.html"),
+            category="2. Ours vs the paper",
+            caption="../report/table_fidelity.rst",
+            labels={"table": "ours vs the paper"},
+        ),
+        png=report(
+            os.path.join(PLOTS, "fidelity.png"),
+            category="2. Ours vs the paper",
+            caption="../report/fidelity.rst",
+            labels={"table": "ours vs the paper (figure)"},
+        ),
+        pdf=os.path.join(PLOTS, "fidelity.pdf"),
+    log:
+        os.path.join(ROOT, "logs/tables/fidelity.log"),
+    conda:
+        "../envs/plots.yaml"
+    params:
+        experiment=config["experiment"],
+        backend=BACKEND,
+    script:
+        "../scripts/table_fidelity.py"
+
+
+rule plot_job_latency:
+    # per-job latency of every policy (one seed), one panel per quota
+    input:
+        latency=get_matrix_job_latency(),
+        code=code_files("plots"),
+    output:
+        png=report(
+            os.path.join(PLOTS, "job_latency.png"),
+            category="5. Matrix",
+            caption="../report/job_latency.rst",
+            labels={"figure": "per-job latency"},
+        ),
+        pdf=os.path.join(PLOTS, "job_latency.pdf"),
+    log:
+        os.path.join(ROOT, "logs/plots/job_latency.log"),
+    conda:
+        "../envs/plots.yaml"
+    params:
+        cells_keys=get_matrix_keys(),
+        jobs=list(EXP.jobs),
+        slo_ms=get_job_slos(),
+    script:
+        "../scripts/plot_job_latency.py"
+
+
+rule plot_summary:
+    input:
+        table=os.path.join(ROOT, "stats.parquet"),
+        binned=get_matrix_binned(),
+        code=code_files("plots"),
+    output:
         scatter_png=report(
             os.path.join(PLOTS, "utility_vs_slo.png"),
-            category="4. Matrix",
+            category="5. Matrix",
             caption="../report/utility_vs_slo.rst",
             labels={"figure": "Fig. 4b utility vs SLO satisfaction"},
         ),
         scatter_pdf=os.path.join(PLOTS, "utility_vs_slo.pdf"),
         boxes_png=report(
             os.path.join(PLOTS, "job_boxes.png"),
-            category="4. Matrix",
+            category="5. Matrix",
             caption="../report/job_boxes.rst",
             labels={"figure": "per-job box plots"},
         ),
         boxes_pdf=os.path.join(PLOTS, "job_boxes.pdf"),
         effective_png=report(
             os.path.join(PLOTS, "utility_vs_effective.png"),
-            category="4. Matrix",
+            category="5. Matrix",
             caption="../report/utility_vs_effective.rst",
             labels={"figure": "utility vs effective utility"},
         ),
         effective_pdf=os.path.join(PLOTS, "utility_vs_effective.pdf"),
         pareto_png=report(
             os.path.join(PLOTS, "pareto.png"),
-            category="4. Matrix",
+            category="5. Matrix",
             caption="../report/pareto.rst",
             labels={"figure": "utility vs cluster size (Pareto)"},
         ),
@@ -153,7 +241,12 @@ rule table_main:
         table=os.path.join(ROOT, "stats.parquet"),
         code=code_files("plots"),
     output:
-        csv=os.path.join(TABLES, "main_matrix.csv"),
+        csv=report(
+            os.path.join(TABLES, "main_matrix.csv"),
+            category="8. Tables",
+            caption="../report/table_main.rst",
+            labels={"table": "main matrix (CSV)"},
+        ),
         md=os.path.join(TABLES, "main_matrix.md"),
         tex=os.path.join(TABLES, "main_matrix.tex"),
         html=report(
@@ -207,14 +300,14 @@ rule plot_model:
     output:
         util_png=report(
             os.path.join(PLOTS, "utility_functions.png"),
-            category="5. Model and solver",
+            category="6. Model, solver, forecast",
             caption="../report/utility_functions.rst",
             labels={"figure": "Fig. 4a utility functions"},
         ),
         util_pdf=os.path.join(PLOTS, "utility_functions.pdf"),
         rep_png=report(
             os.path.join(PLOTS, "utility_vs_replicas.png"),
-            category="5. Model and solver",
+            category="6. Model, solver, forecast",
             caption="../report/utility_vs_replicas.rst",
             labels={"figure": "Fig. 6 utility vs replicas"},
         ),
@@ -263,7 +356,7 @@ rule plot_hierarchical:
     output:
         png=report(
             os.path.join(PLOTS, "hierarchical.png"),
-            category="5. Model and solver",
+            category="6. Model, solver, forecast",
             caption="../report/hierarchical.rst",
             labels={"figure": "Fig. 7 hierarchical solving"},
         ),
@@ -304,7 +397,7 @@ rule plot_solver_optimality:
     output:
         png=report(
             os.path.join(PLOTS, "solver_optimality.png"),
-            category="5. Model and solver",
+            category="6. Model, solver, forecast",
             caption="../report/solver_optimality.rst",
             labels={"figure": "Fig. 5 solver time vs optimality"},
         ),
@@ -342,7 +435,7 @@ rule plot_forecast:
     output:
         png=report(
             os.path.join(PLOTS, "forecast_day11.png"),
-            category="6. Forecast",
+            category="6. Model, solver, forecast",
             caption="../report/forecast.rst",
             labels={"figure": "Fig. 8 forecast vs truth"},
         ),
@@ -356,6 +449,48 @@ rule plot_forecast:
         forecaster=get_plot_config().get("forecaster", "default"),
     script:
         "../scripts/plot_forecast.py"
+
+
+rule plot_forecasters:
+    # the forecaster comparison, from scripts/compare_forecasters.py CSVs in the results root
+    input:
+        csv=get_plot_csvs("forecasters"),
+        code=code_files("plots"),
+    output:
+        png=report(
+            os.path.join(PLOTS, "forecasters.png"),
+            category="6. Model, solver, forecast",
+            caption="../report/forecasters.rst",
+            labels={"figure": "forecaster comparison"},
+        ),
+        pdf=os.path.join(PLOTS, "forecasters.pdf"),
+    log:
+        os.path.join(ROOT, "logs/plots/forecasters.log"),
+    conda:
+        "../envs/plots.yaml"
+    script:
+        "../scripts/plot_forecasters.py"
+
+
+rule plot_forecast_selection:
+    # the forecaster / quantile selection on days 1-10 (scripts/select_forecaster.py CSVs)
+    input:
+        csv=get_plot_csvs("selection"),
+        code=code_files("plots"),
+    output:
+        png=report(
+            os.path.join(PLOTS, "forecast_selection.png"),
+            category="6. Model, solver, forecast",
+            caption="../report/forecast_selection.rst",
+            labels={"figure": "forecaster / quantile selection"},
+        ),
+        pdf=os.path.join(PLOTS, "forecast_selection.pdf"),
+    log:
+        os.path.join(ROOT, "logs/plots/forecast_selection.log"),
+    conda:
+        "../envs/plots.yaml"
+    script:
+        "../scripts/plot_forecast_selection.py"
 
 
 rule plot_cilantro:
@@ -402,6 +537,13 @@ rule table_sim_vs_real:
             caption="../report/table_sim_vs_real.rst",
             labels={"table": "Table 7 sim vs real"},
         ),
+        png=report(
+            os.path.join(PLOTS, "sim_vs_real.png"),
+            category="7. Comparisons",
+            caption="../report/sim_vs_real.rst",
+            labels={"figure": "Fig. 13 simulator vs real backend"},
+        ),
+        pdf=os.path.join(PLOTS, "sim_vs_real.pdf"),
     log:
         os.path.join(ROOT, "logs/tables/sim_vs_real.log"),
     conda:

@@ -1,9 +1,11 @@
 """Benchmark of the figures and tables for a results root (default: the default matrix's).
 
 Two measurements:
-  1. in-process: every figure/table function on the root's data (reading inputs, building, saving
-     PNG + PDF into a scratch folder), timed per kind; compute steps (binning a run, the solver and
-     forecast benchmarks) are timed separately since `snakemake plots` reuses their outputs;
+  1. in-process: the entry point of every plot/table rule (faro.plots.rules) on the root's data,
+     called as the rule calls it (reading inputs, building, saving PNG + PDF into a scratch
+     folder), timed per rule; compute steps (binning a run, the solver and forecast benchmarks)
+     are not redone since `snakemake plots` reuses their outputs (their figures are timed when
+     their CSVs exist; Cilantro and the ablation need inputs outside the root and are left out);
   2. with --snakemake: the wall time of `snakemake plots` after forcing every plot_*/table_* rule
      (what "rebuild every figure" costs, process start-up included), with --cores N.
 
@@ -14,6 +16,7 @@ Two measurements:
 from __future__ import annotations
 
 import argparse
+import os
 import subprocess
 import sys
 import tempfile
@@ -30,6 +33,8 @@ PLOT_RULES = {
     "plot_headline": "plots/headline_*cpus.png", "plot_headline_settings": "plots/headline_settings.png",
     "plot_quota_timelines": "plots/cluster_utility_*.png",
     "plot_summary": "plots/pareto.png", "table_main": "tables/main_matrix.csv", "plot_model": "plots/utility_functions.png",
+    "plot_overview": "plots/overview.png", "table_fidelity": "tables/fidelity.csv",
+    "plot_job_latency": "plots/job_latency.png",
     "plot_hierarchical": "plots/hierarchical.png", "plot_solver_optimality": "plots/solver_optimality.png",
     "plot_forecast": "plots/forecast_day11.png", "plot_cilantro": "plots/cilantro.png", "plot_ablation": "plots/ablation.png",
     "table_sim_vs_real": "tables/sim_vs_real.csv", "table_scale_out": "tables/scale_out.csv",
@@ -37,72 +42,82 @@ PLOT_RULES = {
 }
 
 
-def in_process(root: Path, out: Path, seed: int) -> dict[str, list[float]]:
-    import numpy as np
-    import pandas as pd
+class _NL(list):
+    """A list with named entries, like Snakemake's input/output/params."""
 
-    from faro.plots import headline, model, solver, summary, timeline
-    from faro.plots.data import (cell_summary, job_long, read_binned, read_stats_table,
-                                 replica_steps, wide)
-    from faro.plots.io import save
-    from faro.plots.tables import display_matrix, main_matrix, write_table
-    from faro.schema import read_replicas
-    from faro.stats import read_stats
+    def __init__(self, **named):
+        super().__init__(named.values())
+        for k, v in named.items():
+            setattr(self, k, v)
+
+
+def in_process(root: Path, out: Path, seed: int) -> dict[str, list[float]]:
+    """Every plot/table rule's entry point (faro.plots.rules) on the root's data, as the rules
+    call them (inputs read, figures built, PNG + PDF saved into ``out``), timed per rule."""
+    import types
+
+    from faro.plots import rules as R
+    from faro.plots.data import read_stats_table
 
     t: dict[str, list[float]] = defaultdict(list)
 
-    def timed(kind, fn, *a, **kw):
+    def run(rule, fn, *, input=None, output=None, params=None):  # noqa: A002
+        smk = types.SimpleNamespace(rule=rule, input=_NL(**(input or {})), output=_NL(**(output or {})),
+                                    params=_NL(**(params or {})), log=[str(out / "logs" / f"{rule}.log")])
         t0 = time.perf_counter()
-        r = fn(*a, **kw)
-        t[kind].append(time.perf_counter() - t0)
-        return r
+        fn(smk)
+        t[rule].append(time.perf_counter() - t0)
 
-    runs = read_stats_table(root / "stats.parquet")
-    quotas = sorted(runs["quota"].unique())
+    def fig(name, prefix=""):
+        return {f"{prefix}png": str(out / f"{name}.png"), f"{prefix}pdf": str(out / f"{name}.pdf")}
+
+    table = str(root / "stats.parquet")
+    runs = read_stats_table(table)
+    quotas = sorted(int(q) for q in runs["quota"].unique())
     policies = list(dict.fromkeys(runs["policy"]))
-    jobs = [c[len("avg_util_"):] for c in runs.columns if c.startswith("avg_util_")]
-
-    def fig_to(kind, name, make):
-        def go():
-            save(make(), out / f"{name}.png", out / f"{name}.pdf")
-        timed(kind, go)
+    jobs = [c[len("avg_util_"):] for c in runs.columns if c.startswith("avg_util_") and not c.endswith("_std")]
+    seeds = sorted(runs["seed"].unique())
+    qp = {"policies": policies, "quotas": quotas}
+    tables = {k: str(out / f"t.{k}") for k in ("csv", "md", "tex", "html")}
 
     for q in quotas:
-        cells = {p: read_stats(root / f"{q}_cpus/{p}/latency_stats.pkl") for p in policies}
-        fig_to("headline", f"headline_{q}", lambda: headline.plot_headline(cells, f"{q} CPUs"))
-        binned = {p: read_binned(root / f"{q}_cpus/{p}/seed_{seed}/binned.parquet") for p in policies}
-        fig_to("fig1 cluster utility", f"fig1_{q}",
-               lambda: timeline.fig_cluster_utility(binned, n_jobs=len(jobs), title=f"{q} CPUs"))
+        run("plot_headline", R.plot_headline, input={"table": table}, output=fig(f"headline_{q}"),
+            params={"policies": policies, "quota": q, "backend": "sim"})
+        o = {"fig1_png": str(out / f"fig1_{q}.png"), "fig1_pdf": str(out / f"fig1_{q}.pdf"),
+             "cmp_png": str(out / f"cmp_{q}.png"), "cmp_pdf": str(out / f"cmp_{q}.pdf")}
         for p in policies:
-            b = binned[p]
-            fig_to("fig2 slo timeline", f"fig2_{q}_{p}", lambda: timeline.fig_job_slo_timeline(b, title=p))
-
-            def rep():
-                r = read_replicas(root / f"{q}_cpus/{p}/seed_{seed}/replicas.parquet")
-                grid = np.arange(0.0, float(r["time_s"].max()) + 10, 10.0)
-                steps = replica_steps(r, jobs, grid)
-                steps.index = steps.index / 60.0  # unit_time 60: trace minutes
-                return timeline.fig_replicas(steps, wide(b, "requests", jobs), quota=int(q), title=p, proc_s=0.18)
-            fig_to("replica timeline", f"rep_{q}_{p}", rep)
-    jl = job_long(runs)
-    cs = cell_summary(runs, ["avg_total_utility", "avg_total_effective_utility", "slo_violation", "n_jobs"])
-    fig_to("summary figures", "scatter", lambda: summary.fig_utility_vs_slo(jl))
-    fig_to("summary figures", "boxes", lambda: summary.fig_job_boxes(jl))
-    fig_to("summary figures", "effective", lambda: summary.fig_utility_vs_effective(cs))
-    fig_to("summary figures", "pareto", lambda: summary.fig_pareto(cs))
-    fig_to("model figures", "fig4a", model.fig_utility_functions)
-    fig_to("model figures", "fig6", model.fig_utility_vs_replicas)
-    for name, kind in (("hierarchical.csv", "fig7"), ("solver_optimality.csv", "fig5")):
-        p = root / "bench" / name
-        if p.is_file():
-            df = pd.read_csv(p)
-            fig_to(kind, kind, (lambda d=df: solver.fig_hierarchical(d)) if kind == "fig7"
-                   else (lambda d=df: solver.fig_solver_optimality(d)))
-    def table():
-        m = main_matrix(runs)
-        write_table(m, display_matrix(m), csv=str(out / "m.csv"), md=str(out / "m.md"), tex=str(out / "m.tex"),
-                    html_path=str(out / "m.html"), title="main")
-    timed("main table", table)
+            o.update({f"slo_png_{p}": str(out / f"slo_{q}_{p}.png"), f"slo_pdf_{p}": str(out / f"slo_{q}_{p}.pdf")})
+        run("plot_quota_timelines", R.plot_quota_timelines,
+            input={"binned": [str(root / f"{q}_cpus/{p}/seed_{seed}/binned.parquet") for p in policies],
+                   "replicas": [str(root / f"{q}_cpus/{p}/seed_{seed}/replicas.parquet") for p in policies]},
+            output=o, params={"policies": policies, "jobs": jobs, "quota": q, "seed": seed, "backend": "sim",
+                              "unit_time": 60.0, "proc_s": {j: 0.18 for j in jobs}, "window": 5})
+    overview = fig("overview") | (fig("seed_spread", "spread_") if len(seeds) > 1 else {})
+    run("plot_overview", R.plot_overview, input={"table": table}, output=overview, params=qp)
+    ref = PROJECT / "config/reference/paper_numbers.yaml"
+    run("table_fidelity", R.table_fidelity, input={"table": table, "reference": str(ref)},
+        output={**tables, **fig("fidelity")}, params={"experiment": str(runs["experiment"].iloc[0]),
+                                                      "backend": "sim"})
+    run("plot_summary", R.plot_summary,
+        input={"table": table, "binned": [str(root / f"{q}_cpus/{p}/seed_{seed}/binned.parquet")
+                                          for q in quotas for p in policies]},
+        output={**fig("scatter", "scatter_"), **fig("boxes", "boxes_"), **fig("effective", "effective_"),
+                **fig("pareto", "pareto_")}, params=qp)
+    latency = [root / f"{q}_cpus/{p}/seed_{seed}/job_latency.parquet" for q in quotas for p in policies]
+    if all(f.is_file() for f in latency):
+        run("plot_job_latency", R.plot_job_latency, input={"latency": [str(f) for f in latency]},
+            output=fig("job_latency"), params={"cells_keys": [(q, p) for q in quotas for p in policies],
+                                                "jobs": jobs, "slo_ms": {j: 720.0 for j in jobs}})
+    run("table_main", R.table_main, input={"table": table}, output=tables, params={**qp, "backend": "sim"})
+    run("plot_model", R.plot_model, output={**fig("fig4a", "util_"), **fig("fig6", "rep_")},
+        params={"rate": 20.0, "caps": [0.8, 0.9, 0.95, 0.99], "proc_s": 0.18, "slo_s": 0.72})
+    for name, rule, fn in (("hierarchical.csv", "plot_hierarchical", R.plot_hierarchical),
+                           ("solver_optimality.csv", "plot_solver_optimality", R.plot_solver_optimality)):
+        if (root / "bench" / name).is_file():
+            run(rule, fn, input={"csv": str(root / "bench" / name)}, output=fig(rule))
+    if (root / "bench/forecast_day11.csv").is_file():
+        run("plot_forecast", R.plot_forecast, input={"csv": str(root / "bench/forecast_day11.csv")},
+            output=fig("forecast"), params={"job": 0, "forecaster": "default"})
     return t
 
 
@@ -117,15 +132,16 @@ def main() -> None:
     args = ap.parse_args()
 
     with tempfile.TemporaryDirectory() as tmp:
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         t = in_process(args.root, Path(tmp), args.seed)
-        total = time.perf_counter() - t0
+        total, cpu = time.perf_counter() - t0, time.process_time() - c0
     import numpy as np
 
     print(f"in-process, {args.root}:")
     for kind, v in t.items():
-        print(f"  {kind:22s} n={len(v):3d}  median {np.median(v):6.2f} s  total {sum(v):6.1f} s")
-    print(f"  {'all':22s}        total {total:6.1f} s (one process, no start-up)")
+        print(f"  {kind:24s} n={len(v):3d}  median {np.median(v):6.2f} s  total {sum(v):6.1f} s")
+    print(f"  {'all':24s}        total {total:6.1f} s wall, {cpu:6.1f} s CPU (one process, no start-up; "
+          f"CPU time is what a quiet machine's wall time would be, load average now {os.getloadavg()[0]:.1f})")
 
     if args.snakemake:
         rules = [r for r, pattern in PLOT_RULES.items() if any(args.root.glob(pattern))]

@@ -18,6 +18,7 @@ from faro.plots.data import (
     cluster_series,
     compute_binned,
     drop_spill_slot,
+    job_latency,
     job_long,
     read_cilantro,
     replica_steps,
@@ -25,11 +26,13 @@ from faro.plots.data import (
     write_binned,
 )
 from faro.plots.tables import (
-    display_matrix,
+    MAIN_METRICS,
     display_sim_vs_real,
     kendall_distance,
     main_matrix,
+    matrix_grid,
     scale_out,
+    seeds_note,
     sim_vs_real,
     to_latex,
     to_markdown,
@@ -97,6 +100,7 @@ def tree(tmp_path_factory) -> Path:
                 write_stats(st, run / "latency_stats.pkl", run / "latency_stats.json")
                 write_binned(compute_binned(req, jobs=JOBS, slo_ms=720.0, unit_time=UNIT, n_minutes=MINUTES),
                              run / "binned.parquet")
+                job_latency(req, JOBS).to_parquet(run / "job_latency.parquet", index=False)
                 per_seed.append(st)
                 table.append({"experiment": "tiny", "backend": "sim", "quota": q, "policy": p, "seed": s,
                               **stats_row(st)})
@@ -162,23 +166,28 @@ def test_every_figure_from_the_tree(tree):
     made = []
 
     out = figure(root, "headline_6cpus")
-    R.plot_headline(smk(root, "plot_headline", input={"cells": cells[:2]}, output=out,
-                        params={"policies": POLICIES, "quota": 6}))
+    R.plot_headline(smk(root, "plot_headline", input={"table": str(root / "stats.parquet")}, output=out,
+                        params={"policies": POLICIES, "quota": 6, "backend": "sim"}))
     made += out.values()
 
     out = figure(root, "headline_settings")
     R.plot_headline_settings(smk(root, "plot_headline_settings",
-                                 input={"cells": cells, "others": [str(root / "real_stats.parquet")]}, output=out,
-                                 params={"cells_keys": keys, "title": "3 jobs", "other_names": ["k8s"]}))
+                                 input={"table": str(root / "stats.parquet"),
+                                        "others": [str(root / "real_stats.parquet")]}, output=out,
+                                 params={"policies": POLICIES, "title": "3 jobs", "other_names": ["k8s"]}))
+    made += out.values()
+
+    out = {**figure(root, "overview"), **figure(root, "seed_spread", "spread_")}
+    R.plot_overview(smk(root, "plot_overview", input={"table": str(root / "stats.parquet")}, output=out,
+                        params={"policies": POLICIES, "quotas": QUOTAS}))
     made += out.values()
 
     out = {"fig1_png": str(root / "plots/cluster_utility_9cpus.png"),
-           "fig1_pdf": str(root / "plots/cluster_utility_9cpus.pdf")}
+           "fig1_pdf": str(root / "plots/cluster_utility_9cpus.pdf"),
+           "cmp_png": str(root / "plots/replicas_9cpus_all.png"), "cmp_pdf": str(root / "plots/replicas_9cpus_all.pdf")}
     for p in POLICIES:
         out.update({f"slo_png_{p}": str(root / f"plots/slo_timeline_9cpus_{p}.png"),
-                    f"slo_pdf_{p}": str(root / f"plots/slo_timeline_9cpus_{p}.pdf"),
-                    f"rep_png_{p}": str(root / f"plots/replicas_9cpus_{p}.png"),
-                    f"rep_pdf_{p}": str(root / f"plots/replicas_9cpus_{p}.pdf")})
+                    f"slo_pdf_{p}": str(root / f"plots/slo_timeline_9cpus_{p}.pdf")})
     R.plot_quota_timelines(smk(
         root, "plot_quota_timelines",
         input={"binned": [str(root / f"9_cpus/{p}/seed_1/binned.parquet") for p in POLICIES],
@@ -189,8 +198,15 @@ def test_every_figure_from_the_tree(tree):
 
     out = {**figure(root, "utility_vs_slo", "scatter_"), **figure(root, "job_boxes", "boxes_"),
            **figure(root, "utility_vs_effective", "effective_"), **figure(root, "pareto", "pareto_")}
-    R.plot_summary(smk(root, "plot_summary", input={"table": str(root / "stats.parquet")}, output=out,
+    binned = [str(root / f"{q}_cpus/{p}/seed_1/binned.parquet") for q in QUOTAS for p in POLICIES]
+    R.plot_summary(smk(root, "plot_summary", input={"table": str(root / "stats.parquet"), "binned": binned}, output=out,
                        params={"policies": POLICIES, "quotas": QUOTAS}))
+    made += out.values()
+
+    out = figure(root, "job_latency")
+    R.plot_job_latency(smk(root, "plot_job_latency",
+                           input={"latency": [str(root / f"{q}_cpus/{p}/seed_1/job_latency.parquet") for q, p in keys]},
+                           output=out, params={"cells_keys": keys, "jobs": JOBS, "slo_ms": {j: 720.0 for j in JOBS}}))
     made += out.values()
 
     out = figure(root, "ablation")
@@ -260,6 +276,7 @@ def test_tables_are_written_in_four_formats(tree):
                      params={"policies": POLICIES, "quotas": QUOTAS, "backend": "sim"}))
     out2 = {k: str(tree / f"tables/sim_vs_real.{k}") for k in ("csv", "md", "tex", "html")}
     out2["summary"] = str(tree / "tables/sim_vs_real_summary.csv")
+    out2.update(figure(tree, "sim_vs_real"))
     R.table_sim_vs_real(smk(tree, "table_sim_vs_real",
                             input={"this": str(tree / "stats.parquet"), "other": str(tree / "real_stats.parquet")},
                             output=out2, params={"this_label": "sim", "other_label": "k8s"}))
@@ -270,7 +287,13 @@ def test_tables_are_written_in_four_formats(tree):
     for p in [*out.values(), *out2.values(), *out3.values()]:
         assert Path(p).stat().st_size > 50, p
     md = Path(out["md"]).read_text()
-    assert "| 6 | FairShare |" in md and "±" in md  # two seeds -> mean ± std
+    # policy x quota grids, SLO% first, two seeds -> mean ± sd, seeds stated in the caption
+    assert md.splitlines()[2] == "| policy | 6 CPUs | 9 CPUs |" and "| FairShare | " in md and "±" in md
+    assert "SLO% (requests within the SLO, %)" in md and "cluster SLO violation rate (%)" in md
+    assert "over 2 seeds" in Path(out["html"]).read_text()
+    csv = pd.read_csv(out["csv"])
+    assert {"slo_rate_pct", "slo_violation_pct", "lost_utility"} <= set(csv.columns)
+    assert csv["slo_violation_pct"].max() > 1.0  # percent, not a fraction
     assert r"\toprule" in Path(out["tex"]).read_text()
     summ = pd.read_csv(out2["summary"])
     # utility scaled by 0.95 everywhere: SLO violation identical, so its relative error is 0
@@ -281,7 +304,7 @@ def test_tables_are_written_in_four_formats(tree):
 
 
 def _runs(rows):
-    base = {"experiment": "x", "backend": "sim", "p99": 100.0, "failed": 0, "avg_used_replicas": 10.0,
+    base = {"experiment": "x", "backend": "sim", "p99": 100.0, "failed": 0, "avg_used_replicas": 10.0, "slo_rate": 80.0,
             "avg_util_a": 0.5, "avg_util_b": 0.5, "avg_slo_rate_a": 0.9, "avg_slo_rate_b": 0.8}
     return with_derived(pd.DataFrame([{**base, **r} for r in rows]))
 
@@ -303,12 +326,18 @@ def test_main_matrix_mean_and_std_over_seeds():
     assert aiad["p99"] == pytest.approx(200.0) and aiad["n_seeds"] == 2
     fs = t[t["policy"] == "fairshare"].iloc[0]
     assert fs["lost_utility_std"] == 0.0 and fs["n_seeds"] == 1
-    d = display_matrix(t)
-    row = d[(d["quota"] == "32") & (d["policy"] == "AIAD")].iloc[0]
-    assert row["lost utility"] == "1.50 ± 0.71" and row["SLO violation (%)"] == "20.0 ± 14.1"
-    md = to_markdown(d)
-    assert md.splitlines()[0].startswith("| quota | policy | lost utility |")
-    assert r"$\pm$" in to_latex(d) and "%" not in to_latex(d).replace(r"\%", "")
+    lost = matrix_grid(t, next(m for m in MAIN_METRICS if m.column == "lost_utility")).set_index("policy")
+    viol = matrix_grid(t, next(m for m in MAIN_METRICS if m.column == "slo_violation")).set_index("policy")
+    assert list(lost.index) == ["FairShare", "AIAD"] and list(lost.columns) == ["16 CPUs", "32 CPUs"]
+    assert lost.loc["AIAD", "32 CPUs"] == "1.50 ± 0.71" and viol.loc["AIAD", "32 CPUs"] == "20.0 ± 14.1"
+    assert lost.loc["AIAD", "16 CPUs"] == "1.50"  # one seed: no ± 0
+    assert lost.loc["FairShare", "16 CPUs"] == "–"  # not run
+    md = to_markdown(lost.reset_index())
+    assert md.splitlines()[0] == "| policy | 16 CPUs | 32 CPUs |"
+    tex = to_latex(viol.reset_index())
+    assert r"$\pm$" in tex and "%" not in tex.replace(r"\%", "")
+    assert seeds_note(t) == "mean ± sample standard deviation over 1-2 seeds per cell"
+    assert seeds_note(t[t["n_seeds"] == 1]) == "one seed per cell (no spread)"
 
 
 def test_kendall_distance_hand_computed():
@@ -399,6 +428,15 @@ def test_cilantro_minutes_hand_computed(tmp_path):
     assert m.loc[0, "slo_violation"] == pytest.approx(0.375)
     assert m.loc[1, "slo_violation"] == pytest.approx(0.1)
     assert m.loc[0, "requests"] == 40
+
+
+def test_job_latency_hand_computed():
+    req = pd.DataFrame({"job": ["a"] * 5 + ["b"] * 2, "latency_ms": [10.0, 20.0, 30.0, 40.0, np.nan, 5.0, np.nan],
+                        "succeeded": [True, True, True, True, False, True, False]})
+    t = job_latency(req, ["a", "b", "c"]).set_index("job")
+    assert t.loc["a", "p50"] == pytest.approx(25.0) and t.loc["a", "failed_fraction"] == pytest.approx(0.2)
+    assert t.loc["b", "p99"] == pytest.approx(5.0) and t.loc["b", "requests"] == 2
+    assert t.loc["c", "requests"] == 0 and np.isnan(t.loc["c", "p99"])
 
 
 def test_cell_summary_single_seed_has_zero_std():

@@ -16,7 +16,8 @@ import pandas as pd
 from faro.plots import style
 from faro.plots.timeline import smooth
 
-CILANTRO_COLOR = "tab:purple"
+#: black: not the colour of any policy of the matrix
+CILANTRO_COLOR = "black"
 
 
 def fig_cilantro(cilantro: pd.DataFrame, ours: Mapping[str, tuple[str, pd.DataFrame]], *,
@@ -24,19 +25,25 @@ def fig_cilantro(cilantro: pd.DataFrame, ours: Mapping[str, tuple[str, pd.DataFr
     """SLO violation rate per minute (rolling mean over ``window`` minutes): Cilantro's run
     (``cilantro``: :func:`faro.plots.data.cilantro_minutes`) beside ours (``ours``: label ->
     (policy, :func:`faro.plots.data.cluster_series` frame)); requests per minute below."""
+    rate_c = float(np.nanmean(cilantro["requests"]))
     with plt.rc_context(style.paper_rc()):
-        fig, (ax, ar) = plt.subplots(2, 1, sharex=True, figsize=(style.TEXT_WIDTH, 3.0),
+        fig, (ax, ar) = plt.subplots(2, 1, sharex=True, figsize=(style.TEXT_WIDTH, 3.3),
                                      gridspec_kw={"height_ratios": [2, 1]})
-        ax.plot(cilantro.index, smooth(cilantro["slo_violation"], window), color=CILANTRO_COLOR, lw=1.0,
-                label=f"{cilantro_label}: mean {np.nanmean(cilantro['slo_violation']):.2f}")
-        ar.plot(cilantro.index, cilantro["requests"], color=CILANTRO_COLOR, lw=0.7)
+        ax.plot(cilantro.index, 100 * smooth(cilantro["slo_violation"], window), color=CILANTRO_COLOR, lw=1.0,
+                ls=(0, (1, 1)), label=f"{cilantro_label}: mean {100 * np.nanmean(cilantro['slo_violation']):.1f}%, "
+                                      f"{rate_c:,.0f} req/min")
+        ar.plot(cilantro.index, cilantro["requests"], color=CILANTRO_COLOR, lw=0.7, ls=(0, (1, 1)))
         for label, (policy, s) in ours.items():
-            ax.plot(s.index, smooth(s["slo_violation"], window), color=style.color(policy), lw=1.0,
-                    label=f"{label}: mean {np.nanmean(s['slo_violation']):.2f}")
-            ar.plot(s.index, s["requests"], color=style.color(policy), lw=0.7)
-        ax.set_ylabel("cluster SLO violation rate")
-        ax.set_ylim(0, 1.02)
-        ax.legend(fontsize=7, frameon=False, loc="upper right")
+            rate = float(np.nanmean(s["requests"]))
+            ax.plot(s.index, 100 * smooth(s["slo_violation"], window), color=style.color(policy),
+                    ls=style.linestyle(policy), lw=1.0,
+                    label=f"{label}: mean {100 * np.nanmean(s['slo_violation']):.1f}%, {rate:,.0f} req/min "
+                          f"({rate / rate_c:.1f}x Cilantro's)")
+            ar.plot(s.index, s["requests"], color=style.color(policy), ls=style.linestyle(policy), lw=0.7)
+        ax.set_ylabel("cluster SLO violation rate (%)")
+        ax.set_title("Fig. 11: Faro vs Cilantro", fontsize=8, pad=8 + 12 * (1 + len(ours)))
+        ax.set_ylim(0, 102)
+        style.legend_outside(ax, ncol=1, fontsize=6.5)
         ar.set_ylabel("requests/min")
         ar.set_yscale("log")
         ar.set_xlabel("time (minute)")

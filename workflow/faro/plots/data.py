@@ -76,20 +76,6 @@ def read_stats_table(path: str | os.PathLike) -> pd.DataFrame:
     return with_derived(df)
 
 
-def cells_from_table(runs: pd.DataFrame) -> dict[tuple[int, str], dict]:
-    """Per (quota, policy) a cell-stats-like dict (mean over seeds, ``<key>_std``) from a stats table.
-
-    Lets figures written for ``latency_stats.pkl`` cells take another root's table.
-    """
-    num = [c for c in runs.columns if c not in KEYS and c != "seed" and pd.api.types.is_numeric_dtype(runs[c])]
-    summ = cell_summary(runs, num)
-    out = {}
-    for _, row in summ.iterrows():
-        d = {k: v for k, v in row.items() if k not in KEYS}
-        out[(int(row["quota"]), str(row["policy"]))] = d
-    return out
-
-
 def job_long(runs: pd.DataFrame) -> pd.DataFrame:
     """Per-run, per-job rows: quota, policy, seed, job, slo_rate, slo_violation, utility, effective_utility."""
     jobs = job_names(runs)
@@ -144,6 +130,21 @@ def read_request_columns(path: str | os.PathLike) -> pd.DataFrame:
     df = pq.read_table(path, columns=["job", "arrival_s", "latency_ms", "succeeded"]).to_pandas()
     df["job"] = df["job"].astype(str)
     return df
+
+
+def job_latency(requests: pd.DataFrame, jobs: Sequence[str]) -> pd.DataFrame:
+    """Per job: requests, failed fraction and the 50th/90th/99th percentile latency (ms) of its
+    successful requests (NaN when it has none)."""
+    rows = []
+    for j in jobs:
+        d = requests[requests["job"] == j]
+        ok = d["latency_ms"][d["succeeded"].astype(bool)].to_numpy(dtype=float)
+        ok = ok[np.isfinite(ok)]
+        q = np.percentile(ok, [50, 90, 99]) if ok.size else np.full(3, np.nan)
+        n = len(d)
+        rows.append({"job": str(j), "requests": n, "failed_fraction": (n - ok.size) / n if n else np.nan,
+                     "p50": q[0], "p90": q[1], "p99": q[2]})
+    return pd.DataFrame(rows)
 
 
 def write_binned(df: pd.DataFrame, path: str | os.PathLike) -> None:

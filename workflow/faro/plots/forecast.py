@@ -61,8 +61,8 @@ def fig_forecast(df: pd.DataFrame, *, title: str):
             ax.plot(m, df["q0.6"], color="tab:orange", lw=0.7, ls="--", label="0.6 quantile")
         ax.set_ylabel("requests/min")
         ax.set_ylim(bottom=0)
-        ax.set_title(title)
-        ax.legend(ncol=4, fontsize=7, frameon=False, loc="upper left")
+        ax.set_title(title, pad=14)
+        style.legend_outside(ax, ncol=4)
         with np.errstate(divide="ignore", invalid="ignore"):
             err = 100.0 * (df["q0.5"] - df["truth"]) / df["truth"].where(df["truth"] > 0)
         ae.plot(m, err, color="tab:blue", lw=0.6)
@@ -72,4 +72,73 @@ def fig_forecast(df: pd.DataFrame, *, title: str):
         lim = float(np.nanpercentile(np.abs(err), 99)) if np.isfinite(err).any() else 100.0
         ae.set_ylim(-lim * 1.1, lim * 1.1)
         fig.align_ylabels([ax, ae])
+    return fig
+
+
+def _offsets(n: int, width: float = 0.7) -> np.ndarray:
+    return (np.arange(n) - (n - 1) / 2) * (width / max(n, 1))
+
+
+def fig_forecasters(df: pd.DataFrame):
+    """The forecaster comparison (``scripts/compare_forecasters.py`` rows): per quota (panels) and
+    policy, each (forecaster, planning quantile)'s SLO% as the mean over seeds (marker) ± the
+    sample sd (bar), the seeds as small dots."""
+    d = df.assign(setting=[f"{f}, q {q:g}" if pd.notna(q) else str(f) for f, q in zip(df["forecaster"], df["quantile"])])
+    settings = list(dict.fromkeys(d["setting"]))
+    policies = style.ordered(list(dict.fromkeys(d["policy"])))
+    quotas = sorted(int(q) for q in d["quota"].unique())
+    cmap = plt.get_cmap("tab10")
+    offs = _offsets(len(settings))
+    with plt.rc_context(style.paper_rc()):
+        fig, axes = plt.subplots(1, len(quotas), squeeze=False, sharey=False,
+                                 figsize=(min(style.TEXT_WIDTH * 1.3, 0.5 + 0.35 * len(policies) * len(quotas) + 1), 2.9))
+        for ax, q in zip(axes[0], quotas):
+            for k, s in enumerate(settings):
+                for i, p in enumerate(policies):
+                    v = d[(d["quota"] == q) & (d["policy"] == p) & (d["setting"] == s)]["slo_rate"].to_numpy(dtype=float)
+                    if v.size == 0:
+                        continue
+                    x = i + offs[k]
+                    ax.scatter(np.full(v.size, x), v, s=3, color=cmap(k % 10), alpha=0.5, linewidths=0)
+                    ax.errorbar(x, v.mean(), yerr=v.std(ddof=1) if v.size > 1 else None, fmt="o", ms=3.5,
+                                color=cmap(k % 10), elinewidth=0.7, capsize=1.5, label=s if i == 0 else None)
+            ax.set_xticks(range(len(policies)), [style.label(p) for p in policies], rotation=90, fontsize=6.5)
+            ax.set_title(f"{q} CPUs")
+            ax.grid(axis="y", lw=0.3, color="0.85")
+        axes[0, 0].set_ylabel("SLO% (mean ± sd over seeds)")
+        handles, names = axes[0, 0].get_legend_handles_labels()
+        fig.tight_layout(rect=(0, 0, 1, 0.86))
+        fig.legend(handles, names, loc="upper center", ncol=min(4, len(names)), frameon=False, fontsize=6.5)
+    return fig
+
+
+def fig_forecast_selection(df: pd.DataFrame):
+    """The forecaster / quantile selection on days 1-10 (``scripts/select_forecaster.py`` rows):
+    per quota (panels) and candidate, SLO% averaged over the validation days, policies and
+    seeds (marker), the day means as dots and their sample sd as the bar; the best candidate
+    of each quota is filled black."""
+    quotas = sorted(int(q) for q in df["quota"].unique())
+    cands = list(dict.fromkeys(df["candidate"]))
+    with plt.rc_context(style.paper_rc()):
+        fig, axes = plt.subplots(1, len(quotas), squeeze=False, figsize=(min(style.TEXT_WIDTH, 1.2 + 0.45 * len(cands) * len(quotas)), 2.8))
+        for ax, q in zip(axes[0], quotas):
+            dq = df[df["quota"] == q]
+            day_means = dq.groupby(["candidate", "day"])["slo_rate"].mean()
+            means = {c: float(dq[dq["candidate"] == c]["slo_rate"].mean()) for c in cands if c in set(dq["candidate"])}
+            best = max(means, key=means.get)
+            for i, c in enumerate(cands):
+                if c not in means:
+                    continue
+                days = day_means.loc[c].to_numpy(dtype=float)
+                ax.scatter(np.full(days.size, i) + _offsets(days.size, 0.4), days, s=4, color="0.6", linewidths=0)
+                ax.errorbar(i, means[c], yerr=days.std(ddof=1) if days.size > 1 else None, fmt="o", ms=5,
+                            mfc="black" if c == best else "white", mec="black", ecolor="black", elinewidth=0.7,
+                            capsize=2)
+                ax.annotate(f"{means[c]:.2f}", (i, means[c]), xytext=(5, 0), textcoords="offset points",
+                            fontsize=5.5, va="center")
+            ax.set_xticks(range(len(cands)), cands, rotation=90, fontsize=6.5)
+            ax.set_title(f"{q} CPUs (days 1-10; black: best)", fontsize=7.5)
+            ax.grid(axis="y", lw=0.3, color="0.85")
+        axes[0, 0].set_ylabel("SLO% (mean over days, policies, seeds)")
+        fig.tight_layout()
     return fig

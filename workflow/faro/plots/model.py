@@ -36,6 +36,7 @@ def fig_utility_functions(slo_s: float = SLO_S):
         ax.set_ylabel("utility")
         ax.set_ylim(-0.03, 1.08)
         ax.legend(frameon=False, loc="upper right")
+        ax.set_title("Fig. 4a: utility of a job vs its p99 latency", fontsize=8)
     return fig
 
 
@@ -75,7 +76,7 @@ def fig_utility_vs_replicas(rate: float = 20.0, caps: Sequence[float] = (0.8, 0.
         a1.set_ylabel("utility")
         a1.set_ylim(0, 1.05)
         a1.legend(fontsize=6, frameon=False, loc="lower right")
-        a1.set_title(f"one job at {rate:g} req/s, {PROC_S * 1000:.0f} ms per request")
+        a1.set_title(f"Fig. 6: one job at {rate:g} req/s, {PROC_S * 1000:.0f} ms per request", fontsize=8)
         a2.axhline(SLO_S * 1000, color="tab:red", lw=0.6, ls="--")
         a2.set_yscale("log")
         a2.set_ylabel("est. p99 (ms)")

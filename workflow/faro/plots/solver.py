@@ -24,9 +24,21 @@ def _setting_color(setting: str, k: int) -> str:
     return greens[k % len(greens)] if setting.startswith("de") else style._EXTRA[k % len(style._EXTRA)]
 
 
+def setting_label(setting: str) -> str:
+    """Readable name of a solver setting: ``de_maxiter20`` -> "differential evolution, 20 iterations"."""
+    import re
+
+    names = {"cobyla": "COBYLA", "slsqp": "SLSQP", "de": "differential evolution"}
+    m = re.fullmatch(r"de_maxiter(\d+)", str(setting))
+    if m:
+        return f"differential evolution, {m.group(1)} iterations"
+    return names.get(str(setting), str(setting))
+
+
 def fig_solver_optimality(df: pd.DataFrame):
     """Fig. 5: decision time vs normalised optimality per solver setting and utility (relaxed filled,
-    step hollow); small points = instances, large = medians with the 10-90 % range."""
+    step hollow); small points = decision instances, large markers = medians, error bars = the
+    10th-90th percentile range over instances (both axes)."""
     if "setting" not in df.columns:
         df = df.assign(setting=df["method"])
     settings = list(dict.fromkeys(df["setting"]))
@@ -44,12 +56,13 @@ def fig_solver_optimality(df: pd.DataFrame):
                 xerr = [[mx - d["seconds"].quantile(0.1)], [d["seconds"].quantile(0.9) - mx]]
                 yerr = [[my - d["normalised_optimality"].quantile(0.1)], [d["normalised_optimality"].quantile(0.9) - my]]
                 ax.errorbar(mx, my, xerr=xerr, yerr=yerr, fmt="o", ms=5, mfc=fc, mec=col, ecolor=col, lw=0.7,
-                            capsize=1.5, label=f"{s}, {util}")
+                            capsize=1.5, label=f"{setting_label(s)}, {util}")
         ax.set_xscale("log")
         ax.set_xlabel("decision time (s)")
         ax.set_ylabel("normalised optimality")
         ax.axhline(1.0, color="black", lw=0.5, ls="--")
-        ax.legend(fontsize=6, frameon=False, loc="lower right", ncol=2)
+        ax.set_title("Fig. 5: markers = medians, bars = 10th-90th percentiles", fontsize=7)
+        style.legend_outside(ax, ncol=1, where="right", fontsize=6)
     return fig
 
 
@@ -102,8 +115,9 @@ def hierarchical_benchmark(counts: np.ndarray, *, job_counts: Sequence[int] = (1
 
 
 def fig_hierarchical(df: pd.DataFrame):
-    """Fig. 7: objective (relative to flat solving) and decision time vs number of jobs, per G."""
-    agg = df.groupby(["groups", "n_jobs"]).agg(rel=("relative_objective", "mean"), rel_min=("relative_objective", "min"),
+    """Fig. 7: objective relative to flat solving (median over decision instances) and decision
+    time (median) vs number of jobs, per number of groups G."""
+    agg = df.groupby(["groups", "n_jobs"]).agg(rel=("relative_objective", "median"), rel_min=("relative_objective", "min"),
                                                sec=("seconds", "median")).reset_index()
     with plt.rc_context(style.paper_rc()):
         fig, (a1, a2) = plt.subplots(1, 2, figsize=(style.TEXT_WIDTH * 0.75, 2.3))
@@ -113,12 +127,13 @@ def fig_hierarchical(df: pd.DataFrame):
             col = GROUP_COLORS.get(int(g), None)
             a1.plot(d["n_jobs"], d["rel"], marker="o", ms=3, lw=1, color=col, label=lab)
             a2.plot(d["n_jobs"], d["sec"], marker="o", ms=3, lw=1, color=col, label=lab)
-        a1.set_ylabel("objective / flat objective")
+        a1.set_ylabel("objective / flat objective (median)")
         a2.set_ylabel("decision time (s, median)")
         a2.set_yscale("log")
         for a in (a1, a2):
             a.set_xlabel("number of jobs")
             a.set_xticks(sorted(agg["n_jobs"].unique()))
         a2.legend(fontsize=7, frameon=False)
+        fig.suptitle("Fig. 7: flat vs hierarchical solving (medians over decision instances)", fontsize=8)
         fig.tight_layout()
     return fig

@@ -30,13 +30,17 @@ class Metric:
 
 
 MAIN_METRICS = [
-    Metric("lost_utility", "lost utility", ".2f"),
-    Metric("slo_violation", "SLO violation (%)", ".1f", 100.0),
-    Metric("p99", "p99 (ms)", ".0f"),
-    Metric("failed", "failed", ".0f"),
-    Metric("avg_used_replicas", "avg. replicas", ".1f"),
+    Metric("slo_rate", "SLO% (requests within the SLO, %)", ".1f"),
+    Metric("slo_violation", "cluster SLO violation rate (%)", ".1f", 100.0),
+    Metric("lost_utility", "lost cluster utility", ".2f"),
+    Metric("p99", "p99 latency of successful requests (ms)", ".0f"),
+    Metric("failed", "failed requests (thousands)", ".1f", 1e-3),
+    Metric("avg_used_replicas", "time-averaged active replicas", ".1f"),
 ]
-COMPARE_METRICS = [Metric("lost_utility", "lost utility", ".2f"), Metric("slo_violation", "SLO violation (%)", ".1f", 100.0)]
+#: column names of the CSV with their unit (percentages as percent, like every table shown to people)
+CSV_UNITS = {"slo_rate": "slo_rate_pct", "slo_violation": "slo_violation_pct"}
+COMPARE_METRICS = [Metric("slo_rate", "SLO%", ".1f"), Metric("lost_utility", "lost utility", ".2f"),
+                   Metric("slo_violation", "SLO violation (%)", ".1f", 100.0)]
 
 
 def _policy_rank(policies: Sequence[str]) -> dict[str, int]:
@@ -67,17 +71,44 @@ def fmt_value(mean: float, std: float | None, metric: Metric, with_std: bool) ->
     return s
 
 
-def display_matrix(table: pd.DataFrame, metrics: Sequence[Metric] = MAIN_METRICS) -> pd.DataFrame:
-    """Strings for Markdown/LaTeX: quota, policy label, one column per metric ("m ± s" with seeds > 1)."""
-    with_std = bool((table.get("n_seeds", pd.Series([1])) > 1).any())
-    out = pd.DataFrame({"quota": table["quota"].astype(int).astype(str),
-                        "policy": [style.label(p) for p in table["policy"]]})
-    for m in metrics:
-        if m.column not in table.columns:
-            continue
-        std = table.get(f"{m.column}_std")
-        out[m.header] = [fmt_value(v, None if std is None else std.iloc[k], m, with_std)
-                         for k, v in enumerate(table[m.column])]
+def seeds_note(table: pd.DataFrame) -> str:
+    """How a table's cells aggregate seeds, for its caption."""
+    n = sorted({int(v) for v in table["n_seeds"]}) if "n_seeds" in table.columns else [1]
+    if n == [1]:
+        return "one seed per cell (no spread)"
+    seeds = f"{n[0]}" if len(n) == 1 else f"{n[0]}-{n[-1]}"
+    return f"mean ± sample standard deviation over {seeds} seeds per cell"
+
+
+def matrix_grid(table: pd.DataFrame, metric: Metric) -> pd.DataFrame:
+    """One metric as a policy x quota grid of display strings (rows in the paper's order;
+    "mean ± sd" when a cell has several seeds)."""
+    quotas = sorted(int(q) for q in table["quota"].unique())
+    policies = style.ordered(list(dict.fromkeys(table["policy"])))
+    t = table.set_index(["policy", "quota"])
+    rows = []
+    for p in policies:
+        row = {"policy": style.label(p) + ("" if style.is_paper_policy(p) else " †")}
+        for q in quotas:
+            if (p, q) not in t.index or metric.column not in t.columns:
+                row[f"{q} CPUs"] = "–"
+                continue
+            c = t.loc[(p, q)]
+            with_std = int(c.get("n_seeds", 1)) > 1
+            row[f"{q} CPUs"] = fmt_value(float(c[metric.column]), float(c.get(f"{metric.column}_std", math.nan)),
+                                         metric, with_std)
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def matrix_csv(table: pd.DataFrame) -> pd.DataFrame:
+    """The main matrix's numbers for the CSV: rates in percent, columns named with their unit."""
+    out = table.copy()
+    for col, name in CSV_UNITS.items():
+        for suffix in ("", "_std"):
+            if col + suffix in out.columns:
+                scale = 1.0 if col == "slo_rate" else 100.0
+                out[name + suffix] = out.pop(col + suffix) * scale
     return out
 
 

@@ -1,4 +1,4 @@
-"""Figures over the run's time: cluster utility (Fig. 1), per-job SLO violation (Fig. 2), replicas.
+"""Figures over the run's time: cluster utility (Fig. 1) and per-job SLO violation (Fig. 2).
 
 Inputs are per-minute frames from :mod:`faro.plots.data` (``binned.parquet`` of one run and
 its replica changes); every function returns a matplotlib Figure and touches no file.
@@ -29,21 +29,26 @@ def smooth(y: pd.Series | np.ndarray, window: int) -> np.ndarray:
 
 def fig_cluster_utility(binned_by_policy: Mapping[str, pd.DataFrame], *, n_jobs: int, title: str,
                         window: int = 5):
-    """Fig. 1: cluster utility (sum of job utilities per minute, rolling mean) per policy, with the
-    cluster's total request count per minute below it."""
+    """Fig. 1: cluster utility (sum of job utilities per minute, rolling mean over ``window``
+    minutes) per policy, with the cluster's total request count per minute below it.
+
+    Colour, line style (family) and marker (every 30 minutes) per policy; the legend sits above
+    the axes, outside the data.
+    """
     policies = style.ordered(list(binned_by_policy))
     series = {p: cluster_series(binned_by_policy[p]) for p in policies}
     with plt.rc_context(style.paper_rc()):
-        fig, (ax, axr) = plt.subplots(2, 1, sharex=True, figsize=(style.TEXT_WIDTH, 3.3),
-                                      gridspec_kw={"height_ratios": [2.2, 1]})
-        for p in policies:
+        fig, (ax, axr) = plt.subplots(2, 1, sharex=True, figsize=(style.TEXT_WIDTH, 3.6),
+                                      gridspec_kw={"height_ratios": [2.4, 1]})
+        for k, p in enumerate(policies):
             s = series[p]
-            ax.plot(s.index, smooth(s["utility"], window), color=style.color(p), lw=1.0, label=style.label(p))
+            ax.plot(s.index, smooth(s["utility"], window), **style.line_kw(p, lw=0.9, ms=3.5,
+                    markevery=(3 * k % 30, 30)))  # fmt: skip
         ax.axhline(n_jobs, color="black", lw=0.6, ls="--")
         ax.set_ylabel("cluster utility")
-        ax.set_ylim(0, n_jobs * 1.05)
-        ax.set_title(title)
-        ax.legend(ncol=min(len(policies), 5), loc="lower center", frameon=False, fontsize=7)
+        ax.set_ylim(0, n_jobs * 1.03)
+        style.legend_outside(ax, ncol=min(len(policies), 5), fontsize=6.5)
+        ax.set_title(title, pad=8 + 12 * ((len(policies) + 4) // 5))
         ref = series[policies[0]]
         axr.fill_between(ref.index, ref["requests"], step="mid", color="0.6", lw=0)
         axr.set_ylabel("requests/min")
@@ -81,13 +86,13 @@ def fig_job_slo_timeline(binned: pd.DataFrame, *, title: str, jobs: Sequence[str
 
     Up to :data:`MAX_PANELS` jobs as small multiples, more as two heatmaps.
     """
-    viol = 1.0 - wide(binned, "slo_frac", jobs)
+    viol = 100.0 * (1.0 - wide(binned, "slo_frac", jobs))
     req = wide(binned, "requests", jobs)
     jobs = list(viol.columns)
     with plt.rc_context(style.paper_rc()):
         if len(jobs) > MAX_PANELS:
             fig, (a1, a2) = plt.subplots(2, 1, sharex=True, figsize=(style.TEXT_WIDTH, 4.5))
-            _heatmap(a1, viol, "SLO violation rate", "Reds", 0, 1)
+            _heatmap(a1, viol, "SLO violation rate (%)", "Reds", 0, 100)
             _heatmap(a2, req, "requests/min", "Greys")
             a2.set_xlabel("time (trace minute)")
             a1.set_title(title)
@@ -96,69 +101,30 @@ def fig_job_slo_timeline(binned: pd.DataFrame, *, title: str, jobs: Sequence[str
         for ax, j in zip(axes.flat, jobs):
             r = req[j].to_numpy(dtype=float)
             peak = max(1.0, float(np.nanmax(r)))
-            ax.fill_between(req.index, r / peak, step="mid", color="0.82", lw=0)
+            ax.fill_between(req.index, 100.0 * r / peak, step="mid", color="0.82", lw=0)
             ax.plot(viol.index, smooth(viol[j], window), color="tab:red", lw=0.8)
-            ax.set_ylim(0, 1.32)  # headroom for the panel label
-            ax.set_yticks([0, 0.5, 1])
+            ax.set_ylim(0, 132)  # headroom for the panel label
+            ax.set_yticks([0, 50, 100])
             _panel_label(ax, f"{style.job_label(j)} (peak {peak:.0f} req/min)")
             ax.tick_params(labelsize=6)
             ax.set_xlim(viol.index.min(), viol.index.max())
         for ax in axes[:, 0]:
-            ax.set_ylabel("SLO viol.", fontsize=7)
+            ax.set_ylabel("SLO viol. (%)", fontsize=7)
         for ax in axes[-1, :]:
             ax.set_xlabel("time (trace minute)")
-        fig.suptitle(f"{title}: SLO violation rate (red); requests/min scaled to the job's peak (grey)",
+        fig.suptitle(f"{title}: SLO violation rate, % (red); requests/min, % of the job's peak (grey)",
                      fontsize=8)
         fig.subplots_adjust(hspace=0.12, wspace=0.12, top=1 - 0.3 / fig.get_figheight())
     return fig
 
 
-def fig_replicas(steps: pd.DataFrame, rates: pd.DataFrame, *, quota: int | None, title: str,
-                 proc_s: float | Mapping[str, float]):
-    """Replica timeline of one run: total active replicas (and the quota) with the total input
-    rate, then per job (small multiples, or a heatmap for many jobs) with the job's input rate.
+def integer_ticks(ax, *, extra: int | None = None, nbins: int = 6) -> None:
+    """Whole-number y ticks (replicas come in units), plus ``extra`` (e.g. the quota) as a tick."""
+    from matplotlib.ticker import MaxNLocator
 
-    The input rate is drawn as offered load in CPUs (requests/s x processing time), the number
-    of busy replicas the load needs, so replicas and load share one axis.
-    ``steps``: time (trace minutes) x job active replicas (:func:`faro.plots.data.replica_steps`);
-    ``rates``: minute x job requests per minute; ``proc_s``: processing time per job (or one).
-    """
-    jobs = list(steps.columns)
-    proc = pd.Series({j: float(proc_s[j]) if isinstance(proc_s, Mapping) else float(proc_s) for j in jobs})
-    load = rates[jobs] / 60.0 * proc
-    t_min = steps.index.to_numpy(dtype=float)
-    x_end = float(load.index.max()) + 1
-    many = len(jobs) > MAX_PANELS
-    rows, cols = (1, 1) if many else style.grid_shape(len(jobs), 2)
-    with plt.rc_context(style.paper_rc()):
-        fig = plt.figure(figsize=(style.TEXT_WIDTH, 2.0 + (2.0 if many else 0.75 * rows)))
-        gs = fig.add_gridspec(1 + rows, cols, height_ratios=[1.6] + [1.0 if many else 0.75] * rows, hspace=0.3)
-        ax = fig.add_subplot(gs[0, :])
-        total = steps.sum(axis=1).to_numpy()
-        ax.step(t_min, total, where="post", color="tab:blue", lw=1.0, label="active replicas")
-        ax.plot(load.index, load.sum(axis=1), color="0.45", lw=0.7, label="offered load (CPUs)")
-        if quota:
-            ax.axhline(quota, color="black", ls="--", lw=0.6, label=f"quota {quota}")
-        ax.set_ylabel("replicas / CPUs")
-        ax.set_ylim(0, max(float(total.max()), quota or 0, float(load.sum(axis=1).max())) * 1.1 + 1)
-        ax.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), frameon=False, fontsize=7, ncol=3)
-        ax.set_title(title, pad=16)
-        ax.set_xlim(0, x_end)
-        if many:
-            a2 = fig.add_subplot(gs[1, :], sharex=ax)
-            _heatmap(a2, steps.iloc[:: max(1, len(steps) // 720)], "replicas", "Blues", 0)
-            a2.set_xlabel("time (trace minute)")
-            return fig
-        ax.tick_params(labelbottom=False)
-        for k, j in enumerate(jobs):
-            a = fig.add_subplot(gs[1 + k // cols, k % cols], sharex=ax)
-            a.step(t_min, steps[j].to_numpy(), where="post", color="tab:blue", lw=0.8)
-            a.plot(load.index, load[j], color="0.45", lw=0.5)
-            a.set_ylim(0, max(1.0, float(steps[j].max()), float(load[j].max())) * 1.15)
-            a.tick_params(labelsize=6)
-            _panel_label(a, style.job_label(j))
-            if k // cols == rows - 1 or k + cols >= len(jobs):
-                a.set_xlabel("time (trace minute)")
-            else:
-                a.tick_params(labelbottom=False)
-    return fig
+    lo, hi = ax.get_ylim()
+    ticks = [t for t in MaxNLocator(nbins=nbins, integer=True).tick_values(lo, hi) if lo <= t <= hi]
+    if extra is not None and lo <= extra <= hi:
+        step = ticks[1] - ticks[0] if len(ticks) > 1 else hi
+        ticks = [t for t in ticks if abs(t - extra) >= 0.8 * step] + [extra]
+    ax.set_yticks(sorted(ticks))

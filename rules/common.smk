@@ -458,8 +458,7 @@ def get_matrix_binned(wildcards=None):
         os.path.join(
             RUN.format(quota=q, policy=p, seed=get_plot_seed()), "binned.parquet"
         )
-        for q in config["quotas"]
-        for p in config["policies"]
+        for q, p in get_matrix_keys()
     ]
 
 
@@ -511,10 +510,6 @@ def get_fidelity_cells(wildcards=None):
         quotas=config["quotas"],
         policies=config["policies"],
     )
-
-
-def get_matrix_keys(wildcards=None):
-    return [(int(q), p) for q in config["quotas"] for p in config["policies"]]
 
 
 def _stats_path(path):

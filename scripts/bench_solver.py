@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import os
 import time
 from pathlib import Path
 
@@ -30,7 +31,8 @@ import numpy as np
 from faro.solver import evaluate, solve, solve_hierarchical
 from faro.solver.utility import job_utilities
 
-TRACE = Path("/work/shared/data/faro-artifact/input.json")
+#: the artifact's trace: $FARO_DATA_MIRROR, else the ../shared convention beside the project
+TRACE = Path(os.environ.get("FARO_DATA_MIRROR", Path(__file__).resolve().parents[2] / "shared/data/faro-artifact")) / "input.json"
 OBJECTIVES = ("sum", "fair", "fair_sum", "penalty_sum", "penalty_fair_sum")
 
 

@@ -2,7 +2,7 @@
 
 Command line:
     PYTHONPATH=workflow python scripts/eval_forecasters.py \
-        --data-dir /work/shared/data/faro-artifact --out results/forecast/eval.csv \
+        --data-dir ../shared/data/faro-artifact --out results/forecast/eval.csv \
         [--forecasters default,last_value,oracle,nhits] [--nhits-dir results/forecast/nhits]
 As a Snakemake ``script:``: input ``history`` (the pickle; its folder holds SHA256SUMS) and
 optionally ``nhits`` (the N-HiTS manifest), output ``csv``, params ``forecasters``.
@@ -12,6 +12,7 @@ The light forecaster is fitted here on days 1-10; N-HiTS is loaded from its trai
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
@@ -52,7 +53,7 @@ def run(data_dir: Path, out: Path, names: list[str], nhits_dir: Path | None) -> 
 
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--data-dir", type=Path, default=Path("/work/shared/data/faro-artifact"))
+    ap.add_argument("--data-dir", type=Path, default=Path(os.environ.get("FARO_DATA_MIRROR", Path(__file__).resolve().parents[2] / "shared/data/faro-artifact")))
     ap.add_argument("--out", type=Path, default=Path("results/forecast/eval.csv"))
     ap.add_argument("--forecasters", default="default,last_value,oracle")
     ap.add_argument("--nhits-dir", type=Path, default=None)

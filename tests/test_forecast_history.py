@@ -27,7 +27,7 @@ from faro.forecast.history import (
 
 def _data_dir() -> Path | None:
     here = Path(__file__).resolve().parents[1]
-    for c in (os.environ.get("FARO_DATA_DIR"), "/work/shared/data/faro-artifact",
+    for c in (os.environ.get("FARO_DATA_DIR"), os.environ.get("FARO_DATA_MIRROR"),
               here.parent / "shared" / "data" / "faro-artifact"):
         if c and (Path(c) / HISTORY_FILENAME).exists():
             return Path(c)

@@ -73,10 +73,10 @@ def test_podrun_serves_records_until_released(tmp_path):
             proc.wait()
 
 
-def test_podrun_without_command_is_a_usage_error():
+def test_podrun_without_command_is_a_usage_error(tmp_path):
     from faro.backends.k8s.podrun import main
 
-    assert main(["--dir", "/tmp/x"]) == 2
+    assert main(["--dir", str(tmp_path / "x")]) == 2
 
 
 def test_a_failing_command_is_started_again_in_the_same_folder(tmp_path):

@@ -1,9 +1,17 @@
 # faro: reproducible SLO-aware autoscaling experiments (the Faro paper) as a workflow.
 # Targets: all (default), plots, teardown; one cell: results/{quota}_cpus/{policy}/latency_stats.pkl
+import os
+import sys
+
 from snakemake.utils import min_version, validate
 
-from faro.config import check_config_schema, coerce_cli
-from faro.workflow_support import config_sources_of, is_verbose
+# this checkout's package, whatever else is installed; the project root is this folder
+sys.path.insert(0, os.path.join(workflow.basedir, "workflow"))
+
+from faro.workflow.config import check_config_schema, coerce_cli, set_project_root
+from faro.workflow.support import config_sources_of, is_verbose
+
+set_project_root(workflow.basedir)
 
 min_version("9.0")
 

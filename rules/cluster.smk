@@ -1,8 +1,8 @@
 # Cluster execution (profiles/slurm, profiles/kubernetes): what stays on the submitting host,
 # what a cluster job asks for, and the refusal of live backends on remote executors.
 # One cluster job per run: its stage jobs, parse and stats form the group "run". The
-# numbers and their measurements are in faro.cluster (workflow/faro/cluster.py).
-from faro.cluster import check_executor, run_mem_mb, runtime_min, train_mem_mb
+# numbers and their measurements are in faro.workflow.executor (workflow/faro/workflow/executor.py).
+from faro.workflow.executor import check_executor, run_mem_mb, runtime_min, train_mem_mb
 
 
 # light jobs run on the submitting host: data (internet or the mirror is reachable there),

@@ -3,14 +3,21 @@ import json
 import os
 import sys
 
-from faro.config import check_config, check_results_root, project_root
-from faro.config import load_policy_file, run_identity_hash, target_cells, trace_source
-from faro.config import experiment_dir, experiment_trace_file, project_relative
-from faro.data import DATASETS, HISTORY_FILE, keep_verified
-from faro.config import unit_time as experiment_unit_time
-from faro.summary import summary_table
-from faro.workflow_support import (
-    code_files,
+from faro.workflow.config import check_config, check_results_root, project_root
+from faro.workflow.config import (
+    load_policy_file,
+    run_identity_hash,
+    target_cells,
+    trace_source,
+)
+from faro.workflow.config import experiment_dir, experiment_trace_file, project_relative
+from faro.model.data import DATASETS, HISTORY_FILE, keep_verified
+from faro.workflow.config import unit_time as experiment_unit_time
+from faro.workflow.summary import summary_table
+from faro.backends.base import BACKENDS
+from faro.workflow.codedeps import closure_of
+from faro.workflow.entry import ENTRIES
+from faro.workflow.support import (
     command_line,
     open_sessions,
     policy_code,
@@ -195,18 +202,24 @@ def get_live_policy(wildcards):
     return [] if BACKEND == "sim" else f"{POLICY_DIR}/{wildcards.policy}.yaml"
 
 
+def get_rule_code(rule):
+    """The package files the rule's entry function can import (computed, faro.workflow.codedeps)."""
+    return closure_of(ENTRIES[rule])
+
+
 def get_backend_code(wildcards=None):
-    return code_files("stages.py", "backends/base.py", f"backends/{BACKEND}")
+    """A run's stage code: the stage runner and the configured backend's package."""
+    return closure_of(ENTRIES["replay"], BACKENDS[BACKEND].partition(":")[0])
+
+
+def get_parse_code(wildcards=None):
+    """The parse rule's code: its entry and the configured backend's package (its log format)."""
+    return closure_of(ENTRIES["parse_logs"], BACKENDS[BACKEND].partition(":")[0])
 
 
 def get_replay_code(wildcards):
-    """Modules a replay runs: its backend, the control loop, the policy's own code."""
-    extra = ["sim", "trace.py", "experiment.py"] if BACKEND == "sim" else []
-    return (
-        code_files("control", "schema.py", "policies/explain.py", *extra)
-        + get_backend_code()
-        + get_policy_code(wildcards)
-    )
+    """Modules a replay runs: the stage code and the policy's own code."""
+    return sorted(set(get_backend_code()) | set(get_policy_code(wildcards)))
 
 
 def get_policy_data(wildcards):
@@ -274,7 +287,7 @@ def get_quota_cells(wildcards):
 
 
 def print_summary(log_text=None):
-    """After a successful run: what it found, one line per cell (faro.summary)."""
+    """After a successful run: what it found, one line per cell (faro.workflow.summary)."""
     table = summary_table(
         ROOT, get_summary_cells(), experiment=EXP.name, backend=BACKEND
     )

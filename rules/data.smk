@@ -13,19 +13,19 @@ rule fetch_data:
     conda:
         "../envs/data.yaml"
     # the mirror (config, FARO_DATA_MIRROR or the user's settings) is read by the script, not a
-    # param: forgetting it must not make a verified file look stale (faro.data)
+    # param: forgetting it must not make a verified file look stale (faro.model.data)
     params:
         dataset="{dataset}",
         name="{file}",
     script:
-        "../scripts/fetch_data.py"
+        "../scripts/rule.py"
 
 
 rule prepare_trace:
     input:
         trace=get_trace_source,
         experiment=EXPERIMENT_FILE,
-        code=code_files("trace.py", "experiment.py"),
+        code=get_rule_code("prepare_trace"),
     output:
         os.path.join(ROOT, "trace.json"),
     log:
@@ -33,13 +33,13 @@ rule prepare_trace:
     conda:
         "../envs/data.yaml"
     script:
-        "../scripts/prepare_trace.py"
+        "../scripts/rule.py"
 
 
 rule train_forecaster:
     input:
         history=os.path.join(DATA, "faro-artifact/") + HISTORY_FILE,
-        code=code_files("forecast"),
+        code=get_rule_code("train_forecaster"),
     output:
         os.path.join(DATA, "models/light.pkl"),
     log:
@@ -53,14 +53,14 @@ rule train_forecaster:
         mem_mb=get_train_light_mem_mb,
         runtime=get_train_light_runtime,
     script:
-        "../scripts/train_forecaster.py"
+        "../scripts/rule.py"
 
 
 rule train_nhits:
     # optional N-HiTS forecaster (pip install -e ".[nhits]"): days 1-8 train, 9-10 validate
     input:
         history=os.path.join(DATA, "faro-artifact", HISTORY_FILE),
-        code=code_files("forecast"),
+        code=get_rule_code("train_nhits"),
     output:
         os.path.join(DATA, "models", "nhits", "manifest.json"),
     log:
@@ -74,4 +74,4 @@ rule train_nhits:
         mem_mb=get_train_nhits_mem_mb,
         runtime=get_train_nhits_runtime,
     script:
-        "../scripts/train_nhits.py"
+        "../scripts/rule.py"

@@ -6,7 +6,7 @@ rule parse_decisions:
     # the controller's decision records of one run, with provenance
     input:
         fetch=os.path.join(RUN, "stages/fetch.json"),
-        code=code_files("schema.py", "pipeline.py"),
+        code=get_rule_code("parse_decisions"),
     output:
         os.path.join(RUN, "decisions.parquet"),
     log:
@@ -23,7 +23,7 @@ rule parse_decisions:
         run=get_run_spec,
         run_dir=get_run_dir,
     script:
-        "../scripts/parse_decisions.py"
+        "../scripts/rule.py"
 
 
 rule plot_why:
@@ -31,7 +31,7 @@ rule plot_why:
     input:
         decisions=get_why_decisions,
         binned=get_why_binned,
-        code=code_files("plots"),
+        code=get_rule_code("plot_why"),
     output:
         png=report(
             os.path.join(PLOTS, "why_{quota}cpus_{policy}.png"),
@@ -51,4 +51,4 @@ rule plot_why:
         seed=get_plot_seed(),
         unit_time=UNIT_TIME,
     script:
-        "../scripts/plot_why.py"
+        "../scripts/rule.py"

@@ -11,7 +11,7 @@ rule bin_run:
     input:
         requests=os.path.join(RUN, "requests.parquet"),
         trace=get_trace,
-        code=code_files("stats.py", "schema.py", "plots/data.py"),
+        code=get_rule_code("bin_run"),
     output:
         binned=os.path.join(RUN, "binned.parquet"),
         latency=os.path.join(RUN, "job_latency.parquet"),
@@ -24,13 +24,13 @@ rule bin_run:
         slo_ms=get_job_slos(),
         unit_time=UNIT_TIME,
     script:
-        "../scripts/plot_bin_run.py"
+        "../scripts/rule.py"
 
 
 rule plot_headline:
     input:
         table=os.path.join(ROOT, "stats.parquet"),
-        code=code_files("plots"),
+        code=get_rule_code("plot_headline"),
     output:
         png=report(
             os.path.join(PLOTS, "headline_{quota}cpus.png"),
@@ -52,14 +52,14 @@ rule plot_headline:
         quota="{quota}",
         backend=BACKEND,
     script:
-        "../scripts/plot_headline.py"
+        "../scripts/rule.py"
 
 
 rule plot_headline_settings:
     input:
         table=os.path.join(ROOT, "stats.parquet"),
         others=list(get_other_settings().values()),
-        code=code_files("plots"),
+        code=get_rule_code("plot_headline_settings"),
     output:
         png=report(
             os.path.join(PLOTS, "headline_settings.png"),
@@ -78,7 +78,7 @@ rule plot_headline_settings:
         title=f"{EXP.n_jobs} jobs",
         other_names=list(get_other_settings()),
     script:
-        "../scripts/plot_headline_settings.py"
+        "../scripts/rule.py"
 
 
 rule plot_quota_timelines:
@@ -86,7 +86,7 @@ rule plot_quota_timelines:
     input:
         binned=get_quota_binned,
         replicas=get_quota_replicas,
-        code=code_files("plots"),
+        code=get_rule_code("plot_quota_timelines"),
     output:
         **get_quota_timeline_outputs(),
     log:
@@ -103,7 +103,7 @@ rule plot_quota_timelines:
         proc_s=get_job_proc(),
         window=5,
     script:
-        "../scripts/plot_quota_timelines.py"
+        "../scripts/rule.py"
 
 
 # ---------------------------------------------------------------- whole matrix
@@ -113,7 +113,7 @@ rule plot_overview:
     # one view of the whole matrix (and, with several seeds, the spread over seeds)
     input:
         table=os.path.join(ROOT, "stats.parquet"),
-        code=code_files("plots"),
+        code=get_rule_code("plot_overview"),
     output:
         **get_overview_outputs(),
     log:
@@ -124,7 +124,7 @@ rule plot_overview:
         policies=config["policies"],
         quotas=config["quotas"],
     script:
-        "../scripts/plot_overview.py"
+        "../scripts/rule.py"
 
 
 rule table_fidelity:
@@ -132,7 +132,7 @@ rule table_fidelity:
     input:
         table=os.path.join(ROOT, "stats.parquet"),
         reference=REFERENCE_FILE,
-        code=code_files("plots"),
+        code=get_rule_code("table_fidelity"),
     output:
         csv=report(
             os.path.join(TABLES, "fidelity.csv"),
@@ -163,14 +163,14 @@ rule table_fidelity:
         experiment=config["experiment"],
         backend=BACKEND,
     script:
-        "../scripts/table_fidelity.py"
+        "../scripts/rule.py"
 
 
 rule plot_job_latency:
     # per-job latency of every policy (one seed), one panel per quota
     input:
         latency=get_matrix_job_latency(),
-        code=code_files("plots"),
+        code=get_rule_code("plot_job_latency"),
     output:
         png=report(
             os.path.join(PLOTS, "job_latency.png"),
@@ -188,14 +188,14 @@ rule plot_job_latency:
         jobs=list(EXP.jobs),
         slo_ms=get_job_slos(),
     script:
-        "../scripts/plot_job_latency.py"
+        "../scripts/rule.py"
 
 
 rule plot_summary:
     input:
         table=os.path.join(ROOT, "stats.parquet"),
         binned=get_matrix_binned(),
-        code=code_files("plots"),
+        code=get_rule_code("plot_summary"),
     output:
         scatter_png=report(
             os.path.join(PLOTS, "utility_vs_slo.png"),
@@ -233,13 +233,13 @@ rule plot_summary:
         policies=config["policies"],
         quotas=config["quotas"],
     script:
-        "../scripts/plot_summary.py"
+        "../scripts/rule.py"
 
 
 rule table_main:
     input:
         table=os.path.join(ROOT, "stats.parquet"),
-        code=code_files("plots"),
+        code=get_rule_code("table_main"),
     output:
         csv=report(
             os.path.join(TABLES, "main_matrix.csv"),
@@ -264,13 +264,13 @@ rule table_main:
         quotas=config["quotas"],
         backend=BACKEND,
     script:
-        "../scripts/table_main.py"
+        "../scripts/rule.py"
 
 
 rule plot_ablation:
     input:
         cells=get_breakdown_cells(),
-        code=code_files("plots"),
+        code=get_rule_code("plot_ablation"),
     output:
         png=report(
             os.path.join(PLOTS, "ablation.png"),
@@ -288,7 +288,7 @@ rule plot_ablation:
         steps=(get_breakdown() or {}).get("policies", []),
         labels=(get_breakdown() or {}).get("labels", {}),
     script:
-        "../scripts/plot_ablation.py"
+        "../scripts/rule.py"
 
 
 # ---------------------------------------------------------------- model, solver, forecast
@@ -296,7 +296,7 @@ rule plot_ablation:
 
 rule plot_model:
     input:
-        code=code_files("plots", "solver/latency.py", "solver/utility.py"),
+        code=get_rule_code("plot_model"),
     output:
         util_png=report(
             os.path.join(PLOTS, "utility_functions.png"),
@@ -322,14 +322,14 @@ rule plot_model:
         proc_s=get_model_job()["proc_s"],
         slo_s=get_model_job()["slo_s"],
     script:
-        "../scripts/plot_model.py"
+        "../scripts/rule.py"
 
 
 rule bench_hierarchical:
     # Fig. 7's data: flat vs hierarchical decisions (compute, kept apart from the plot)
     input:
         trace=get_trace,
-        code=code_files("solver", "plots/solver.py"),
+        code=get_rule_code("bench_hierarchical"),
     output:
         os.path.join(ROOT, "bench/hierarchical.csv"),
     log:
@@ -346,13 +346,13 @@ rule bench_hierarchical:
         proc_s=get_model_job()["proc_s"],
         slo_s=get_model_job()["slo_s"],
     script:
-        "../scripts/plot_bench_hierarchical.py"
+        "../scripts/rule.py"
 
 
 rule plot_hierarchical:
     input:
         csv=os.path.join(ROOT, "bench/hierarchical.csv"),
-        code=code_files("plots"),
+        code=get_rule_code("plot_hierarchical"),
     output:
         png=report(
             os.path.join(PLOTS, "hierarchical.png"),
@@ -366,7 +366,7 @@ rule plot_hierarchical:
     conda:
         "../envs/plots.yaml"
     script:
-        "../scripts/plot_hierarchical.py"
+        "../scripts/rule.py"
 
 
 rule bench_solver_optimality:
@@ -375,7 +375,7 @@ rule bench_solver_optimality:
     input:
         trace=get_trace,
         script="scripts/bench_solver.py",
-        code=code_files("solver"),
+        code=get_rule_code("bench_solver_optimality"),
     output:
         os.path.join(ROOT, "bench/solver_optimality.csv"),
     log:
@@ -387,13 +387,13 @@ rule bench_solver_optimality:
     params:
         every=30,
     script:
-        "../scripts/plot_bench_solver.py"
+        "../scripts/rule.py"
 
 
 rule plot_solver_optimality:
     input:
         csv=get_solver_csv(),
-        code=code_files("plots"),
+        code=get_rule_code("plot_solver_optimality"),
     output:
         png=report(
             os.path.join(PLOTS, "solver_optimality.png"),
@@ -407,14 +407,14 @@ rule plot_solver_optimality:
     conda:
         "../envs/plots.yaml"
     script:
-        "../scripts/plot_solver_optimality.py"
+        "../scripts/rule.py"
 
 
 rule forecast_day11:
     # Fig. 8's data: the forecaster trained on days 1-10, rolling over day 11 (compute)
     input:
         history=get_history_file(),
-        code=code_files("forecast", "plots/forecast.py"),
+        code=get_rule_code("forecast_day11"),
     output:
         os.path.join(ROOT, "bench/forecast_day11.csv"),
     log:
@@ -425,13 +425,13 @@ rule forecast_day11:
         job=get_plot_config().get("forecast_job", 0),
         forecaster=get_plot_config().get("forecaster", "default"),
     script:
-        "../scripts/plot_forecast_day11.py"
+        "../scripts/rule.py"
 
 
 rule plot_forecast:
     input:
         csv=os.path.join(ROOT, "bench/forecast_day11.csv"),
-        code=code_files("plots"),
+        code=get_rule_code("plot_forecast"),
     output:
         png=report(
             os.path.join(PLOTS, "forecast_day11.png"),
@@ -448,14 +448,14 @@ rule plot_forecast:
         job=get_plot_config().get("forecast_job", 0),
         forecaster=get_plot_config().get("forecaster", "default"),
     script:
-        "../scripts/plot_forecast.py"
+        "../scripts/rule.py"
 
 
 rule plot_forecasters:
     # the forecaster comparison, from scripts/compare_forecasters.py CSVs in the results root
     input:
         csv=get_plot_csvs("forecasters"),
-        code=code_files("plots"),
+        code=get_rule_code("plot_forecasters"),
     output:
         png=report(
             os.path.join(PLOTS, "forecasters.png"),
@@ -469,14 +469,14 @@ rule plot_forecasters:
     conda:
         "../envs/plots.yaml"
     script:
-        "../scripts/plot_forecasters.py"
+        "../scripts/rule.py"
 
 
 rule plot_forecast_selection:
     # the forecaster / quantile selection on days 1-10 (scripts/select_forecaster.py CSVs)
     input:
         csv=get_plot_csvs("selection"),
-        code=code_files("plots"),
+        code=get_rule_code("plot_forecast_selection"),
     output:
         png=report(
             os.path.join(PLOTS, "forecast_selection.png"),
@@ -490,14 +490,14 @@ rule plot_forecast_selection:
     conda:
         "../envs/plots.yaml"
     script:
-        "../scripts/plot_forecast_selection.py"
+        "../scripts/rule.py"
 
 
 rule plot_cilantro:
     input:
         cilantro=get_cilantro_files(),
         binned=get_cilantro_binned(),
-        code=code_files("plots"),
+        code=get_rule_code("plot_cilantro"),
     output:
         png=report(
             os.path.join(PLOTS, "cilantro.png"),
@@ -515,7 +515,7 @@ rule plot_cilantro:
         policy=get_cilantro_run()[1],
         backend=BACKEND,
     script:
-        "../scripts/plot_cilantro.py"
+        "../scripts/rule.py"
 
 
 # ---------------------------------------------------------------- tables across results roots
@@ -525,7 +525,7 @@ rule table_sim_vs_real:
     input:
         this=os.path.join(ROOT, "stats.parquet"),
         other=(get_compare() or {}).get("path", []),
-        code=code_files("plots"),
+        code=get_rule_code("table_sim_vs_real"),
     output:
         csv=os.path.join(TABLES, "sim_vs_real.csv"),
         summary=os.path.join(TABLES, "sim_vs_real_summary.csv"),
@@ -552,13 +552,13 @@ rule table_sim_vs_real:
         this_label=BACKEND,
         other_label=(get_compare() or {}).get("label", "real"),
     script:
-        "../scripts/table_sim_vs_real.py"
+        "../scripts/rule.py"
 
 
 rule table_scale_out:
     input:
         tables=list((get_scale_out() or {}).values()),
-        code=code_files("plots"),
+        code=get_rule_code("table_scale_out"),
     output:
         csv=os.path.join(TABLES, "scale_out.csv"),
         md=os.path.join(TABLES, "scale_out.md"),
@@ -576,7 +576,7 @@ rule table_scale_out:
     params:
         names=list(get_scale_out() or {}),
     script:
-        "../scripts/table_scale_out.py"
+        "../scripts/rule.py"
 
 
 rule plots_note:
@@ -595,7 +595,7 @@ rule plots_note:
         made=list(get_plot_plan()[0]),
         skipped=get_plot_plan()[1],
     script:
-        "../scripts/plot_note.py"
+        "../scripts/rule.py"
 
 
 rule plots:

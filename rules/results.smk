@@ -5,7 +5,7 @@ rule parse_logs:
     input:
         fetch=os.path.join(RUN, "stages/fetch.json"),
         teardown=os.path.join(RUN, "stages/teardown.json"),
-        code=code_files("schema.py", "backends/base.py", f"backends/{BACKEND}"),
+        code=get_parse_code,
     output:
         requests=os.path.join(RUN, "requests.parquet"),
         replicas=os.path.join(RUN, "replicas.parquet"),
@@ -23,7 +23,7 @@ rule parse_logs:
         run=get_run_spec,
         run_dir=get_run_dir,
     script:
-        "../scripts/parse_logs.py"
+        "../scripts/rule.py"
 
 
 rule run_stats:
@@ -31,7 +31,7 @@ rule run_stats:
         requests=os.path.join(RUN, "requests.parquet"),
         replicas=os.path.join(RUN, "replicas.parquet"),
         trace=get_trace,
-        code=code_files("stats.py"),
+        code=get_rule_code("run_stats"),
     output:
         pkl=os.path.join(RUN, "latency_stats.pkl"),
         json=os.path.join(RUN, "latency_stats.json"),
@@ -48,12 +48,13 @@ rule run_stats:
     params:
         run=get_run_spec,
     script:
-        "../scripts/run_stats.py"
+        "../scripts/rule.py"
 
 
 rule cell_stats:
     input:
-        get_seed_stats,
+        stats=get_seed_stats,
+        code=get_rule_code("cell_stats"),
     output:
         pkl=os.path.join(CELL, "latency_stats.pkl"),
         json=os.path.join(CELL, "latency_stats.json"),
@@ -64,12 +65,13 @@ rule cell_stats:
     params:
         seeds=config["seeds"],
     script:
-        "../scripts/cell_stats.py"
+        "../scripts/rule.py"
 
 
 rule stats_table:
     input:
-        get_run_stats(),
+        stats=get_run_stats(),
+        code=get_rule_code("stats_table"),
     output:
         parquet=os.path.join(ROOT, "stats.parquet"),
         csv=os.path.join(ROOT, "stats.csv"),
@@ -80,7 +82,7 @@ rule stats_table:
     params:
         runs=get_run_keys(),
     script:
-        "../scripts/stats_table.py"
+        "../scripts/rule.py"
 
 
 rule stats:

@@ -28,7 +28,7 @@ rule setup_quota:
         run=get_run_spec,
         run_dir=get_run_dir,
     script:
-        "../scripts/stage.py"
+        "../scripts/rule.py"
 
 
 rule deploy_clusters:
@@ -52,7 +52,7 @@ rule deploy_clusters:
         run=get_run_spec,
         run_dir=get_run_dir,
     script:
-        "../scripts/stage.py"
+        "../scripts/rule.py"
 
 
 rule deploy_jobs:
@@ -76,7 +76,7 @@ rule deploy_jobs:
         run=get_run_spec,
         run_dir=get_run_dir,
     script:
-        "../scripts/stage.py"
+        "../scripts/rule.py"
 
 
 rule launch_autoscaler:
@@ -104,7 +104,7 @@ rule launch_autoscaler:
         run=get_run_spec,
         run_dir=get_run_dir,
     script:
-        "../scripts/stage.py"
+        "../scripts/rule.py"
 
 
 rule replay:
@@ -134,7 +134,7 @@ rule replay:
         run=get_run_spec,
         run_dir=get_run_dir,
     script:
-        "../scripts/stage.py"
+        "../scripts/rule.py"
 
 
 rule fetch_logs:
@@ -160,12 +160,12 @@ rule fetch_logs:
         run=get_run_spec,
         run_dir=get_run_dir,
     script:
-        "../scripts/stage.py"
+        "../scripts/rule.py"
 
 
 rule k8s_manifests:
     # k8s: what the stages apply for one run, as YAML (inspect it, `kubectl apply --dry-run=server`)
-    # and its run spec, the input of the by-hand `python -m faro.backends.k8s.stages`; no cluster
+    # and its run spec, the input of the by-hand `python -m faro.backends.k8s.cli stage`; no cluster
     input:
         unpack(get_session_inputs),
     output:
@@ -177,7 +177,7 @@ rule k8s_manifests:
     params:
         run=get_run_spec,
     script:
-        "../scripts/k8s_manifests.py"
+        "../scripts/rule.py"
 
 
 rule teardown_run:
@@ -200,7 +200,7 @@ rule teardown_run:
         run=get_run_spec,
         run_dir=get_run_dir,
     script:
-        "../scripts/stage.py"
+        "../scripts/rule.py"
 
 
 rule teardown:
@@ -213,4 +213,4 @@ rule teardown:
         root=ROOT,
         backend=BACKEND,
     script:
-        "../scripts/teardown_all.py"
+        "../scripts/rule.py"

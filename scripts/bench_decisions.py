@@ -28,12 +28,12 @@ sys.path.insert(0, str(ROOT / "workflow"))
 
 def one_run(name: str, quota: int, seed: int, exp, trace, data_dir: str, record: bool) -> tuple[float, float, int]:
     """(seconds of the run, seconds inside the recorder, rows)."""
-    from faro.config import load_policy_file
+    from faro.workflow.config import load_policy_file
     from faro.control.records import DecisionRecorder
     from faro.policies import make_policy
     from faro.policies.context import policy_context
     from faro.policies.explain import instrument
-    from faro.sim.engine import simulate
+    from faro.backends.sim.engine import simulate
 
     spec = load_policy_file(name, ROOT / "config/policies")
     run = {"unit_time": 60.0, "data_dir": data_dir, "seed": seed}
@@ -71,8 +71,8 @@ def main() -> int:
     ap.add_argument("--trace", default=str(ROOT / "results/trace.json"))
     ap.add_argument("--data-dir", default=str(ROOT / "results/data"))
     a = ap.parse_args()
-    from faro.experiment import load_experiment
-    from faro.trace import parse_trace
+    from faro.model.experiment import load_experiment
+    from faro.model.trace import parse_trace
 
     exp = load_experiment(ROOT / "experiments/twitter_10jobs/experiment.yaml")
     trace = parse_trace(a.trace, exp.jobs)

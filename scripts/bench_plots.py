@@ -1,7 +1,7 @@
 """Benchmark of the figures and tables for a results root (default: the default matrix's).
 
 Two measurements:
-  1. in-process: the entry point of every plot/table rule (faro.plots.rules) on the root's data,
+  1. in-process: the entry point of every plot/table rule (faro.workflow.plot_entry) on the root's data,
      called as the rule calls it (reading inputs, building, saving PNG + PDF into a scratch
      folder), timed per rule; compute steps (binning a run, the solver and forecast benchmarks)
      are not redone since `snakemake plots` reuses their outputs (their figures are timed when
@@ -52,11 +52,11 @@ class _NL(list):
 
 
 def in_process(root: Path, out: Path, seed: int) -> dict[str, list[float]]:
-    """Every plot/table rule's entry point (faro.plots.rules) on the root's data, as the rules
+    """Every plot/table rule's entry point (faro.workflow.plot_entry) on the root's data, as the rules
     call them (inputs read, figures built, PNG + PDF saved into ``out``), timed per rule."""
     import types
 
-    from faro.plots import rules as R
+    from faro.workflow import plot_entry as R
     from faro.plots.data import read_stats_table
 
     t: dict[str, list[float]] = defaultdict(list)

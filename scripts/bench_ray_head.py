@@ -45,8 +45,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--port", type=int, default=6391, help="GCS port; dashboard, HTTP and metrics get their own")
     a = ap.parse_args(argv)
 
-    from faro.backends.ray import serve_api
-    from faro.backends.ray.serve_app import app_config, serve_config
+    from faro.serving import serve_api
+    from faro.serving.serve_app import app_config, serve_config
 
     job, rate = busiest(a.mirror / "input.json")
     work = Path(tempfile.mkdtemp(prefix="faro-head-"))
@@ -94,7 +94,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         import ray
 
-        from faro.backends.ray.metrics import NAMESPACE, get_or_create_metrics_actor
+        from faro.serving.metrics import NAMESPACE, get_or_create_metrics_actor
 
         url = f"http://127.0.0.1:{dash}"
         serve_api.put_config(url, serve_config([app_config(job, 2)], http))
@@ -110,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
         trace.write_text("".join(json.dumps({"ts": k, "counts": {job: {"classifier": rate}}}) + "\n"
                                  for k in range(a.minutes)))
         t0 = time.time()
-        subprocess.run([sys.executable, "-m", "faro.backends.ray.replayer", "--trace", str(trace), "--base-url",
+        subprocess.run([sys.executable, "-m", "faro.serving.replayer", "--trace", str(trace), "--base-url",
                         f"http://127.0.0.1:{http}", "--unit-time", "60", "--seed", "1", "--out", str(work / "out")],
                        check=True, capture_output=True)
         stop.set()

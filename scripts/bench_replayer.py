@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "workflow"))
-from faro.backends.ray.replayer import run_replay  # noqa: E402
+from faro.serving.replayer import run_replay  # noqa: E402
 
 SERVER = """
 import sys

@@ -24,10 +24,10 @@ import json, resource, sys, time
 t0 = time.perf_counter()
 sys.path.insert(0, {pkg!r})
 from faro.policies.context import policy_context
-from faro.experiment import load_experiment
+from faro.model.experiment import load_experiment
 from faro.policies import make_policy
-from faro.sim.engine import simulate
-from faro.trace import parse_trace
+from faro.backends.sim.engine import simulate
+from faro.model.trace import parse_trace
 import numpy as np
 t_import = time.perf_counter() - t0
 exp = load_experiment({exp!r})

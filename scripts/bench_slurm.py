@@ -23,7 +23,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "workflow"))
-from faro.cluster import slurm_job_record, submitted_slurm_jobs, window_experiment  # noqa: E402
+from faro.workflow.executor import slurm_job_record, submitted_slurm_jobs, window_experiment  # noqa: E402
 
 
 def _seconds(hms: str) -> int:

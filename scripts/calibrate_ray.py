@@ -26,9 +26,9 @@ import numpy as np
 from scipy import stats
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "workflow"))
-from faro.backends.ray import serve_api  # noqa: E402
-from faro.backends.ray import stages as rs  # noqa: E402
-from faro.backends.ray.serve_app import SENT_HEADER, app_config, serve_config  # noqa: E402
+from faro.serving import serve_api  # noqa: E402
+from faro.backends.ray import session as rs  # noqa: E402
+from faro.serving.serve_app import SENT_HEADER, app_config, serve_config  # noqa: E402
 
 
 def main() -> int:

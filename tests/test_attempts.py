@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from faro.attempts import archive_attempt
+from faro.serving.attempts import archive_attempt
 
 
 def test_nothing_to_keep(tmp_path):

@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from faro.cluster import RUN_GROUP, check_executor, run_mem_mb, runtime_min, train_mem_mb
-from faro.config import ConfigError
+from faro.workflow.executor import RUN_GROUP, check_executor, run_mem_mb, runtime_min, train_mem_mb
+from faro.workflow.config import ConfigError
 
 PROJECT = Path(__file__).resolve().parents[1]
 #: the jobs of one run: on a cluster they are one job (the group)
@@ -27,7 +27,7 @@ REMOTE_RULES = {"train_forecaster", "train_nhits"}
 
 
 def test_run_memory_covers_the_measured_peaks_with_headroom():
-    # peaks of a run's jobs on this project's machine (faro.cluster): 10 jobs 673 MB, 100 jobs 4,802 MB
+    # peaks of a run's jobs on this project's machine (faro.workflow.executor): 10 jobs 673 MB, 100 jobs 4,802 MB
     assert run_mem_mb(10) >= 673 * 1.4 and run_mem_mb(100) >= 4802 * 1.4
     assert run_mem_mb(10) <= 673 * 2 and run_mem_mb(100) <= 4802 * 2  # not wasteful either
     assert run_mem_mb(2) < run_mem_mb(10) < run_mem_mb(20) < run_mem_mb(100)

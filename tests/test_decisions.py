@@ -17,7 +17,7 @@ from faro.control.records import DecisionRecorder
 from faro.explain import explain
 from faro.policies.explain import instrument
 from faro.policies.reactive import AIAD
-from faro.schema import DECISIONS_SCHEMA, read_decisions, read_provenance, write_decisions
+from faro.model.schema import DECISIONS_SCHEMA, read_decisions, read_provenance, write_decisions
 from test_controller import FakeActuator, LayeredPolicy, ScriptedLayer
 from test_sim_engine import EXP, trace
 
@@ -107,7 +107,7 @@ def test_explain_prints_what_was_seen_asked_and_done(tmp_path):
 def test_simulated_run_records_every_tick_in_the_shared_schema():
     rec = DecisionRecorder("aiad")
     pol = AIAD({}, jobs=["a", "b"], quota=4)
-    from faro.sim.engine import simulate
+    from faro.backends.sim.engine import simulate
 
     res = simulate(EXP, trace(3), pol, 4, 42, recorder=rec)
     table = rec.table()
@@ -124,7 +124,7 @@ def test_simulated_run_records_every_tick_in_the_shared_schema():
 def test_records_are_in_trace_seconds_when_the_replay_is_compressed():
     # unit_time 30: a trace minute lasts 30 simulated seconds, the controller ticks every 5 s
     # of its clock = every 10 trace seconds; utilisation stays a fraction of real busy time
-    from faro.sim.engine import simulate
+    from faro.backends.sim.engine import simulate
 
     rec = DecisionRecorder("aiad")
     res = simulate(EXP, trace(3), AIAD({}, jobs=["a", "b"], quota=4), 4, 42, unit_time=30.0, recorder=rec)
@@ -140,7 +140,7 @@ def test_hybrid_records_forecast_and_solver_notes():
     pol = Faro({"forecaster": "last_value", "objective": "sum", "interval_s": 60}, jobs=["a", "b"], quota=4)
     pol.bind({"unit_time": 60.0})
     rec = DecisionRecorder("faro_sum", instrument(pol))
-    from faro.sim.engine import simulate
+    from faro.backends.sim.engine import simulate
 
     simulate(EXP, trace(3), pol, 4, 42, recorder=rec)
     df = rec.table().to_pandas()
@@ -176,7 +176,7 @@ def test_why_figure_draws_the_records():
 def test_ray_metrics_store_sums_the_replicas_busy_counters():
     # the ray backend's HPA input: each replica reports its cumulative busy seconds; a gone
     # replica's last count stays in the job's total (a counter never goes back)
-    from faro.backends.ray.metrics import MetricsStore
+    from faro.serving.metrics import MetricsStore
 
     s = MetricsStore()
     s.report_held("a", "r1", 1, 100.0, 2.5)

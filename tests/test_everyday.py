@@ -14,9 +14,9 @@ import pandas as pd
 import pytest
 import yaml
 
-from faro import data as fdata
+from faro.model import data as fdata
 from faro.cli import main as faro_main
-from faro.config import (
+from faro.workflow.config import (
     ConfigError,
     check_config,
     check_config_schema,
@@ -25,14 +25,14 @@ from faro.config import (
     run_identity_hash,
     target_cells,
 )
-from faro.doctor import format_report, scan, set_aside_corrupt
+from faro.workflow.doctor import format_report, scan, set_aside_corrupt
 from faro.policies.params import ParamError, resolve_params
 from faro.policies.reactive import AIAD
 from faro.policies.registry import make_policy
-from faro.schema import write_requests
-from faro.stats import write_stats
-from faro.summary import summary_table
-from faro.trace import Trace, TraceError, parse_trace, write_trace
+from faro.model.schema import write_requests
+from faro.model.stats import write_stats
+from faro.workflow.summary import summary_table
+from faro.model.trace import Trace, TraceError, parse_trace, write_trace
 
 PROJECT = Path(__file__).resolve().parents[1]
 BASE_EXP = PROJECT / "experiments/twitter_10jobs/experiment.yaml"
@@ -366,7 +366,7 @@ def test_summary_table_shows_the_headline_numbers_of_each_cell(tmp_path):
 
 
 def test_interrupted_line_is_one_line():
-    from faro.pipeline import interrupted_line
+    from faro.workflow.rulelog import interrupted_line
 
     class Smk:
         rule = "replay"
@@ -377,7 +377,7 @@ def test_interrupted_line_is_one_line():
 
 
 def test_targets_and_run_mode_come_from_snakemakes_own_parser():
-    from faro.workflow_support import requested_targets, will_run_jobs
+    from faro.workflow.support import requested_targets, will_run_jobs
 
     argv = ["/venv/bin/snakemake", "--cores", "2", "results/2_cpus/aiad/latency_stats.pkl", "--config", "quotas=[2]"]
     assert requested_targets(None, argv) == ["results/2_cpus/aiad/latency_stats.pkl"]

@@ -16,7 +16,7 @@ import pytest
 import yaml
 from test_workflow import PROJECT, SNAKEMAKE, make_experiment, smk, smk_cmd
 
-from faro.data import verify
+from faro.model.data import verify
 
 pytestmark = pytest.mark.slow
 #: rules that simulate (or set up) a run: none may run again when nothing about the run changed
@@ -90,7 +90,7 @@ def test_a_corrupt_output_is_rebuilt_by_a_plain_rerun(tmp_path):
     assert "parse_logs" not in rules_run(out), "rebuilt once, then nothing to do"
     assert (run / "latency_stats.pkl").is_file()
     assert [p.name.split(".parquet")[0] for p in (run / "corrupt").glob("requests.parquet.*")] == ["requests"]
-    from faro.schema import read_requests
+    from faro.model.schema import read_requests
 
     assert len(read_requests(req)) > 0
 

@@ -1,7 +1,7 @@
 """Golden checksums: one seed gives the same Parquet data on every machine.
 
 ``tests/golden/checksums.json`` holds the sha256 of the data of ``requests.parquet`` and
-``replicas.parquet`` of short reference runs (:mod:`faro.sim.golden`).  The checks run in
+``replicas.parquet`` of short reference runs (:mod:`faro.backends.sim.golden`).  The checks run in
 this process and in child processes whose numpy CPU features, BLAS kernel and thread count
 and numba target CPU differ, which is what differs between two machines of one kind.
 """
@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from faro.sim.golden import CASE, golden_checksums
+from faro.backends.sim.golden import CASE, golden_checksums
 
 PROJECT = Path(__file__).resolve().parents[1]
 GOLDEN = json.loads((PROJECT / "tests/golden/checksums.json").read_text())
@@ -49,7 +49,7 @@ def test_golden_checksums_with_other_cpu_features(variant, mirror, tmp_path):
     env.update(VARIANTS[variant])
     out = tmp_path / "sums.json"
     subprocess.run(
-        [sys.executable, "-m", "faro.sim.golden", "--mirror", str(mirror), "--project", str(PROJECT),
+        [sys.executable, "-m", "faro.backends.sim.golden", "--mirror", str(mirror), "--project", str(PROJECT),
          "--write", str(out)],
         env=env, cwd=PROJECT, check=True, capture_output=True, text=True, timeout=600,
     )  # fmt: skip
@@ -59,7 +59,7 @@ def test_golden_checksums_with_other_cpu_features(variant, mirror, tmp_path):
 def test_data_checksum_ignores_metadata_but_not_data(tmp_path):
     import pandas as pd
 
-    from faro.schema import data_checksum, write_replicas
+    from faro.model.schema import data_checksum, write_replicas
 
     df = pd.DataFrame({"time_s": [0.0, 1.5], "job": ["a", "b"], "replicas": [1, 2]})
     write_replicas(df, tmp_path / "x.parquet", {"commit": "one"})

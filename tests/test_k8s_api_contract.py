@@ -25,7 +25,7 @@ import pytest
 from werkzeug import Request, Response
 
 from faro.backends.k8s import manifests as mf
-from faro.backends.k8s import stages as st
+from faro.backends.k8s import session as st
 from faro.backends.k8s.client import ApiError, ApiUnavailable, KubeClient
 from faro.backends.k8s.config import Cell, K8sSettings, default_jobs
 from faro.backends.k8s.lease import LeaseLock, LockLost, LockTimeout

@@ -30,7 +30,7 @@ from test_k8s_api_contract import (
 )
 
 from faro.backends.k8s import manifests as mf
-from faro.backends.k8s import stages as st
+from faro.backends.k8s import session as st
 from faro.backends.k8s.client import ApiUnavailable, KubeClient, object_path
 from faro.backends.k8s.config import K8sSettings, mem_bytes
 

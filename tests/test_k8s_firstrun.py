@@ -25,7 +25,8 @@ import yaml
 from test_k8s_dag import runbook_command
 from test_k8s_workflow import Cluster, FakeServe
 
-from faro.backends.k8s import stages as st
+from faro.backends.k8s import cli as k8s_cli
+from faro.backends.k8s import session as st
 from faro.backends.k8s.validate import validate_all
 
 pytestmark = pytest.mark.slow
@@ -76,15 +77,15 @@ def test_the_first_run_by_the_runbooks_commands(cluster, httpserver, tmp_path, m
     fast = tmp_path / "run_spec.json"
     fast.write_text(json.dumps(spec))
     loop = next(ln for ln in (PROJECT / "docs/k8s-runbook.md").read_text().splitlines()
-                if "python -m faro.backends.k8s.stages $stage" in ln)
+                if "python -m faro.backends.k8s.cli stage $stage" in ln)
     stages_line = next(ln for ln in (PROJECT / "docs/k8s-runbook.md").read_text().splitlines()
                        if ln.strip().startswith("for stage in setup_quota"))
     stages = shlex.split(stages_line.strip().split(" in ", 1)[1].split(";")[0])
-    assert stages == list(st.CLI_STAGES) and "--run-spec $R/manifests/run_spec.json --run-dir $R" in loop
+    assert stages == list(k8s_cli.CLI_STAGES) and "--run-spec $R/manifests/run_spec.json --run-dir $R" in loop
     server = httpserver.url_for("").rstrip("/")
     for stage in stages:
-        assert st.main([stage, "--run-spec", str(fast), "--run-dir", str(run_dir), "--server", server]) == 0
-    rec = {s: json.loads((run_dir / "stages" / f"{st.CLI_STAGES[s]}.json").read_text()) for s in stages}
+        assert k8s_cli.stage([stage, "--run-spec", str(fast), "--run-dir", str(run_dir), "--server", server]) == 0
+    rec = {s: json.loads((run_dir / "stages" / f"{k8s_cli.CLI_STAGES[s]}.json").read_text()) for s in stages}
     assert rec["setup_quota"]["state"]["namespace"] == NS
     assert rec["replay"]["state"]["returncode"] == 0 and rec["replay"]["state"]["job_outcome"] == "Complete"
     assert (run_dir / "raw" / "replayer" / "requests.csv").is_file()

@@ -14,7 +14,7 @@ import pytest
 
 from faro.backends.k8s import manifests as mf
 from faro.backends.k8s.config import Cell, K8sSettings
-from faro.backends.ray.autoscaler import Autoscaler, ServeActuator, clusters_of, previous_run
+from faro.serving.autoscaler import Autoscaler, ServeActuator, clusters_of, previous_run
 
 
 class Dashboard:

@@ -78,7 +78,7 @@ def test_ray_cluster_autoscales_one_cpu_workers(cell, s):
     assert dep["ray_actor_options"] == {"num_cpus": 1} and dep["max_ongoing_requests"] == 4
     app = sc["applications"][0]
     assert (app["name"], app["route_prefix"]) == ("serve-cluster3", "/serve-cluster3")
-    assert app["import_path"] == "faro.backends.ray.serve_app:build_app"
+    assert app["import_path"] == "faro.serving.serve_app:build_app"
     assert app["args"]["job"] == "serve-cluster3" and app["args"]["seed"] == 42
     assert app["args"]["service"]["shape"] == 0.42247119243841247
 
@@ -166,7 +166,7 @@ def test_pod_commands_wrap_the_ray_backend_processes(cell, s):
     cmd = job["spec"]["template"]["spec"]["containers"][0]["command"]
     assert cmd[:3] == ["python", "-m", "faro.backends.k8s.podrun"]
     inner = cmd[cmd.index("--", 3) + 1:]
-    assert inner[:3] == ["python", "-m", "faro.backends.ray.replayer"]
+    assert inner[:3] == ["python", "-m", "faro.serving.replayer"]
     assert "42" in inner and "/etc/faro/input.json" in inner
     assert job["spec"]["backoffLimit"] == 0
     assert job["spec"]["template"]["spec"]["restartPolicy"] == "Never"

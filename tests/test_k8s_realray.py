@@ -21,8 +21,9 @@ from pathlib import Path
 import pytest
 from ray_helpers import TESTS, leftover, write_trace
 
-from faro.backends.ray import cluster, serve_api
-from faro.backends.ray.serve_app import app_config, serve_config
+from faro.backends.ray import cluster
+from faro.serving import serve_api
+from faro.serving.serve_app import app_config, serve_config
 
 pytestmark = [pytest.mark.slow, pytest.mark.ray]
 PROJECT = Path(__file__).resolve().parents[1]
@@ -75,7 +76,7 @@ def test_the_inpod_autoscaler_survives_losing_one_of_two_real_heads(tmp_path):
                          for rec, job in zip(heads, JOBS, strict=True)],
         }
         (tmp_path / "autoscaler.json").write_text(json.dumps(cfg))
-        procs.append(subprocess.Popen([sys.executable, "-m", "faro.backends.ray.autoscaler", "--config",
+        procs.append(subprocess.Popen([sys.executable, "-m", "faro.serving.autoscaler", "--config",
                                        str(tmp_path / "autoscaler.json")], env=env, cwd=PROJECT,
                                       stdout=open(tmp_path / "autoscaler.out", "w"), stderr=subprocess.STDOUT))
         log = raw / "autoscaler.jsonl"
@@ -85,7 +86,7 @@ def test_the_inpod_autoscaler_survives_losing_one_of_two_real_heads(tmp_path):
             time.sleep(0.5)
         urls = {job: f"http://127.0.0.1:{rec['http_port']}/{job}" for rec, job in zip(heads, JOBS, strict=True)}
         (tmp_path / "job_urls.json").write_text(json.dumps(urls))
-        procs.append(subprocess.Popen([sys.executable, "-m", "faro.backends.ray.replayer", "--trace", trace,
+        procs.append(subprocess.Popen([sys.executable, "-m", "faro.serving.replayer", "--trace", trace,
                                        "--job-urls", str(tmp_path / "job_urls.json"), "--unit-time", str(UNIT_TIME),
                                        "--seed", "42", "--out", str(raw), "--timeout-s", "5"], env=env, cwd=PROJECT,
                                       stdout=open(tmp_path / "replayer.out", "w"), stderr=subprocess.STDOUT))

@@ -1,13 +1,13 @@
 """k8s backend through the workflow's stage runner: an API-contract test, not a cluster test.
 
-``faro.stages.run_stage`` runs every stage of one small run (2 jobs, a synthetic 3-minute trace,
+``faro.workflow.stage_runner.run_stage`` runs every stage of one small run (2 jobs, a synthetic 3-minute trace,
 ``backend: k8s``, ``k8s.server`` pointing at the HTTP stand-in of the API server from
 ``test_k8s_api_contract.py``), then ``K8sBackend.parse`` -> ``requests.parquet`` ->
-``faro.stats.latency_stats``.  What is simulated: the API server and its proxies, KubeRay (head
+``faro.model.stats.latency_stats``.  What is simulated: the API server and its proxies, KubeRay (head
 pods turn Ready), the Ray dashboards (Serve applications RUNNING), the autoscaler pod (a record
 server with a made-up decision log; no Ray, no policy loop).  What is real: every stage function,
 the rendered objects, and the replayer pod's process: the Job's own container command (podrun
-around ``python -m faro.backends.ray.replayer``) runs here, with the ConfigMap's files, against a
+around ``python -m faro.serving.replayer``) runs here, with the ConfigMap's files, against a
 local HTTP server standing in for the jobs' Serve proxies.  Nothing here shows that a real cluster
 behaves the same way.
 """
@@ -33,10 +33,10 @@ from werkzeug import Request, Response
 
 from faro.backends.base import STAGES, get_backend
 from faro.backends.k8s.config import K8sSettings, settings_from_config
-from faro.config import ConfigError, check_k8s_section, project_root
-from faro.schema import read_requests, write_requests
-from faro.stages import run_stage
-from faro.stats import latency_stats
+from faro.workflow.config import ConfigError, check_k8s_section, project_root
+from faro.model.schema import read_requests, write_requests
+from faro.workflow.stage_runner import run_stage
+from faro.model.stats import latency_stats
 
 ROOT = project_root()
 JOBS = ("serve-cluster0", "serve-cluster1")
@@ -233,7 +233,7 @@ def _run_spec(httpserver, tmp: Path, unit_time: float = UNIT_TIME, **opts: Any) 
 
 
 def test_every_stage_through_the_workflow_runner_to_latency_stats(cluster, httpserver, tmp_path):
-    """API-contract test, not a cluster test: quota .. teardown via faro.stages.run_stage, then parse and stats."""
+    """API-contract test, not a cluster test: quota .. teardown via faro.workflow.stage_runner.run_stage, then parse and stats."""
     run = _run_spec(httpserver, tmp_path)
     run_dir = tmp_path / "results" / "16_cpus" / "aiad" / "seed_7"
     recs = {stage: run_stage(stage, run, run_dir) for stage in STAGES}
@@ -341,7 +341,7 @@ def test_a_replay_survives_api_outages_and_a_crashed_host_then_reattaches(cluste
     the namespace is deleted only by the final teardown."""
     from test_k8s_api_contract import outage
 
-    from faro.schema import REQUESTS_SCHEMA
+    from faro.model.schema import REQUESTS_SCHEMA
 
     unit_time = 3.0  # 3 trace minutes -> a 9 s replay
     run = _run_spec(httpserver, tmp_path, unit_time, api_timeout_s=0.4, api_retry_grace_s=4 * OUTAGE_S,
@@ -353,7 +353,7 @@ def test_a_replay_survives_api_outages_and_a_crashed_host_then_reattaches(cluste
     # the replay stage in its own process, killed while the replay runs
     spec = tmp_path / "run.json"
     spec.write_text(json.dumps(run))
-    code = ("import json, sys; from faro.stages import run_stage; "
+    code = ("import json, sys; from faro.workflow.stage_runner import run_stage; "
             "run_stage('replay', json.load(open(sys.argv[1])), sys.argv[2])")
     host = subprocess.Popen([sys.executable, "-c", code, str(spec), str(run_dir)], cwd=ROOT,
                             env={"PYTHONPATH": str(ROOT / "workflow"), "PATH": "/usr/bin:/bin"})
@@ -411,20 +411,21 @@ def test_manifests_and_stage_clis_are_what_the_workflow_applies(cluster, httpser
     with the bodies the stand-in received), and the stage CLI runs the whole session by hand,
     autoscaler config, initial replicas and all."""
     from faro.backends.k8s import manifests as mf
-    from faro.backends.k8s import stages as st
+    from faro.backends.k8s import cli as k8s_cli
+    from faro.backends.k8s import session as st
 
     run = _run_spec(httpserver, tmp_path)
     spec = tmp_path / "run_spec.json"
     spec.write_text(json.dumps(run))
     out = tmp_path / "manifests"
-    assert mf.main(["--run-spec", str(spec), "--out", str(out)]) == 0
+    assert k8s_cli.manifests(["--run-spec", str(spec), "--out", str(out)]) == 0
     rendered = [d for d in yaml.safe_load_all((out / "all.yaml").read_text()) if d["kind"] != "Lease"]
     assert json.loads((out / "run_spec.json").read_text()) == run
 
     run_dir = tmp_path / "byhand"
-    for stage in st.CLI_STAGES:
-        assert st.main([stage, "--run-spec", str(spec), "--run-dir", str(run_dir)]) == 0
-        assert (run_dir / "stages" / f"{st.CLI_STAGES[stage]}.json").is_file()
+    for stage in k8s_cli.CLI_STAGES:
+        assert k8s_cli.stage([stage, "--run-spec", str(spec), "--run-dir", str(run_dir)]) == 0
+        assert (run_dir / "stages" / f"{k8s_cli.CLI_STAGES[stage]}.json").is_file()
     applied = [r["body"] for r in cluster.requests("PATCH") if r["body"]["kind"] != "Lease"]
     assert applied == rendered  # same objects, same order, byte for byte as JSON
     cm = next(o for o in applied if o["kind"] == "ConfigMap" and o["metadata"]["name"] == "faro-config")
@@ -436,14 +437,14 @@ def test_manifests_and_stage_clis_are_what_the_workflow_applies(cluster, httpser
 
 
 def test_the_stage_runner_keeps_a_session_whose_api_server_is_gone(cluster, httpserver, tmp_path):
-    """API-contract test, not a cluster test: faro.stages.run_stage tears a session down on a
+    """API-contract test, not a cluster test: faro.workflow.stage_runner.run_stage tears a session down on a
     failure, but not when the API server stayed unreachable for the whole retry grace; neither does
     Snakemake's onerror cleanup (teardown_sessions), only an explicit `snakemake teardown`."""
     from test_k8s_api_contract import Fault
 
     from faro.backends.k8s.backend import DETACHED, K8sBackend
     from faro.backends.k8s.client import ApiUnavailable
-    from faro.workflow_support import teardown_sessions
+    from faro.workflow.support import teardown_sessions
 
     run = _run_spec(httpserver, tmp_path, api_timeout_s=0.3, api_retry_grace_s=0.5, api_retry_max_backoff_s=0.05)
     root = tmp_path / "results"

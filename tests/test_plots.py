@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from faro.plots import rules as R
+from faro.workflow import plot_entry as R
 from faro.plots.data import (
     cell_summary,
     cilantro_minutes,
@@ -37,9 +37,9 @@ from faro.plots.tables import (
     to_latex,
     to_markdown,
 )
-from faro.schema import write_replicas, write_requests
-from faro.stats import average_over_seeds, latency_stats, stats_row, write_stats
-from faro.trace import Trace, write_trace
+from faro.model.schema import write_replicas, write_requests
+from faro.model.stats import average_over_seeds, latency_stats, stats_row, write_stats
+from faro.model.trace import Trace, write_trace
 
 JOBS = ["serve-cluster0", "serve-cluster1", "serve-cluster2"]
 QUOTAS = [6, 9]

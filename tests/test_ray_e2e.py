@@ -14,8 +14,8 @@ pytest.importorskip("aiohttp")
 
 from ray_helpers import leftover, run_config  # noqa: E402
 
-from faro.backends.ray import stages  # noqa: E402
-from faro.schema import read_replicas, read_requests  # noqa: E402
+from faro.backends.ray import session as stages  # noqa: E402
+from faro.model.schema import read_replicas, read_requests  # noqa: E402
 
 pytestmark = pytest.mark.ray
 
@@ -32,7 +32,7 @@ def test_full_run_to_parquet(tmp_path):
             recs.append(fn(run, cfg))
             if name == "deploy_clusters":
                 heads.append(recs[-1]["head"])
-        from faro.backends.ray.parse import parse_run
+        from faro.serving.parse import parse_run
 
         summary = parse_run(run, cfg)
     finally:
@@ -61,7 +61,7 @@ def test_full_run_to_parquet(tmp_path):
     # busy-seconds counters reach the controller (the HPA's utilisation)
     import pyarrow.parquet as pq
 
-    from faro.schema import DECISIONS_SCHEMA
+    from faro.model.schema import DECISIONS_SCHEMA
 
     dec = pq.read_table(run / "raw" / "decisions.parquet")
     assert dec.schema.equals(DECISIONS_SCHEMA)

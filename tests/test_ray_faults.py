@@ -20,8 +20,10 @@ pytest.importorskip("aiohttp")
 
 from ray_helpers import leftover, run_config  # noqa: E402
 
-from faro.backends.ray import cluster, serve_api, stages  # noqa: E402
-from faro.backends.ray.replayer import ReplayAborted, run_replay  # noqa: E402
+from faro.backends.ray import cluster  # noqa: E402
+from faro.backends.ray import session as stages  # noqa: E402
+from faro.serving import serve_api  # noqa: E402
+from faro.serving.replayer import ReplayAborted, run_replay  # noqa: E402
 
 pytestmark = pytest.mark.ray
 WORKFLOW = str(Path(stages.__file__).resolve().parents[3])
@@ -59,7 +61,7 @@ def test_replica_killed_mid_replay(tmp_path):
         st = serve_api.job_states(serve_api.get_details(head["dashboard_url"]))["a"]
         assert killed["rid"] not in st["running"] and len(st["running"]) >= 1  # Serve replaced it
         stages.fetch_logs(run, cfg)
-        from faro.backends.ray.parse import parse_run
+        from faro.serving.parse import parse_run
 
         parse_run(run, cfg)
     finally:
@@ -113,7 +115,7 @@ def test_signal_during_replay_tears_down(tmp_path, sig):
     try:
         # a shell that runs this suite in the background ignores SIGINT, and children inherit
         # that: give the stage the default disposition, as a terminal's foreground job has
-        p = subprocess.Popen([sys.executable, "-m", "faro.backends.ray.stages", "replay", "--run-dir", str(run),
+        p = subprocess.Popen([sys.executable, "-m", "faro.backends.ray.session", "replay", "--run-dir", str(run),
                               "--config", str(cpath)], env=env, stderr=subprocess.PIPE, text=True,
                              preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
         # signal once the replay is under way (records written), not after a fixed delay: a

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 import time
 
-from faro.backends.ray.metrics import MetricsStore
+from faro.serving.metrics import MetricsStore
 
 
 def test_record_and_snapshot_from_many_threads():

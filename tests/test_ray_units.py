@@ -7,12 +7,12 @@ import json
 import numpy as np
 import pytest
 
-from faro.backends.ray.autoscaler import _spread
-from faro.backends.ray.metrics import MetricsStore
-from faro.backends.ray.parse import replicas_frame, requests_frame
-from faro.backends.ray.replayer import schedule
-from faro.backends.ray.serve_api import parse_prometheus
-from faro.backends.ray.small_trace import derive_small_trace
+from faro.serving.autoscaler import _spread
+from faro.serving.metrics import MetricsStore
+from faro.serving.parse import replicas_frame, requests_frame
+from faro.serving.replayer import schedule
+from faro.serving.serve_api import parse_prometheus
+from faro.serving.small_trace import derive_small_trace
 
 pytestmark = pytest.mark.ray
 

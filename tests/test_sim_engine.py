@@ -1,4 +1,4 @@
-"""Hand-computed cases for the simulated cluster and its run loop (faro.sim.engine).
+"""Hand-computed cases for the simulated cluster and its run loop (faro.backends.sim.engine).
 
 REFERENCE.md section 3: a new replica reuses an idle pod of its job (active after the
 3 s warm start) or creates a pod (35 s cold start); the pod's CPU is reserved at once;
@@ -23,14 +23,14 @@ import numpy as np
 import pytest
 
 from faro.control.types import Action
-from faro.experiment import ExperimentError, experiment_from_dict
+from faro.model.experiment import ExperimentError, experiment_from_dict
 from faro.policies.base import Policy
 from faro.policies.reactive import AIAD
-from faro.schema import write_requests
-from faro.sim.engine import SimCluster, simulate
-from faro.sim.kernel import R_ACTIVE, R_FREE, KernelState
-from faro.stats import used_replicas
-from faro.trace import Trace
+from faro.model.schema import write_requests
+from faro.backends.sim.engine import SimCluster, simulate
+from faro.backends.sim.kernel import R_ACTIVE, R_FREE, KernelState
+from faro.model.stats import used_replicas
+from faro.model.trace import Trace
 
 RAW = {
     "name": "tiny",
@@ -369,8 +369,8 @@ def test_experiment_rejects_unknown_keys_naming_them():
 
 
 def test_run_stats_in_process_matches_simulate_and_applies_overrides():
-    from faro.sim.inprocess import load_policy_spec, run_stats
-    from faro.stats import latency_stats
+    from faro.backends.sim.inprocess import load_policy_spec, run_stats
+    from faro.model.stats import latency_stats
 
     tr = Trace(("a", "b"), np.array([[420, 300], [420, 300], [120, 420]], np.int64))
     spec = {"class": "aiad", "params": {"upscale_ticks": 3}}

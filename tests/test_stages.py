@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from faro.stages import run_stage, stale_stages
-from faro.trace import Trace, write_trace
+from faro.workflow.stage_runner import run_stage, stale_stages
+from faro.model.trace import Trace, write_trace
 
 PROJECT = Path(__file__).resolve().parents[1]
 

@@ -1,4 +1,4 @@
-"""Tests of faro.stats on hand-computed cases (REFERENCE.md section 5)."""
+"""Tests of faro.model.stats on hand-computed cases (REFERENCE.md section 5)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from faro.stats import (
+from faro.model.stats import (
     FAILED_LATENCY,
     average_over_seeds,
     binned_metrics,

@@ -1,4 +1,4 @@
-"""The trace format (faro.trace): parsing, validation errors, Poisson arrivals.
+"""The trace format (faro.model.trace): parsing, validation errors, Poisson arrivals.
 
 REFERENCE.md section 2: JSON Lines, one line per trace minute,
 ``{"ts": k, "counts": {job: {deployment: count}}}``.  Within minute k a job's
@@ -14,7 +14,7 @@ import math
 import numpy as np
 import pytest
 
-from faro.trace import Trace, TraceError, parse_trace, poisson_arrivals, write_trace
+from faro.model.trace import Trace, TraceError, parse_trace, poisson_arrivals, write_trace
 
 
 def line(ts, **counts) -> str:

@@ -18,9 +18,9 @@ import numpy as np
 import pytest
 import yaml
 
-from faro.schema import read_provenance, read_requests
-from faro.stats import read_stats
-from faro.trace import Trace, write_trace
+from faro.model.schema import read_provenance, read_requests
+from faro.model.stats import read_stats
+from faro.model.trace import Trace, write_trace
 
 pytestmark = pytest.mark.slow
 PROJECT = Path(__file__).resolve().parents[1]

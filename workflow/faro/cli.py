@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from faro.trace import TraceError, parse_trace
+from faro.model.trace import TraceError, parse_trace
 
 
 def _validate_trace(args: argparse.Namespace) -> int:
@@ -27,7 +27,7 @@ def _validate_experiment(args: argparse.Namespace) -> int:
     """The checks the workflow runs before anything starts, for one experiment: its
     definition, its trace (syntax, every job present; extra jobs a warning), and each
     quota x policy (minimum and starting replicas, the policy files and parameters)."""
-    from faro.config import ConfigError, check_config, check_trace, default_config
+    from faro.workflow.config import ConfigError, check_config, check_trace, default_config
 
     cfg = default_config()
     cfg["experiment"] = args.experiment
@@ -36,7 +36,7 @@ def _validate_experiment(args: argparse.Namespace) -> int:
     if args.policy_dir:
         cfg["policy_dir"] = args.policy_dir
     try:
-        from faro.config import load_config_experiment
+        from faro.workflow.config import load_config_experiment
 
         exp = load_config_experiment(cfg)
         if args.quotas:
@@ -61,7 +61,7 @@ def _validate_experiment(args: argparse.Namespace) -> int:
 
 
 def _doctor(args: argparse.Namespace) -> int:
-    from faro.doctor import format_report, scan, set_aside_corrupt
+    from faro.workflow.doctor import format_report, scan, set_aside_corrupt
 
     if args.fix:
         for src, dst, why in set_aside_corrupt(args.results):

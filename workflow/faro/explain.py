@@ -1,7 +1,7 @@
 """``faro explain RESULTS_CELL --at MINUTE``: what every job's policy saw and decided at one
 minute of a run, and why the controller did or did not carry it out.
 
-Reads only the run's ``decisions.parquet`` (:data:`faro.schema.DECISIONS_SCHEMA`, the same on
+Reads only the run's ``decisions.parquet`` (:data:`faro.model.schema.DECISIONS_SCHEMA`, the same on
 every backend; times in trace seconds) and its provenance (``unit_time``, the wall or
 simulated seconds of a trace minute: forecast rates are per such second).
 """
@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from faro.schema import read_decisions, read_provenance
+from faro.model.schema import read_decisions, read_provenance
 
 DECISIONS = "decisions.parquet"
 

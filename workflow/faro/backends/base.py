@@ -3,7 +3,7 @@
 A run is (experiment, backend, quota, policy, seed).  Its stages run in this
 order, each as its own Snakemake rule writing a JSON record; live backends
 record the state they create (addresses, pids, namespaces) so that later stages
-can check it is still there, and :func:`faro.stages.run_stage` rebuilds a
+can check it is still there, and :func:`faro.workflow.stage_runner.run_stage` rebuilds a
 session whose state is gone instead of replaying against nothing.
 """
 
@@ -43,17 +43,19 @@ class Backend(Protocol):
     decisions_file: str
 
 
+#: the backends by name: "module:class", imported only when asked for (a registry, not imports,
+#: so that this module depends on no backend and the backends may import it)
+BACKENDS = {
+    "sim": "faro.backends.sim.backend:SimBackend",
+    "ray": "faro.backends.ray.backend:RayBackend",
+    "k8s": "faro.backends.k8s.backend:K8sBackend",
+}
+
+
 def get_backend(name: str) -> Backend:
-    if name == "sim":
-        from faro.backends.sim import SimBackend
+    import importlib
 
-        return SimBackend()
-    if name == "ray":
-        from faro.backends.ray.backend import RayBackend
-
-        return RayBackend()
-    if name == "k8s":
-        from faro.backends.k8s.backend import K8sBackend
-
-        return K8sBackend()
-    raise ValueError(f"unknown backend {name!r} (sim, ray, k8s)")
+    if name not in BACKENDS:
+        raise ValueError(f"unknown backend {name!r} ({', '.join(BACKENDS)})")
+    module, _, cls = BACKENDS[name].partition(":")
+    return getattr(importlib.import_module(module), cls)()

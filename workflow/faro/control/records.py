@@ -8,7 +8,7 @@ after.  A policy's own reasoning (its metric, its unbounded recommendation, its 
 solver's objective and predicted utility) comes from an ``explain(layer, snapshot)``
 callable given by the backend (:func:`faro.policies.explain.explain_layer`), so this module
 knows no policy.  Rows are kept as tuples and turned into a pyarrow table with
-:data:`faro.schema.DECISIONS_SCHEMA` (times in trace seconds, whatever the controller's clock);
+:data:`faro.model.schema.DECISIONS_SCHEMA` (times in trace seconds, whatever the controller's clock);
 live autoscalers flush the table atomically every few ticks (:meth:`DecisionRecorder.flush`),
 the simulator once at the end.
 """
@@ -24,7 +24,7 @@ import pyarrow.parquet as pq
 
 from faro.atomic import atomic_path
 from faro.control.types import Action, Decision, Snapshot
-from faro.schema import DECISIONS_SCHEMA
+from faro.model.schema import DECISIONS_SCHEMA
 
 NAN = float("nan")
 #: notes a policy's explain() may give per job, with the column each fills

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from faro.forecast.history import TEST_DAY, History
-from faro.trace import Trace
+from faro.model.trace import Trace
 
 
 def leave_day_out(history: History, day: int, *, max_day: int = TEST_DAY - 1) -> list[np.ndarray]:

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from faro.atomic import atomic_path
-from faro.data import HISTORY_FILE, lookup
+from faro.model.data import HISTORY_FILE, lookup
 from faro.forecast.history import load_history
 
 #: forecasters with a training step, and the file name of their saved model

@@ -97,7 +97,7 @@ def job_long(runs: pd.DataFrame) -> pd.DataFrame:
 
 
 def binned_frame(binned, n_minutes: int | None = None) -> pd.DataFrame:
-    """A :class:`faro.stats.BinnedMetrics` as a long frame (one row per job and slot)."""
+    """A :class:`faro.model.stats.BinnedMetrics` as a long frame (one row per job and slot)."""
     n_jobs, n_slots = binned.requests.shape
     if n_minutes is not None:
         n_slots = min(n_slots, max(int(n_minutes), 0) + 1)
@@ -116,8 +116,8 @@ def binned_frame(binned, n_minutes: int | None = None) -> pd.DataFrame:
 
 def compute_binned(requests: pd.DataFrame, *, jobs: Sequence[str], slo_ms, unit_time: float,
                    n_minutes: int) -> pd.DataFrame:
-    """Per-job, per-minute SLO fraction and utilities of one run (via :func:`faro.stats.binned_metrics`)."""
-    from faro.stats import binned_metrics
+    """Per-job, per-minute SLO fraction and utilities of one run (via :func:`faro.model.stats.binned_metrics`)."""
+    from faro.model.stats import binned_metrics
 
     b = binned_metrics(requests, jobs=jobs, slo_ms=slo_ms, unit_time=unit_time, n_minutes=n_minutes)
     return binned_frame(b)

@@ -69,20 +69,3 @@ def fig_why(decisions: pd.DataFrame, binned: pd.DataFrame, job: str, *, unit_tim
             ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
         fig.align_ylabels(axes)
     return fig
-
-
-def plot_why(smk) -> None:
-    """Rule entry point: the why figure of one cell's plotted seed, for its worst job."""
-    from faro.pipeline import logged
-    from faro.plots.data import read_binned
-    from faro.plots.io import save
-    from faro.schema import read_decisions
-
-    with logged(smk) as log:
-        p = smk.params
-        decisions = read_decisions(smk.input.decisions)
-        binned = read_binned(smk.input.binned)
-        job = worst_job(binned)
-        title = f"{style.label(p.policy)}, {p.quota} CPUs, seed {p.seed}: {style.job_label(job)} (most SLO violations)"
-        save(fig_why(decisions, binned, job, unit_time=float(p.unit_time), title=title), smk.output.png, smk.output.pdf)
-        log.info("why figure of %s at %s CPUs: %s", p.policy, p.quota, job)

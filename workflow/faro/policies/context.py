@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from faro.experiment import Experiment
+from faro.model.experiment import Experiment
 
 
 def policy_context(run: dict[str, Any], exp: Experiment, trace_counts: np.ndarray | None = None) -> dict[str, Any]:

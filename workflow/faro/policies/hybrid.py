@@ -53,7 +53,6 @@ class _Predictive:
 class Hybrid(Policy):
     """Base of MArk and Faro: forecasting plumbing, the AI layer, the schedule."""
 
-    code_deps: tuple[str, ...] = ("forecast",)
     PARAMS = {
         "interval_s": {"type": "number", "exclusiveMinimum": 0, "default": 300,
                        "description": "seconds between predictive steps (the first at min(interval, 60 s))"},
@@ -179,7 +178,6 @@ class MArk(Hybrid):
 class Faro(Hybrid):
     """Cluster-wide utility optimisation (Faro-Sum/Fair/FairSum/PenaltySum/PenaltyFairSum)."""
 
-    code_deps = ("forecast", "solver")
     _unit = {"type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": 1}
     #: the solver's keys have no default here: faro.solver.solve.solve's own apply
     PARAMS = {

@@ -20,7 +20,7 @@ from typing import Any
 
 import jsonschema
 
-from faro.config import suggest
+from faro.workflow.config import suggest
 
 
 class ParamError(ValueError):

@@ -5,7 +5,7 @@
 - :mod:`.validate` offline schema validation (Kubernetes OpenAPI, KubeRay CRDs)
 - :mod:`.client` plain-dict REST layer over the official ``kubernetes`` client
 - :mod:`.lease` the Lease lock that serialises sessions on one cluster
-- :mod:`.stages` setup_quota .. teardown, each returning a JSON-able record
+- :mod:`.session` setup_quota .. teardown, each returning a JSON-able record
 - :mod:`.podrun` entry point of faro's pods (runs a command, serves its records)
 - :mod:`.backend` the adapter behind the workflow's stage rules (``get_backend("k8s")``)
 

@@ -12,8 +12,8 @@ Records: the replayer's into ``RUN/raw/replayer/``, the autoscaler's into ``RUN/
 :meth:`K8sBackend.parse` reads them with the ``ray`` backend's parser (same formats).
 
 One source of manifests: :func:`cell_objects` (run spec -> cell -> objects) is what the stages
-apply and what the ``k8s_manifests`` rule and ``python -m faro.backends.k8s.manifests --run-spec``
-write as YAML; the by-hand ``python -m faro.backends.k8s.stages STAGE --run-spec ... --run-dir RUN``
+apply and what the ``k8s_manifests`` rule and ``python -m faro.backends.k8s.cli manifests --run-spec``
+write as YAML; the by-hand ``python -m faro.backends.k8s.cli stage STAGE --run-spec ... --run-dir RUN``
 runs the workflow's own stage runner on the same run spec.
 """
 
@@ -30,7 +30,7 @@ from typing import Any
 import pandas as pd
 
 from faro.backends.k8s import manifests as mf
-from faro.backends.k8s import stages as k8s
+from faro.backends.k8s import session as k8s
 from faro.backends.k8s.config import Cell, K8sSettings, settings_from_config
 
 _STAGE_FN = {
@@ -51,7 +51,7 @@ RUN_CONFIG_KEYS = ("jobs", "policy", "policy_params", "tick_s", "latency_window_
 
 def data_files(run: dict[str, Any]) -> dict[str, Path]:
     """The policy's data files (e.g. a trained forecaster), relative to the data folder -> path."""
-    from faro.workflow_support import policy_data
+    from faro.workflow.support import policy_data
 
     root = Path(run.get("data_dir", "results/data"))
     out: dict[str, Path] = {}
@@ -66,7 +66,7 @@ def data_files(run: dict[str, Any]) -> dict[str, Path]:
 def cell_for(run: dict[str, Any]) -> Cell:
     """The run's cell: jobs, initial replicas, service times and the autoscaler's run config."""
     from faro.backends.ray.backend import ray_config
-    from faro.backends.ray.stages import initial_replicas
+    from faro.backends.ray.session import initial_replicas
 
     cfg = ray_config(run)
     jobs = tuple(j["name"] for j in cfg["jobs"])
@@ -217,8 +217,8 @@ class K8sBackend:
         return out
 
     def parse(self, run: dict[str, Any], run_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
-        from faro.backends.ray.parse import replicas_frame, requests_frame
-        from faro.experiment import load_experiment
+        from faro.serving.parse import replicas_frame, requests_frame
+        from faro.model.experiment import load_experiment
 
         raw = Path(run_dir) / "raw"
         exp = load_experiment(run["experiment_file"])

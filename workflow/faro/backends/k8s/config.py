@@ -123,8 +123,8 @@ class K8sSettings:
     max_workers: int = 100
     idle_timeout_s: int = 30
     #: Serve application (the ``ray`` backend's) and its arguments
-    #: (an application per job, named after it, route ``/<job>``, as in faro.backends.ray.serve_app.app_config)
-    serve_import_path: str = "faro.backends.ray.serve_app:build_app"
+    #: (an application per job, named after it, route ``/<job>``, as in faro.serving.serve_app.app_config)
+    serve_import_path: str = "faro.serving.serve_app:build_app"
     serve_deployment: str = "classifier"
     serve_app_args: Mapping[str, Any] = field(
         default_factory=lambda: {"model": "emulated", "service": dict(SERVICE_TIME)})
@@ -133,10 +133,10 @@ class K8sSettings:
     #: argv of the in-pod processes; {placeholders} are filled by manifests.pod_command
     #: (the ray backend's autoscaler and replayer CLIs; autoscaler.json and job_urls.json are in the ConfigMap)
     autoscaler_command: tuple[str, ...] = (
-        "python", "-m", "faro.backends.ray.autoscaler", "--config", "{config_dir}/autoscaler.json",
+        "python", "-m", "faro.serving.autoscaler", "--config", "{config_dir}/autoscaler.json",
     )
     replayer_command: tuple[str, ...] = (
-        "python", "-m", "faro.backends.ray.replayer",
+        "python", "-m", "faro.serving.replayer",
         "--trace", "{config_dir}/input.json",
         "--job-urls", "{config_dir}/job_urls.json",
         "--unit-time", "{unit_time}",

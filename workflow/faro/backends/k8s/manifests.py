@@ -14,7 +14,7 @@ The stage code applies exactly what these functions return, and the tests valida
 object offline against the Kubernetes OpenAPI schemas and KubeRay's CRDs
 (:mod:`faro.backends.k8s.validate`).
 
-CLI: ``python -m faro.backends.k8s.manifests --run-spec RUN/manifests/run_spec.json --out DIR``
+CLI: ``python -m faro.backends.k8s.cli manifests --run-spec RUN/manifests/run_spec.json --out DIR``
 writes a run's objects as YAML for inspection: the run spec the workflow's stage rules use
 (``rules/common.smk:get_run_spec``, written by the ``k8s_manifests`` rule), turned into the same
 cell by the same function (:func:`faro.backends.k8s.backend.cell_objects`), so the YAML is what the
@@ -23,7 +23,6 @@ stages apply.
 
 from __future__ import annotations
 
-import argparse
 import base64
 import datetime as dt
 import json
@@ -164,7 +163,7 @@ def job_urls(cell: Cell, s: K8sSettings) -> dict[str, str]:
 
 
 def autoscaler_config(cell: Cell, s: K8sSettings) -> Obj:
-    """The config file of ``python -m faro.backends.ray.autoscaler`` inside the cluster: the ray
+    """The config file of ``python -m faro.serving.autoscaler`` inside the cluster: the ray
     backend's run config (``cell.run_config``) plus one cluster entry per job (its dashboard,
     Prometheus endpoint, Ray Client address and the Serve config ``deploy_jobs`` PUT), the replay
     signals on the replayer's Service, and the pod's paths."""
@@ -441,23 +440,3 @@ def write_yaml(objs: Sequence[Obj], out: Path) -> list[Path]:
     allp = out / "all.yaml"
     allp.write_text(yaml.dump_all(objs, Dumper=_NoAliasDumper, sort_keys=False))
     return paths + [allp]
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m faro.backends.k8s.manifests",
-                                 description="Render a run's Kubernetes objects as YAML, as the stages apply them.")
-    ap.add_argument("--run-spec", type=Path, required=True,
-                    help="the run spec JSON the workflow wrote (RUN/manifests/run_spec.json, rule k8s_manifests)")
-    ap.add_argument("--out", type=Path, required=True)
-    ap.add_argument("--ray-service", action="store_true", help="also render each job as a RayService")
-    a = ap.parse_args(argv)
-
-    from faro.backends.k8s.backend import load_run_spec, write_manifests
-
-    paths = write_manifests(load_run_spec(a.run_spec), a.out, ray_services=a.ray_service)
-    print(f"{len(paths) - 1} objects -> {a.out} ({len(paths)} files)")
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

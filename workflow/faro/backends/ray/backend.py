@@ -8,9 +8,9 @@ from typing import Any
 import pandas as pd
 
 from faro.backends.ray import cluster
-from faro.backends.ray import stages as ray_stages
-from faro.config import load_policy_file
-from faro.experiment import load_experiment
+from faro.backends.ray import session as ray_stages
+from faro.workflow.config import load_policy_file
+from faro.model.experiment import load_experiment
 from faro.policies.context import policy_context
 
 _STAGE_FN = {
@@ -83,7 +83,7 @@ class RayBackend:
         return cluster.teardown_all(cluster.DEFAULT_STATE_DIR)
 
     def parse(self, run: dict[str, Any], run_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
-        from faro.backends.ray.parse import replicas_frame, requests_frame
+        from faro.serving.parse import replicas_frame, requests_frame
 
         raw = run_dir / "raw"
         exp = load_experiment(run["experiment_file"])

@@ -1,8 +1,0 @@
-# Snakemake shim: the logic is faro.plots.rules.plot_cilantro (workflow/faro/plots/rules.py).
-import sys
-from pathlib import Path
-
-sys.path.insert(0, str(Path(snakemake.scriptdir).parent / "workflow"))  # noqa: F821
-from faro.plots.rules import plot_cilantro  # noqa: E402
-
-plot_cilantro(snakemake)  # noqa: F821

@@ -1,0 +1,236 @@
+"""Entry points of the Snakemake rules: every rule runs ``scripts/rule.py``, which calls
+:func:`run_rule`, which calls the rule's function in :data:`ENTRIES`.
+
+Every function takes the ``snakemake`` object, logs to ``snakemake.log[0]`` and writes its
+outputs atomically.  Imports are lazy, inside each function, so that a stage that does no heavy
+work starts no heavy import, and so that a rule's computed code inputs
+(:mod:`faro.workflow.codedeps`) are what its function can reach, not all of this module.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from pathlib import Path
+
+from faro.workflow.rulelog import logged
+
+#: rule name -> its entry function ("module:function")
+ENTRIES = {
+    "fetch_data": "faro.workflow.entry:fetch_data",
+    "prepare_trace": "faro.workflow.entry:prepare_trace",
+    "train_forecaster": "faro.workflow.entry:train_forecaster",
+    "train_nhits": "faro.workflow.entry:train_nhits",
+    **{rule: "faro.workflow.entry:stage" for rule in (
+        "setup_quota", "deploy_clusters", "deploy_jobs", "launch_autoscaler", "replay", "fetch_logs", "teardown_run")},
+    "k8s_manifests": "faro.workflow.entry:k8s_manifests",
+    "teardown": "faro.workflow.entry:teardown_all",
+    "parse_logs": "faro.workflow.entry:parse",
+    "parse_decisions": "faro.workflow.entry:parse_decisions",
+    "run_stats": "faro.workflow.entry:run_stats",
+    "cell_stats": "faro.workflow.entry:cell_stats",
+    "stats_table": "faro.workflow.entry:stats_table",
+    **{rule: f"faro.workflow.plot_entry:{rule}" for rule in (
+        "bin_run", "plot_headline", "plot_headline_settings", "plot_quota_timelines", "plot_overview",
+        "table_fidelity", "plot_job_latency", "plot_summary", "table_main", "plot_ablation", "plot_model",
+        "bench_hierarchical", "plot_hierarchical", "bench_solver_optimality", "plot_solver_optimality",
+        "forecast_day11", "plot_forecast", "plot_forecasters", "plot_forecast_selection", "plot_cilantro",
+        "table_sim_vs_real", "table_scale_out", "plots_note", "plot_why")},
+}  # fmt: skip
+
+
+def run_rule(smk) -> None:
+    """Run the entry function of rule ``smk.rule``."""
+    import importlib
+
+    try:
+        target = ENTRIES[smk.rule]
+    except KeyError:
+        raise KeyError(f"rule {smk.rule!r} has no entry in faro.workflow.entry.ENTRIES") from None
+    module, _, func = target.partition(":")
+    getattr(importlib.import_module(module), func)(smk)
+
+
+def fetch_data(smk) -> None:
+    """The mirror is read here, not passed as a param: it never makes a fetched file stale."""
+    from faro.model.data import fetch, resolve_mirror
+
+    with logged(smk) as log:
+        mirror, origin = resolve_mirror(smk.config.get("data_mirror"))
+        log.info("data mirror: %s (from %s)", mirror, origin)
+        rec = fetch(smk.params.dataset, smk.params.name, smk.output[0], mirror)  # store: <data_dir>/.verified
+        log.info("fetched %s", rec)
+
+
+def prepare_trace(smk) -> None:
+    """The experiment's trace: validated, derived (job pick, window, scale) and written."""
+    from faro.model.experiment import experiment_trace, load_experiment
+    from faro.model.trace import write_trace
+
+    with logged(smk) as log:
+        exp = load_experiment(smk.input.experiment)
+        trace, warnings = experiment_trace(exp, smk.input.trace)
+        for w in warnings:
+            log.warning("%s", w)
+        write_trace(trace, smk.output[0])
+        log.info("trace %s: %d jobs, %d minutes, %d requests", exp.name, len(trace.jobs), trace.n_minutes, trace.total)
+
+
+def stage(smk) -> None:
+    from faro.workflow.stage_runner import run_stage, sigterm_as_interrupt
+
+    with logged(smk) as log, sigterm_as_interrupt():
+        run = dict(smk.params.run)
+        run_dir = Path(smk.params.run_dir)
+        rec = run_stage(smk.params.stage, run, run_dir, inputs=[str(p) for p in smk.input])
+        log.info("stage %s done in %.2fs", smk.params.stage, rec["seconds"])
+
+
+def k8s_manifests(smk) -> None:
+    """A k8s run's objects as YAML, exactly what its stages apply, plus its run spec (the input of
+    ``python -m faro.backends.k8s.cli stage``). Touches no cluster."""
+    from faro.backends.k8s.backend import write_manifests
+
+    with logged(smk) as log:
+        run = dict(smk.params.run)
+        if run["backend"] != "k8s":
+            raise ValueError(f"k8s_manifests renders the k8s backend's objects; the backend is {run['backend']}")
+        out = Path(smk.output[0])
+        tmp = out.with_name(f".{out.name}.tmp{os.getpid()}")  # a folder: written whole, then moved
+        shutil.rmtree(tmp, ignore_errors=True)
+        try:
+            paths = write_manifests(run, tmp)
+            shutil.rmtree(out, ignore_errors=True)
+            os.replace(tmp, out)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+        log.info("wrote %d manifest files and run_spec.json into %s", len(paths), smk.output[0])
+
+
+def parse(smk) -> None:
+    from faro.backends.base import get_backend
+    from faro.workflow.provenance import provenance
+    from faro.model.schema import write_replicas, write_requests
+
+    with logged(smk) as log:
+        run = dict(smk.params.run)
+        run_dir = Path(smk.params.run_dir)
+        requests, replicas = get_backend(run["backend"]).parse(run, run_dir)
+        prov = provenance(
+            backend=run["backend"], experiment=run["experiment"], quota=run["quota"], policy=run["policy"],
+            seed=run["seed"], config_hash=run["config_hash"], unit_time=run["unit_time"],
+        )  # fmt: skip
+        write_requests(requests, smk.output.requests, prov)
+        write_replicas(replicas, smk.output.replicas, prov)
+        log.info("parsed %d requests, %d replica changes", len(requests), len(replicas))
+
+
+def parse_decisions(smk) -> None:
+    """The run's decision records (raw, written by its controller) -> decisions.parquet with
+    provenance; the policy column names the policy's config (cell folder) on every backend."""
+    import pyarrow.parquet as pq
+
+    from faro.backends.base import get_backend
+    from faro.workflow.provenance import provenance
+    from faro.model.schema import write_decisions
+
+    with logged(smk) as log:
+        run = dict(smk.params.run)
+        run_dir = Path(smk.params.run_dir)
+        raw = run_dir / get_backend(run["backend"]).decisions_file
+        df = pq.read_table(raw).to_pandas()
+        df["policy"] = run["policy"]
+        prov = provenance(
+            backend=run["backend"], experiment=run["experiment"], quota=run["quota"], policy=run["policy"],
+            seed=run["seed"], config_hash=run["config_hash"], unit_time=run["unit_time"],
+        )  # fmt: skip
+        write_decisions(df, smk.output[0], prov)
+        log.info("decision records: %d rows (%d ticks)", len(df), df["time_s"].nunique())
+
+
+def run_stats(smk) -> None:
+    from faro.model.experiment import load_experiment
+    from faro.model.schema import read_replicas, read_requests
+    from faro.model.stats import latency_stats, write_stats
+    from faro.model.trace import parse_trace
+
+    with logged(smk) as log:
+        run = dict(smk.params.run)
+        exp = load_experiment(run["experiment_file"])
+        trace = parse_trace(smk.input.trace, exp.jobs)
+        requests = read_requests(smk.input.requests)
+        replicas = read_replicas(smk.input.replicas) if run["backend"] == "sim" else None
+        slo = {j: m.slo_ms for j, m in zip(exp.jobs, exp.job_models, strict=True)}
+        stats = latency_stats(requests, jobs=exp.jobs, slo_ms=slo, unit_time=run["unit_time"],
+                              n_minutes=trace.n_minutes, replicas=replicas)  # fmt: skip
+        write_stats(stats, smk.output.pkl, smk.output.json)
+        log.info("slo_rate %.2f, avg_total_utility %.3f", stats["slo_rate"], stats["avg_total_utility"])
+
+
+def cell_stats(smk) -> None:
+    from faro.model.stats import average_over_seeds, read_stats, write_stats
+
+    with logged(smk) as log:
+        per_seed = [read_stats(p) for p in smk.input.stats]
+        stats = average_over_seeds(per_seed, list(smk.params.seeds))
+        write_stats(stats, smk.output.pkl, smk.output.json)
+        log.info("cell over seeds %s: slo_rate %.2f", list(smk.params.seeds), stats["slo_rate"])
+
+
+def stats_table(smk) -> None:
+    """One row per run (every seed of every cell): results/stats.parquet and .csv."""
+    import pandas as pd
+
+    from faro.model.stats import read_stats, stats_row
+
+    with logged(smk) as log:
+        rows = []
+        for path, key in zip(smk.input.stats, smk.params.runs, strict=True):
+            rows.append({**key, **stats_row(read_stats(path))})
+        df = pd.DataFrame(rows)
+        _atomic_df(df, smk.output.parquet, smk.output.csv)
+        log.info("stats table: %d runs", len(df))
+
+
+def _atomic_df(df, parquet_path: str, csv_path: str) -> None:
+    from faro.atomic import atomic_path
+
+    with atomic_path(parquet_path) as tmp:
+        df.to_parquet(tmp, index=False)
+    with atomic_path(csv_path) as tmp:
+        df.to_csv(tmp, index=False)
+
+
+def teardown_all(smk) -> None:
+    from faro.workflow.support import teardown_sessions
+
+    with logged(smk) as log:
+        if smk.params.backend == "k8s":  # explicit: sessions kept for a reattach go too
+            from faro.backends.k8s.backend import K8sBackend
+
+            for run_dir in K8sBackend.release_detached(smk.params.root):
+                log.info("released detached k8s session %s for teardown", run_dir)
+        done = teardown_sessions(smk.params.root, smk.params.backend)
+        log.info("teardown: %d open session(s) removed", len(done))
+        print(f"teardown: {len(done)} open session(s) removed", file=sys.__stderr__)
+
+
+def train_forecaster(smk) -> None:
+    from faro.forecast.training import train_and_save
+
+    with logged(smk) as log:
+        data_dir = Path(smk.input.history).parent.parent
+        train_and_save("light", data_dir, smk.output[0])
+        log.info("trained the light forecaster on days 1-10 -> %s", smk.output[0])
+
+
+def train_nhits(smk) -> None:
+    """N-HiTS on days 1-10 of the history (never day 11), fixed seed, saved with a manifest."""
+    from faro.forecast.nhits import train_nhits as train
+    from faro.forecast.training import history
+
+    with logged(smk) as log:
+        out_dir = Path(smk.output[0]).parent
+        manifest = train(history(Path(smk.input.history).parent.parent), out_dir, seed=0)
+        log.info("trained N-HiTS -> %s", manifest)

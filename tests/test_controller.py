@@ -1,4 +1,4 @@
-"""Hand-computed cases for the control loop (faro.control.controller, REFERENCE.md 3-4).
+"""Hand-computed cases for the control loop (faro.control.controller, docs/model.md sections 3-4).
 
 The controller is driven directly with a fake actuator that records every call, and a
 scripted layer that emits given actions at given times.  Ledger arithmetic is written
@@ -203,7 +203,7 @@ def test_job_order_serves_upscales_in_queue_order():
 
 
 def test_job_order_puts_a_retry_of_a_later_job_after_an_earlier_job():
-    # REFERENCE 3: the artifact serves same-tick upscales "in job order after the downscales".
+    # docs/model.md section 3: the artifact serves same-tick upscales "in job order after the downscales".
     # quota 5, a 1 b 2 c 1 -> 1 free.
     # Tick 10: c -> 3 (trials 5): grant 1 -> c = 2, clamped, re-queued.  0 free.
     # Tick 20: b -> 1 frees 1; upscales waiting: c's retry and a new a +1.  In job order a

@@ -1,4 +1,4 @@
-"""Hand-computed decisions of the baseline policies (faro.policies.reactive, REFERENCE.md 4).
+"""Hand-computed decisions of the baseline policies (faro.policies.reactive, docs/model.md section 4).
 
 Reactive counter, per job and tick: avg_latency > SLO -> counter + 1 (reset to +1 if it
 was negative), at +3 emit an upscale and reset to 0; otherwise counter - 1 (reset to -1

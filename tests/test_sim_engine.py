@@ -1,6 +1,6 @@
 """Hand-computed cases for the simulated cluster and its run loop (faro.backends.sim.engine).
 
-REFERENCE.md section 3: a new replica reuses an idle pod of its job (active after the
+docs/model.md section 3: a new replica reuses an idle pod of its job (active after the
 3 s warm start) or creates a pod (35 s cold start); the pod's CPU is reserved at once;
 if the node is full the replica retries every 5 s.  A removed replica's pod stays idle,
 holding its CPU, until the 5-s cluster monitor sees it idle for 30 s (never a job's

@@ -1,4 +1,4 @@
-"""Hand-computed cases for the compiled event core (faro.backends.sim.kernel, REFERENCE.md section 3).
+"""Hand-computed cases for the compiled event core (faro.backends.sim.kernel, docs/model.md section 3).
 
 Every case builds a :class:`KernelState` directly with fixed per-request times.  The
 times are dyadic fractions (R = 2**-10 s ~ 1 ms router crossing, S = 2**-3 s = 125 ms

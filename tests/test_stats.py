@@ -1,4 +1,4 @@
-"""Tests of faro.model.stats on hand-computed cases (REFERENCE.md section 5)."""
+"""Tests of faro.model.stats on hand-computed cases (docs/model.md section 5)."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """The trace format (faro.model.trace): parsing, validation errors, Poisson arrivals.
 
-REFERENCE.md section 2: JSON Lines, one line per trace minute,
+docs/model.md section 2: JSON Lines, one line per trace minute,
 ``{"ts": k, "counts": {job: {deployment: count}}}``.  Within minute k a job's
 ``count`` requests are sent open-loop from k * unit_time with exponential gaps of mean
 unit_time / count; the first goes out at once; minutes may overlap.
@@ -196,7 +196,7 @@ def test_first_request_of_each_minute_is_at_its_start():
 
 
 def test_first_request_of_each_minute_is_exactly_at_k_unit_time():
-    # REFERENCE 3: "minute k's process starts at k x unit_time ... the first request of a
+    # docs/model.md section 3: "minute k's process starts at k x unit_time ... the first request of a
     # minute goes out at once": exactly at k * unit_time, so per-minute binning by arrival
     # (floor(t / unit_time)) puts it in minute k.
     counts = np.tile([957, 1200, 3, 0, 1477, 800], 10)

@@ -2,7 +2,7 @@
 
 Metrics snapshot -> policy layers -> actions -> (ledger, executors) -> actuator.
 The simulator drives it on a simulated clock; the live backends drive it on the
-wall clock from their own autoscaler process.  Behaviour follows REFERENCE.md
+wall clock from their own autoscaler process.  Behaviour follows docs/model.md
 sections 3 and 4:
 
 * every layer decides when due (first at ``layer.first_at_s``, then every
@@ -10,7 +10,7 @@ sections 3 and 4:
 * queued actions (new ones plus retries) are carried out downscales first, then
   the upscales of a predictive step's batch (job order by default, as the
   artifact's predictive controller submits them), then single reactive upscales
-  (a random order each tick by default; see REFERENCE.md section 3);
+  (a random order each tick by default; see docs/model.md section 3);
 * a per-job executor carries out one action at a time: busy for
   ``downscale_busy_s`` after a downscale and while an upscale's replicas are
   still starting (asked from the actuator); an action meeting a busy executor

@@ -1,4 +1,4 @@
-"""Load forecasters for the predictive policies (REFERENCE sections 2 and 4).
+"""Load forecasters for the predictive policies (docs/model.md section s 2 and 4).
 
 ``history`` loads the artifact's checked history; ``base`` defines :class:`Forecaster` with
 :class:`LastValue` and :class:`Oracle`; ``light`` is the default probabilistic forecaster;

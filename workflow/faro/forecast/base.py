@@ -2,7 +2,7 @@
 
 A forecaster maps a job's observed per-minute counts (oldest first, the last entry is the
 minute that just ended) to quantiles of the next ``horizon`` minutes' counts.  Faro's
-predictive step (REFERENCE section 4) asks for 7 steps at its planning quantile (0.6 in the
+predictive step (docs/model.md section 4) asks for 7 steps at its planning quantile (0.6 in the
 paper's simulator runs, 0.5 in this project's configs; higher ones during slack escalation);
 MArk asks for the median.  Outputs are per-minute counts, shape
 ``(len(quantiles), horizon)``, non-negative and non-decreasing in q.
@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-#: default per-job input windows (minutes): REFERENCE section 4, 10 for jobs 2 and 8
+#: default per-job input windows (minutes): docs/model.md section 4, 10 for jobs 2 and 8
 DEFAULT_INPUT_LEN = 15
 DEFAULT_INPUT_LEN_BY_JOB: dict[int, int] = {2: 10, 8: 10}
 

@@ -1,6 +1,6 @@
 """Score forecasters on the test day the way the predictive policies use them.
 
-At every predictive step t = 60, 360, 660, ... s (first at 60 s, then every 300 s; REFERENCE
+At every predictive step t = 60, 360, 660, ... s (first at 60 s, then every 300 s; docs/model.md
 section 4) the forecaster sees the complete minutes before t and forecasts the next 7 minutes.
 Steps whose 7 minutes run past the end of the day are scored on the minutes that exist.
 Metrics of the median (MAPE, sMAPE, WAPE), the 0.1-0.9 interval's coverage (ideal 0.8) and the

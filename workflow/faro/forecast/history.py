@@ -1,4 +1,4 @@
-"""The artifact's load history (REFERENCE section 2), checked before it is unpickled.
+"""The artifact's load history (docs/model.md section 2), checked before it is unpickled.
 
 ``top9_twitter_1_1600_avgproc_min_int5m_reduced_6hr_augmented.pkl`` is a pickled pandas
 DataFrame with 440 rows and the columns ``hash_func`` (series id), ``day`` (1..11),

@@ -1,7 +1,7 @@
 """The default light probabilistic forecaster: a direct multi-step log-linear AR model.
 
 Why this model.  The predictor only sees the last 15 minutes (10 for jobs 2 and 8) of one job
-and must forecast the next 7.  On days 1-10 -> day 11 (REFERENCE section 2) we compared, per
+and must forecast the next 7.  On days 1-10 -> day 11 (docs/model.md section 2) we compared, per
 job: persistence, the 5-minute mean, a least-squares AR on the last 1 / 5 / all lags of
 log counts, a Huber-weighted AR on all lags, each per job or pooled over jobs.  Per-job models
 on all lags won clearly (sMAPE of the median ~13.3 % vs ~15.0 % for persistence-like models

@@ -1,6 +1,6 @@
 """Optional N-HiTS forecaster (darts over torch), as the artifact used in its simulations.
 
-Honest version (REFERENCE section 4): trained on days 1-8 of the history with early stopping
+Honest version (docs/model.md section 4): trained on days 1-8 of the history with early stopping
 on days 9-10, never on day 11 (the artifact early-stopped on the test day).  One global model
 per input length (15 minutes; 10 for jobs 2 and 8) over all jobs' series and augmented
 samples, on log1p counts, quantile-regression likelihood, 100 samples per forecast drawn with a

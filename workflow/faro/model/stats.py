@@ -1,4 +1,4 @@
-"""Per-run stats (``latency_stats.pkl``), as REFERENCE.md section 5 defines them.
+"""Per-run stats (``latency_stats.pkl``), as docs/model.md section 5 defines them.
 
 Input is the backend-neutral Parquet data of :mod:`faro.model.schema` (one row per request,
 one row per change of a job's active replica count), so the same numbers come out of
@@ -334,7 +334,7 @@ def latency_stats(
     replicas: pd.DataFrame | None = None,
     utility: str = "latency",
 ) -> dict[str, Any]:
-    """The ``latency_stats.pkl`` dict of one run (REFERENCE.md section 5).
+    """The ``latency_stats.pkl`` dict of one run (docs/model.md section 5).
 
     ``requests`` / ``replicas`` follow :mod:`faro.model.schema`.  A request failed when its
     ``latency_ms`` is NaN (or ``succeeded`` is False); failures are SLO misses and, in the

@@ -129,7 +129,7 @@ def write_trace(trace: Trace, path: str | os.PathLike, deployment: str = "classi
 def poisson_arrivals(
     counts: np.ndarray, unit_time: float, rng: np.random.Generator
 ) -> np.ndarray:
-    """Open-loop arrival times of one job (REFERENCE.md section 2, "Replay").
+    """Open-loop arrival times of one job (docs/model.md section 2, "Replay").
 
     Minute ``k``'s ``counts[k]`` requests start at ``k * unit_time`` (the first at
     once) with exponential gaps of mean ``unit_time / counts[k]``; minutes may

@@ -163,7 +163,7 @@ def drop_spill_slot(binned: pd.DataFrame, fraction: float = 0.5) -> pd.DataFrame
     """Without the last slot when it holds fewer than ``fraction`` x the median requests per slot.
 
     The stats have trace minutes + 1 slots; the last one only catches the final minute's
-    spill-over (REFERENCE.md section 5), so in a timeline it shows up as a spurious drop.
+    spill-over (docs/model.md section 5), so in a timeline it shows up as a spurious drop.
     """
     if binned.empty:
         return binned

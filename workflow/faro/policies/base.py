@@ -56,7 +56,7 @@ class Policy:
 
     @property
     def first_at_s(self) -> float:
-        """First decision: one interval in, but at most 60 s (REFERENCE section 3)."""
+        """First decision: one interval in, but at most 60 s (docs/model.md section 3)."""
         return self.interval_s if self.interval_s <= 60 else 60.0
 
     def initial_replicas(self) -> dict[str, int]:

@@ -5,7 +5,7 @@
 * **Faro** (all variants): one cluster-wide optimisation of the replica vector
   (:mod:`faro.solver`) on probabilistic forecasts, with slack escalation.
 
-REFERENCE.md section 4.  The predictive step first runs at 60 s; when it runs, the AI
+docs/model.md section 4.  The predictive step first runs at 60 s; when it runs, the AI
 layer's counters are cleared; AI only acts on jobs whose executor is idle.  Predictive
 actions carry 5 trials.
 """
@@ -29,7 +29,7 @@ from faro.solver.solve import METHODS
 log = logging.getLogger("faro.policies.hybrid")
 
 HORIZON = 7
-#: per-series input windows (minutes): 15, but 10 for series 2 and 8 (REFERENCE section 4)
+#: per-series input windows (minutes): 15, but 10 for series 2 and 8 (docs/model.md section 4)
 INPUT_LEN = 15
 INPUT_LEN_BY_SERIES = {2: 10, 8: 10}
 
@@ -137,7 +137,7 @@ class Hybrid(Policy):
 
     def rates(self, snapshot: Snapshot, quantile: float | None) -> np.ndarray:
         """Rates (req/s), shape (n_jobs, steps): forecasts where enough history exists,
-        else the observed counts (REFERENCE section 4)."""
+        else the observed counts (docs/model.md section 4)."""
         self._ensure_forecaster()
         hists = [np.asarray(j.arrivals_per_min, dtype=float) for j in snapshot.jobs]
         n_obs = min(len(h) for h in hists)

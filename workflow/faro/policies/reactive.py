@@ -1,4 +1,4 @@
-"""Reactive policies driven by the latency counter (REFERENCE.md section 4).
+"""Reactive policies driven by the latency counter (docs/model.md section 4).
 
 Per job and tick: while ``avg_latency`` exceeds the SLO the counter climbs (reset
 to +1 if it was negative) and at ``+upscale_ticks`` emits an upscale and resets;

@@ -1,6 +1,6 @@
 """Open-loop asyncio HTTP trace replayer (aiohttp).
 
-Arrivals (REFERENCE.md section 2, "Replay"): trace minute ``k`` starts at
+Arrivals (docs/model.md section 2, "Replay"): trace minute ``k`` starts at
 ``k * unit_time`` seconds; within it a job's ``count`` requests go out with
 exponential gaps of mean ``unit_time / count`` (a Poisson process), the first
 at once; minutes may overlap.  The schedule comes from one seeded numpy

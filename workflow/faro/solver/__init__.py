@@ -1,4 +1,4 @@
-"""Faro's cluster-wide optimisation (REFERENCE section 4) as pure functions.
+"""Faro's cluster-wide optimisation (docs/model.md section 4) as pure functions.
 
 - :mod:`faro.solver.latency`: Erlang C and the capped M/D/c p99 latency estimate.
 - :mod:`faro.solver.utility`: relaxed/step utilities, admission penalty, cold start.

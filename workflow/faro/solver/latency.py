@@ -1,4 +1,4 @@
-"""Latency model of Faro's cluster-wide solver (REFERENCE section 4).
+"""Latency model of Faro's cluster-wide solver (docs/model.md section 4).
 
 A job with arrival rate ``lam`` (requests/s), per-request processing time ``p``
 (seconds) and ``x`` real-valued replicas is modelled as an M/M/c queue whose
@@ -19,9 +19,9 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from scipy.special import gammaincc, gammaln, xlogy
 
-#: utilisation above which the arrival rate is capped (REFERENCE: 0.95)
+#: utilisation above which the arrival rate is capped (docs/model.md section 4: 0.95)
 RHO_CAP: float = 0.95
-#: stand-in for a waiting probability of exactly zero (REFERENCE: 1e-4)
+#: stand-in for a waiting probability of exactly zero (docs/model.md section 4: 1e-4)
 PW_FLOOR: float = 1e-4
 
 
@@ -61,7 +61,7 @@ def mdc_p99_latency(
 ) -> NDArray[np.float64]:
     """Estimated p99 latency (seconds) of a job with ``x`` real-valued replicas.
 
-    Follows REFERENCE section 4: ``rho = lam p / x``; above ``rho_cap`` the rate
+    Follows docs/model.md section 4: ``rho = lam p / x``; above ``rho_cap`` the rate
     is capped to ``lam' = rho_cap x / p`` and ``w = lam'/lam`` (else ``lam' =
     lam``, ``w = 1``); Erlang C with ``a = lam' p``, ``c = floor(x)`` and the
     capped ``rho' = lam' p / x``; ``Pw = 0`` is replaced by 1e-4;

@@ -1,4 +1,4 @@
-"""Cluster objectives of the Faro variants (REFERENCE section 4).
+"""Cluster objectives of the Faro variants (docs/model.md section 4).
 
 Each objective maps the vector of job utilities ``u`` (shape ``(..., n_jobs)``)
 to one number to maximise:

@@ -1,4 +1,4 @@
-"""Faro's cluster-wide replica allocation (REFERENCE section 4).
+"""Faro's cluster-wide replica allocation (docs/model.md section 4).
 
 Pipeline of :func:`solve`:
 
@@ -48,11 +48,11 @@ log = logging.getLogger("faro.solver")
 
 #: the artifact's admission variables run 0..ADMISSION_SCALE inside the optimiser
 ADMISSION_SCALE: float = 100.0
-#: objective tolerance of the adjust pass (REFERENCE: 1e-4)
+#: objective tolerance of the adjust pass (docs/model.md section 4: 1e-4)
 ADJUST_TOL: float = 1e-4
 #: adjust rounds per CPU of quota before giving up (a safety limit against a cycle)
 ADJUST_MAX_ROUNDS_PER_CPU: int = 4
-#: removal candidates are compared on the objective rounded to this many decimals (REFERENCE)
+#: removal candidates are compared on the objective rounded to this many decimals (docs/model.md section 4)
 REMOVAL_DECIMALS: int = 4
 METHODS: tuple[str, ...] = ("cobyla", "slsqp", "de")
 
@@ -240,7 +240,7 @@ def _round_to_quota(x_real: NDArray[np.float64], prob: _Problem, f: _IntObjectiv
 
 
 def _adjust(x: NDArray[np.int64], prob: _Problem, f: _IntObjective, tol: float) -> NDArray[np.int64]:
-    """REFERENCE's adjust pass: shed replicas that do not pay, re-offer the freed CPU."""
+    """The adjust pass (docs/model.md section 4): shed replicas that do not pay, re-offer the freed CPU."""
     x = x.copy()
     for _ in range(ADJUST_MAX_ROUNDS_PER_CPU * prob.quota + 4):
         removed = False

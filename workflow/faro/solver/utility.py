@@ -1,4 +1,4 @@
-"""Per-job utilities of Faro's solver (REFERENCE section 4).
+"""Per-job utilities of Faro's solver (docs/model.md section 4).
 
 A job's utility is the mean, over the forecast steps, of a per-step utility of
 its estimated p99 latency: the "relaxed" (inverse) utility ``min(1, SLO/L)``,
@@ -14,7 +14,7 @@ from numpy.typing import ArrayLike, NDArray
 from faro.solver.fastpath import job_utilities_2d
 from faro.solver.latency import RHO_CAP
 
-#: knots of the linear admission penalty pen(drop fraction) (REFERENCE section 4)
+#: knots of the linear admission penalty pen(drop fraction) (docs/model.md section 4)
 PENALTY_KNOTS_X: tuple[float, ...] = (0.0, 0.001, 0.03, 0.08, 1.0)
 PENALTY_KNOTS_Y: tuple[float, ...] = (0.0, 0.0, 0.25, 0.5, 1.0)
 

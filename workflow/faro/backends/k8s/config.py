@@ -18,7 +18,7 @@ from typing import Any
 #: RFC 1123 label, the rule for namespace names and most object names
 _DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 
-#: defaults of the serve application's model, REFERENCE.md section 3 (ResNet34 on one CPU)
+#: defaults of the serve application's model, docs/model.md section 3 (ResNet34 on one CPU)
 SERVICE_TIME = {"shape": 0.42247119243841247, "loc": 0.07930158214998745, "scale": 0.06858078649769431}
 
 
@@ -252,7 +252,7 @@ def default_jobs(n: int) -> tuple[str, ...]:
 
 def overhead_millicpu(s: K8sSettings, n_jobs: int) -> int:
     """CPU the namespace needs besides the workers: heads (+ their Ray autoscaler sidecars),
-    the faro autoscaler and the replayer (REFERENCE: the artifact declared 17 CPUs for 10 jobs)."""
+    the faro autoscaler and the replayer (docs/model.md section 1: the artifact declared 17 CPUs for 10 jobs)."""
     per_head = millis(s.head.cpu) + millis(s.ray_autoscaler_sidecar.cpu)
     return n_jobs * per_head + millis(s.autoscaler.cpu) + millis(s.replayer.cpu)
 

@@ -101,7 +101,7 @@ def quota_totals(cell: Cell, s: K8sSettings) -> tuple[int, int]:
 
 def resource_quota(cell: Cell, s: K8sSettings) -> Obj:
     """Caps requests and limits of CPU and memory; with a 1-CPU worker per Serve replica the
-    quota is the number of replicas the cell can run (REFERENCE section 1)."""
+    quota is the number of replicas the cell can run (docs/model.md section 1)."""
     cpu, mem = quota_totals(cell, s)
     c, m = cpu_quantity(cpu), mem_quantity(mem)
     ann = {"faro.io/worker-quota-cpus": str(cell.quota),

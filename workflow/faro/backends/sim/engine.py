@@ -1,4 +1,4 @@
-"""The discrete-event simulator of one run (REFERENCE.md section 3).
+"""The discrete-event simulator of one run (docs/model.md section 3).
 
 The cluster model (pods, replicas, the node's CPUs, cold/warm starts, idle
 timeouts, retries) and the global event loop live here, in Python; the request

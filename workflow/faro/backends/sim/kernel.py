@@ -3,7 +3,7 @@
 Between two global events (controller ticks, replica activations, pod timeouts)
 every job's request path evolves on its own, so :func:`advance` moves all jobs
 forward to a time ``T`` in compiled code; the Python control loop changes the
-replica sets in between.  Per job (REFERENCE.md section 3):
+replica sets in between.  Per job (docs/model.md section 3):
 
 arrival -> router (single FIFO server, crossed in and out) -> admission (drop
 when the head queue already holds more than ``max_queued``, or by the

@@ -9,9 +9,11 @@ from snakemake.utils import min_version, validate
 sys.path.insert(0, os.path.join(workflow.basedir, "workflow"))
 
 from faro.workflow.config import check_config_schema, coerce_cli, set_project_root
+from faro.workflow.provenance import share_with_jobs
 from faro.workflow.support import config_sources_of, is_verbose
 
 set_project_root(workflow.basedir)
+share_with_jobs()  # the commit and package versions, computed once for every job
 
 min_version("9.0")
 

@@ -3,20 +3,25 @@ import json
 import os
 import sys
 
-from faro.workflow.config import check_config, check_results_root, project_root
+from faro.backends.base import BACKENDS, LIVE_BACKENDS
+from faro.model.data import DATASETS, HISTORY_FILE, keep_verified
+from faro.workflow.codedeps import closure_of
 from faro.workflow.config import (
+    check_config,
+    check_results_root,
+    experiment_dir,
+    experiment_trace_file,
     load_policy_file,
+    make_run_spec,
+    project_relative,
+    project_root,
     run_identity_hash,
     target_cells,
     trace_source,
 )
-from faro.workflow.config import experiment_dir, experiment_trace_file, project_relative
-from faro.model.data import DATASETS, HISTORY_FILE, keep_verified
 from faro.workflow.config import unit_time as experiment_unit_time
-from faro.workflow.summary import summary_table
-from faro.backends.base import BACKENDS
-from faro.workflow.codedeps import closure_of
 from faro.workflow.entry import ENTRIES
+from faro.workflow.summary import summary_table
 from faro.workflow.support import (
     command_line,
     open_sessions,
@@ -126,26 +131,23 @@ def get_run_hash(wildcards):
 
 
 def get_run_spec(wildcards):
-    """Everything a stage needs to know about one run (also a rerun trigger, so nothing here
-    may depend on the rest of the matrix: narrowing `policies` must not touch finished runs).
-    """
-    return {
-        "experiment": config["experiment"],
-        "experiment_file": EXPERIMENT_FILE,
-        "backend": BACKEND,
-        "quota": int(wildcards.quota),
-        "policy": wildcards.policy,
-        "policy_file": f"{POLICY_DIR}/{wildcards.policy}.yaml",
-        "policy_spec": get_policy_spec(wildcards),
-        "seed": int(wildcards.seed),
-        "unit_time": UNIT_TIME,
-        "trace_file": get_trace(wildcards),
-        "results": ROOT,
-        "data_dir": DATA,
-        "project_root": str(project_root()),
-        "config_hash": get_run_hash(wildcards),  # the run's identity (provenance)
-        "backend_options": config.get(BACKEND, {}),
-    }
+    """The run's typed spec (faro.model.runspec.RunSpec) as a JSON-able dict: everything a stage
+    needs, resolved here once (also a rerun trigger, so nothing here may depend on the rest of
+    the matrix: narrowing `policies` must not touch finished runs)."""
+    return make_run_spec(
+        experiment=EXP.raw,
+        backend=BACKEND,
+        quota=int(wildcards.quota),
+        policy=wildcards.policy,
+        seed=int(wildcards.seed),
+        unit_time=UNIT_TIME,
+        trace_file=get_trace(wildcards),
+        policy_dir=POLICY_DIR,
+        results=ROOT,
+        data_dir=DATA,
+        backend_options=config.get(BACKEND, {}),
+        config_hash=get_run_hash(wildcards),
+    ).to_dict()
 
 
 def get_trace_source(wildcards=None):
@@ -168,7 +170,7 @@ def get_previous_teardown(wildcards):
     A real data dependency on purpose (not ``ancient``): when an earlier run is redone, its
     session is live again, so the runs after it must wait and are redone after it.
     """
-    if BACKEND == "sim":
+    if not LIVE_BACKENDS[BACKEND]:
         return []
     key = (int(wildcards.quota), wildcards.policy, int(wildcards.seed))
     k = RUNS.index(key)
@@ -176,30 +178,6 @@ def get_previous_teardown(wildcards):
         return []
     q, p, s = RUNS[k - 1]
     return os.path.join(RUN.format(quota=q, policy=p, seed=s), "stages/teardown.json")
-
-
-def get_session_inputs(wildcards):
-    """What a live session stage reads besides its predecessor's record: every k8s/ray stage
-    builds its cell from the run spec (experiment, policy file, trace, the policy's data files).
-    The sim stages read none of them before the replay."""
-    if BACKEND == "sim":
-        return {}
-    return {
-        "experiment_file": EXPERIMENT_FILE,
-        "policy": f"{POLICY_DIR}/{wildcards.policy}.yaml",
-        "trace": get_trace(wildcards),
-        "data": get_policy_data(wildcards),
-    }
-
-
-def get_live_experiment(wildcards):
-    """The experiment file, for live stages (their run spec reads it); none for sim."""
-    return [] if BACKEND == "sim" else EXPERIMENT_FILE
-
-
-def get_live_policy(wildcards):
-    """The policy file, for live stages (their run spec reads it); none for sim."""
-    return [] if BACKEND == "sim" else f"{POLICY_DIR}/{wildcards.policy}.yaml"
 
 
 def get_rule_code(rule):

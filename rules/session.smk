@@ -7,9 +7,9 @@ rule setup_quota:
     # live backends embed the trace and the policy's data files (trained forecasters) in the
     # session: the trace and model rules run before the session starts
     input:
-        unpack(get_session_inputs),
-        experiment=EXPERIMENT_FILE,
         previous=get_previous_teardown,
+        trace=get_trace,
+        data=get_policy_data,
         code=get_backend_code,
     output:
         os.path.join(RUN, "stages/quota.json"),
@@ -34,7 +34,6 @@ rule setup_quota:
 rule deploy_clusters:
     input:
         os.path.join(RUN, "stages/quota.json"),
-        unpack(get_session_inputs),
     output:
         os.path.join(RUN, "stages/clusters.json"),
     log:
@@ -58,7 +57,6 @@ rule deploy_clusters:
 rule deploy_jobs:
     input:
         os.path.join(RUN, "stages/clusters.json"),
-        unpack(get_session_inputs),
     output:
         os.path.join(RUN, "stages/jobs.json"),
     log:
@@ -84,9 +82,6 @@ rule launch_autoscaler:
     # policy's class and parameters are in params.run (an edit of comments reruns nothing)
     input:
         os.path.join(RUN, "stages/jobs.json"),
-        trace=get_trace,
-        data=get_policy_data,
-        experiment=get_live_experiment,
     output:
         os.path.join(RUN, "stages/autoscaler.json"),
     log:
@@ -113,8 +108,6 @@ rule replay:
         trace=get_trace,
         data=get_policy_data,
         code=get_replay_code,
-        policy=get_live_policy,
-        experiment=get_live_experiment,
     output:
         os.path.join(RUN, "stages/replay.json"),
     log:
@@ -140,7 +133,6 @@ rule replay:
 rule fetch_logs:
     input:
         os.path.join(RUN, "stages/replay.json"),
-        unpack(get_session_inputs),
     output:
         # the logs land in {run}/raw/, which live backends fill during the replay already:
         # not a declared output, so that Snakemake never clears it before this stage
@@ -167,7 +159,8 @@ rule k8s_manifests:
     # k8s: what the stages apply for one run, as YAML (inspect it, `kubectl apply --dry-run=server`)
     # and its run spec, the input of the by-hand `python -m faro.backends.k8s.cli stage`; no cluster
     input:
-        unpack(get_session_inputs),
+        trace=get_trace,
+        data=get_policy_data,
     output:
         directory(os.path.join(RUN, "manifests")),
     log:

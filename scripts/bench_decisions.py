@@ -31,14 +31,14 @@ def one_run(name: str, quota: int, seed: int, exp, trace, data_dir: str, record:
     from faro.workflow.config import load_policy_file
     from faro.control.records import DecisionRecorder
     from faro.policies import make_policy
-    from faro.policies.context import policy_context
+    from faro.model.runspec import policy_context
     from faro.policies.explain import instrument
     from faro.backends.sim.engine import simulate
 
     spec = load_policy_file(name, ROOT / "config/policies")
     run = {"unit_time": 60.0, "data_dir": data_dir, "seed": seed}
     policy = make_policy(spec["class"], spec["params"], jobs=exp.jobs, quota=quota, base_dir=ROOT,
-                         context=policy_context(run, exp, trace.counts))  # fmt: skip
+                         context=policy_context(exp, **run, trace_counts=trace.counts))  # fmt: skip
     inside = [0.0]
     t0 = time.perf_counter()
     recorder = DecisionRecorder(name, instrument(policy)) if record else None

@@ -23,7 +23,7 @@ CHILD = r"""
 import json, resource, sys, time
 t0 = time.perf_counter()
 sys.path.insert(0, {pkg!r})
-from faro.policies.context import policy_context
+from faro.model.runspec import policy_context
 from faro.model.experiment import load_experiment
 from faro.policies import make_policy
 from faro.backends.sim.engine import simulate
@@ -37,7 +37,7 @@ run = {{"unit_time": 60.0, "data_dir": {data!r}, "seed": {seed}}}
 import yaml
 spec = yaml.safe_load(open({policy_file!r}))
 policy = make_policy(spec["class"], spec["params"], jobs=exp.jobs, quota={quota},
-                     context=policy_context(run, exp, trace.counts))
+                     context=policy_context(exp, **run, trace_counts=trace.counts))
 res = simulate(exp, trace, policy, {quota}, {seed})
 t2 = time.perf_counter()
 np.savez({out!r}, job=res.job, arrival=res.arrival, start=res.start, end=res.end, status=res.status)

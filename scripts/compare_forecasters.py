@@ -26,13 +26,13 @@ sys.path.insert(0, str(ROOT / "workflow"))
 def one(args: tuple) -> dict:
     policy, forecaster, quota, seed, quantile, data_dir, mirror = args
     from faro.model.experiment import load_experiment
-    from faro.policies.context import policy_context
+    from faro.model.runspec import policy_context
     from faro.backends.sim.inprocess import load_policy_spec, run_stats
     from faro.model.trace import parse_trace
 
     exp = load_experiment(ROOT / "experiments/twitter_10jobs")
     trace = parse_trace(Path(mirror) / "input.json", exp.jobs)
-    ctx = policy_context({"unit_time": 60.0, "data_dir": data_dir, "seed": seed}, exp, trace.counts)
+    ctx = policy_context(exp, unit_time=60.0, data_dir=data_dir, seed=seed, trace_counts=trace.counts)
     spec = load_policy_spec(ROOT / "config/policies", policy)
     params = {"forecaster": forecaster}
     if quantile is not None and spec["class"] == "faro":

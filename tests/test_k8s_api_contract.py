@@ -712,12 +712,15 @@ def test_teardown_times_out_on_a_namespace_stuck_terminating(api, kc):
         st.teardown(sess)
 
 
-def test_guarded_stage_tears_down_on_failure(api, kc):
-    """API-contract test, not a cluster test: a failing stage leaves no namespace behind."""
+def test_a_failing_stage_is_torn_down_by_the_stage_runner(api, kc):
+    """API-contract test, not a cluster test: a failing stage leaves no namespace behind (the
+    stage runner's teardown_on_failure, the one of every live backend)."""
+    from faro.workflow.stage_runner import teardown_on_failure
+
     sess = make_session(kc, ready_timeout_s=0.05)
     st.setup_quota(sess)
-    with pytest.raises(st.WaitTimeout):
-        st.guarded(st.deploy_clusters, sess)
+    with pytest.raises(st.WaitTimeout), teardown_on_failure(lambda: st.teardown(sess), "deploy_clusters"):
+        st.deploy_clusters(sess)
     assert api.requests("DELETE", f"namespaces/{NS}$")
     assert not [p for p in api.objs if f"namespaces/{NS}" in p]
 

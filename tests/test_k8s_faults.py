@@ -32,6 +32,7 @@ from test_k8s_api_contract import (
 from faro.backends.k8s import manifests as mf
 from faro.backends.k8s import session as st
 from faro.backends.k8s.client import ApiUnavailable, KubeClient, object_path
+from faro.workflow.stage_runner import teardown_on_failure
 from faro.backends.k8s.config import K8sSettings, mem_bytes
 
 NS_PATH = f"/api/v1/namespaces/{NS}"
@@ -74,7 +75,8 @@ def test_an_outage_during_a_stage_is_ridden_out_and_nothing_is_torn_down(api, kc
     st.setup_quota(sess)
     api.on_request.append(_heads_become_ready_after(polls=8))
     api.faults += outage(time.monotonic() + 0.02, 1.0, delay_s=0.5)
-    rec = st.guarded(st.deploy_clusters, sess)
+    with teardown_on_failure(lambda: st.teardown(sess), "deploy_clusters"):
+        rec = st.deploy_clusters(sess)
     assert set(rec["head_pods"]) == {"serve-cluster0", "serve-cluster1"}
     kinds = {(f["kind"], f["status"]) for f in api.injected}
     assert {("status", 503), ("status", 502), ("drop", 503), ("status", 429)} <= kinds
@@ -88,11 +90,13 @@ def test_an_outage_longer_than_the_grace_keeps_the_session_for_a_reattach(api, k
     st.setup_quota(sess)
     api.faults.append(Fault("status", 503, start=time.monotonic(), end=time.monotonic() + 5.0))
     with pytest.raises(ApiUnavailable, match="run the same command again to reattach"):
-        st.guarded(st.deploy_clusters, sess)
+        with teardown_on_failure(lambda: st.teardown(sess), "deploy_clusters"):
+            st.deploy_clusters(sess)
     assert not api.requests("DELETE") and f"{NS_PATH}" in api.objs
     time.sleep(max(0.0, api.faults[0].end - time.monotonic()))
     api.on_request.append(_heads_become_ready_after(polls=2))
-    rec = st.guarded(st.deploy_clusters, sess)
+    with teardown_on_failure(lambda: st.teardown(sess), "deploy_clusters"):
+        rec = st.deploy_clusters(sess)
     assert rec["lock"]["action"] == "renewed"
 
 

@@ -68,7 +68,8 @@ def test_the_first_run_by_the_runbooks_commands(cluster, httpserver, tmp_path, m
     cfg = next(d for d in docs if d["kind"] == "ConfigMap" and d["metadata"]["name"] == "faro-config")
     assert len(cfg["data"]["input.json"].splitlines()) == 10  # the 10-minute window
     assert yaml.safe_load(cfg["data"]["policy.yaml"])["name"] == "faro_sum"
-    assert json.loads(cfg["data"]["autoscaler.json"])["policy_context"]["models_dir"] == "/data/models"
+    pod_run = json.loads(cfg["data"]["autoscaler.json"])["run"]  # the run spec, with the pod's paths
+    assert pod_run["data_dir"] == "/data" and pod_run["policy"]["name"] == "faro_sum"
 
     # 2. the by-hand stage loop of the runbook, against the stand-in
     spec = json.loads((man / "run_spec.json").read_text())

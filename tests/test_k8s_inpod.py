@@ -12,6 +12,8 @@ from typing import Any
 
 import pytest
 
+from ray_helpers import run_config
+
 from faro.backends.k8s import manifests as mf
 from faro.backends.k8s.config import Cell, K8sSettings
 from faro.serving.autoscaler import Autoscaler, ServeActuator, clusters_of, previous_run
@@ -82,8 +84,7 @@ def two_clusters():
 def _cfg(ds: list[Dashboard]) -> dict[str, Any]:
     cell = Cell(quota=8, policy="aiad", seed=3, jobs=("a", "b"), initial={"a": 2, "b": 1})
     s = K8sSettings()
-    return {"jobs": [{"name": "a"}, {"name": "b"}],
-            "clusters": [{"jobs": [j], "dashboard_url": d.url, "metrics_url": d.url + "/metrics",
+    return {"clusters": [{"jobs": [j], "dashboard_url": d.url, "metrics_url": d.url + "/metrics",
                           "ray_address": "ray://unused:10001", "serve_config": mf.serve_config(cell, s, j)}
                          for j, d in zip("ab", ds, strict=True)]}
 
@@ -107,9 +108,9 @@ def test_actuator_puts_each_jobs_config_to_its_own_cluster(two_clusters):
 
 
 def test_single_cluster_config_of_the_ray_backend_is_unchanged():
-    cfg = {"jobs": [{"name": "a"}, {"name": "b"}], "dashboard_url": "http://127.0.0.1:1", "gcs_address": "g:1",
+    cfg = {"dashboard_url": "http://127.0.0.1:1", "gcs_address": "g:1",
            "metrics_port": 9, "http_port": 8123, "app": {"model": "emulated", "service": {}, "seed": 0}}
-    (c,) = clusters_of(cfg)
+    (c,) = clusters_of(cfg, ["a", "b"])
     assert c["jobs"] == ["a", "b"] and c["metrics_url"] == "http://127.0.0.1:9/metrics"
     conf = ServeActuator(cfg, {"a": 1, "b": 4}).config()
     assert [a["name"] for a in conf["applications"]] == ["a", "b"]
@@ -168,8 +169,8 @@ def test_a_restarted_autoscaler_resumes_from_its_decision_log(two_clusters, tmp_
     log.write_text("".join(json.dumps(x) + "\n" for x in lines) + '{"kind": "ti')  # cut by the crash
     assert previous_run(log) == {"starts": 1, "allocation": {"a": 5, "b": 2}}
     assert previous_run(tmp_path / "none.jsonl") == {"starts": 0, "allocation": None}
-    cfg = {**_cfg(two_clusters), "jobs": [{"name": j, "slo_ms": 720.0, "processing_ms": 180.0} for j in "ab"],
-           "policy": "aiad", "quota": 8, "unit_time": 60.0, "run_dir": str(tmp_path), "raw_dir": str(tmp_path),
+    spec = run_config(tmp_path, [{"a": 10, "b": 10}], unit_time=60.0, quota=8, backend="k8s")
+    cfg = {**_cfg(two_clusters), "run": spec.to_dict(), "run_dir": str(tmp_path), "raw_dir": str(tmp_path),
            "initial": {"a": 2, "b": 1}}
     scaler = Autoscaler(cfg)
     assert scaler.actuator.replicas == {"a": 5, "b": 2}

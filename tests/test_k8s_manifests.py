@@ -88,7 +88,7 @@ def test_every_rendered_object_validates_offline(cell, s):
     # a cell with an autoscaler run config and policy data files adds autoscaler.json, faro-data
     # and the data volume of the autoscaler pod
     full = Cell(quota=32, policy="faro_sum", seed=42, jobs=default_jobs(10), unit_time=10.0,
-                run_config={"policy": "faro_sum", "jobs": [{"name": j} for j in default_jobs(10)]},
+                run_spec={"policy": {"name": "faro_sum", "class": "faro", "params": {}}},
                 data_files=("models/light.pkl",))
     objs += mf.quota_objects(full, s, TRACE.read_text(), {"models/light.pkl": b"\x00\x01"})[2:]
     objs.append(mf.autoscaler_deployment(full, s))

@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 import pytest
-from ray_helpers import TESTS, leftover, write_trace
+from ray_helpers import TESTS, leftover, run_config
 
 from faro.backends.ray import cluster
 from faro.serving import serve_api
@@ -63,12 +63,10 @@ def test_the_inpod_autoscaler_survives_losing_one_of_two_real_heads(tmp_path):
 
         raw = tmp_path / "raw"
         raw.mkdir()
-        trace = write_trace(tmp_path / "trace.json", [{j: 40 for j in JOBS}] * 6)  # 6 minutes x 5 s
+        spec = run_config(tmp_path, [{j: 40 for j in JOBS}] * 6, unit_time=UNIT_TIME, backend="k8s")  # 6 min x 5 s
+        trace = spec.trace_file
         cfg = {
-            "jobs": [{"name": j, "slo_ms": 720.0, "processing_ms": 180.0} for j in JOBS],
-            "policy": "ray_tiny_policy:TinyReactive", "policy_params": {}, "quota": 4, "seed": 42,
-            "unit_time": UNIT_TIME, "tick_s": 10.0, "latency_window_s": 30.0, "controller": {"upscale_order": "job"},
-            "initial": {j: 1 for j in JOBS}, "run_dir": str(raw), "raw_dir": str(raw), "trace_path": trace,
+            "run": spec.to_dict(), "initial": {j: 1 for j in JOBS}, "run_dir": str(raw), "raw_dir": str(raw),
             "start_timeout_s": 120, "retry_s": 1.0, "reconnect_s": 3.0,
             "clusters": [{"jobs": [job], "dashboard_url": rec["dashboard_url"],
                           "metrics_url": f"http://127.0.0.1:{rec['metrics_port']}/metrics",

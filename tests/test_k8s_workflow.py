@@ -33,7 +33,8 @@ from werkzeug import Request, Response
 
 from faro.backends.base import STAGES, get_backend
 from faro.backends.k8s.config import K8sSettings, settings_from_config
-from faro.workflow.config import ConfigError, check_k8s_section, project_root
+from faro.model.runspec import RunSpec
+from faro.workflow.config import ConfigError, check_k8s_section, make_run_spec, project_root
 from faro.model.schema import read_requests, write_requests
 from faro.workflow.stage_runner import run_stage
 from faro.model.stats import latency_stats
@@ -219,17 +220,16 @@ def _experiment(tmp: Path, unit_time: float = UNIT_TIME) -> Path:
     return d
 
 
-def _run_spec(httpserver, tmp: Path, unit_time: float = UNIT_TIME, **opts: Any) -> dict[str, Any]:
+def _run_spec(httpserver, tmp: Path, unit_time: float = UNIT_TIME, **opts: Any) -> RunSpec:
     exp = _experiment(tmp, unit_time)
     fast = {"poll_s": 0.01, "ready_timeout_s": 20.0, "pending_grace_s": 5.0, "teardown_timeout_s": 5.0,
             "replay_timeout_s": 60.0, "lock_timeout_s": 1.0, "autoscaler_stop_timeout_s": 10.0,
             "image": "registry.example/faro:test"}
     fast.update(opts)
-    return {"experiment": "k8s_contract", "experiment_file": str(exp / "experiment.yaml"), "backend": "k8s",
-            "quota": 16, "policy": "aiad", "policy_file": str(ROOT / "config/policies/aiad.yaml"), "seed": 7,
-            "unit_time": unit_time, "trace_file": str(exp / "trace.json"), "results": str(tmp / "results"),
-            "data_dir": str(tmp / "data"), "project_root": str(ROOT), "config_hash": "test",
-            "backend_options": {**fast, "server": httpserver.url_for("").rstrip("/")}}
+    return make_run_spec(experiment=exp / "experiment.yaml", backend="k8s", quota=16, policy="aiad", seed=7,
+                         unit_time=unit_time, trace_file=str(exp / "trace.json"), policy_dir=ROOT / "config/policies",
+                         results=str(tmp / "results"), data_dir=str(tmp / "data"), config_hash="test",
+                         backend_options={**fast, "server": httpserver.url_for("").rstrip("/")})
 
 
 def test_every_stage_through_the_workflow_runner_to_latency_stats(cluster, httpserver, tmp_path):
@@ -259,7 +259,10 @@ def test_every_stage_through_the_workflow_runner_to_latency_stats(cluster, https
     assert acfg["clusters"][1]["ray_address"] == f"ray://serve-cluster1-head-svc.{NS}.svc:10001"
     assert acfg["clusters"][0]["serve_config"] == cluster.serve_puts["serve-cluster0"][0]
     assert acfg["replay_signals_url"] == f"http://faro-replayer.{NS}.svc:8080/files"
-    assert acfg["policy"] == "aiad" and acfg["quota"] == 16 and acfg["unit_time"] == UNIT_TIME
+    # the run spec itself, with the pod's paths of the trace and the data folder
+    spec = RunSpec.from_dict(acfg["run"])
+    assert spec.policy.name == "aiad" and spec.quota == 16 and spec.unit_time == UNIT_TIME
+    assert spec.trace_file == "/etc/faro/input.json" and spec.data_dir == "/data"
 
     # the replay really ran: 7 + 5 requests reached the two routes; records fetched, pod released
     assert cluster.serve.hits == {"/serve-cluster0": 7, "/serve-cluster1": 5}
@@ -351,10 +354,9 @@ def test_a_replay_survives_api_outages_and_a_crashed_host_then_reattaches(cluste
         run_stage(stage, run, run_dir)
 
     # the replay stage in its own process, killed while the replay runs
-    spec = tmp_path / "run.json"
-    spec.write_text(json.dumps(run))
-    code = ("import json, sys; from faro.workflow.stage_runner import run_stage; "
-            "run_stage('replay', json.load(open(sys.argv[1])), sys.argv[2])")
+    spec = run.write_json(tmp_path / "run.json")
+    code = ("import sys; from faro.model.runspec import RunSpec; from faro.workflow.stage_runner import run_stage; "
+            "run_stage('replay', RunSpec.read_json(sys.argv[1]), sys.argv[2])")
     host = subprocess.Popen([sys.executable, "-c", code, str(spec), str(run_dir)], cwd=ROOT,
                             env={"PYTHONPATH": str(ROOT / "workflow"), "PATH": "/usr/bin:/bin"})
     try:
@@ -415,12 +417,11 @@ def test_manifests_and_stage_clis_are_what_the_workflow_applies(cluster, httpser
     from faro.backends.k8s import session as st
 
     run = _run_spec(httpserver, tmp_path)
-    spec = tmp_path / "run_spec.json"
-    spec.write_text(json.dumps(run))
+    spec = run.write_json(tmp_path / "run_spec.json")
     out = tmp_path / "manifests"
     assert k8s_cli.manifests(["--run-spec", str(spec), "--out", str(out)]) == 0
     rendered = [d for d in yaml.safe_load_all((out / "all.yaml").read_text()) if d["kind"] != "Lease"]
-    assert json.loads((out / "run_spec.json").read_text()) == run
+    assert RunSpec.read_json(out / "run_spec.json") == run
 
     run_dir = tmp_path / "byhand"
     for stage in k8s_cli.CLI_STAGES:
@@ -430,8 +431,8 @@ def test_manifests_and_stage_clis_are_what_the_workflow_applies(cluster, httpser
     assert applied == rendered  # same objects, same order, byte for byte as JSON
     cm = next(o for o in applied if o["kind"] == "ConfigMap" and o["metadata"]["name"] == "faro-config")
     acfg = json.loads(cm["data"]["autoscaler.json"])
-    assert acfg["policy"] == "aiad" and acfg["initial"] == cluster.autoscaler_cfg["initial"]
-    assert cm["data"]["input.json"] == Path(run["trace_file"]).read_text()
+    assert acfg["run"]["policy"]["name"] == "aiad" and acfg["initial"] == cluster.autoscaler_cfg["initial"]
+    assert cm["data"]["input.json"] == Path(run.trace_file).read_text()
     assert cluster.serve.hits == {"/serve-cluster0": 7, "/serve-cluster1": 5}  # the replay ran, by hand
     assert not [p for p in cluster.objs if f"namespaces/{NS}" in p]  # and was torn down
 

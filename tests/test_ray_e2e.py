@@ -12,7 +12,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 pytest.importorskip("ray")
 pytest.importorskip("aiohttp")
 
-from ray_helpers import leftover, run_config  # noqa: E402
+from ray_helpers import leftover, parse_to_parquet, run_config  # noqa: E402
 
 from faro.backends.ray import session as stages  # noqa: E402
 from faro.model.schema import read_replicas, read_requests  # noqa: E402
@@ -32,11 +32,9 @@ def test_full_run_to_parquet(tmp_path):
             recs.append(fn(run, cfg))
             if name == "deploy_clusters":
                 heads.append(recs[-1]["head"])
-        from faro.serving.parse import parse_run
-
-        summary = parse_run(run, cfg)
+        summary = parse_to_parquet(run, cfg)
     finally:
-        td = stages.teardown(run, cfg)
+        td = stages.teardown(run)
     head = heads[0]
     assert leftover(head) == []
     assert not Path(head["temp_dir"]).exists()

@@ -18,23 +18,22 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 pytest.importorskip("ray")
 pytest.importorskip("aiohttp")
 
-from ray_helpers import leftover, run_config  # noqa: E402
+from ray_helpers import leftover, parse_to_parquet, run_config  # noqa: E402
 
 from faro.backends.ray import cluster  # noqa: E402
 from faro.backends.ray import session as stages  # noqa: E402
 from faro.serving import serve_api  # noqa: E402
 from faro.serving.replayer import ReplayAborted, run_replay  # noqa: E402
+from faro.workflow.stage_runner import run_stage  # noqa: E402
 
 pytestmark = pytest.mark.ray
 WORKFLOW = str(Path(stages.__file__).resolve().parents[3])
 
 
-def _setup(run: Path, cfg: dict) -> dict:
-    stages.setup_quota(run, cfg)
-    head = stages.deploy_clusters(run, cfg)["head"]
-    stages.deploy_jobs(run, cfg)
-    stages.launch_autoscaler(run, cfg)
-    return head
+def _setup(run: Path, cfg) -> dict:
+    """The session's first four stages through the workflow's stage runner (records and all)."""
+    recs = {s: run_stage(s, cfg, run) for s in ("quota", "clusters", "jobs", "autoscaler")}
+    return recs["clusters"]["state"]["head"]
 
 
 def _later(delay: float, fn) -> threading.Thread:
@@ -61,11 +60,9 @@ def test_replica_killed_mid_replay(tmp_path):
         st = serve_api.job_states(serve_api.get_details(head["dashboard_url"]))["a"]
         assert killed["rid"] not in st["running"] and len(st["running"]) >= 1  # Serve replaced it
         stages.fetch_logs(run, cfg)
-        from faro.serving.parse import parse_run
-
-        parse_run(run, cfg)
+        parse_to_parquet(run, cfg)
     finally:
-        stages.teardown(run, cfg)
+        stages.teardown(run)
     assert leftover(head) == []
     req = pd.read_parquet(run / "requests.parquet")
     assert len(req) == 180  # every request recorded
@@ -80,11 +77,11 @@ def test_autoscaler_killed_fails_replay_and_tears_down(tmp_path):
     pid = json.loads((run / "live" / "autoscaler.json").read_text())["pid"]
     _later(3.0, lambda: os.kill(pid, signal.SIGKILL))
     with pytest.raises(ReplayAborted, match="autoscaler .* died"):
-        stages.replay(run, cfg)
-    # the failed stage tore the session down itself
+        run_stage("replay", cfg, run)
+    # the stage runner tore the failed stage's session down
     assert leftover(head) == []
     assert not (run / "live" / "ray_head.json").exists() and not (run / "live" / "autoscaler.json").exists()
-    assert not Path(cfg["ray"]["state_dir"], f"{head['token']}.json").exists()
+    assert not Path(cfg.backend_options["state_dir"], f"{head['token']}.json").exists()
     rows = (run / "raw" / "requests.csv").read_text().splitlines()
     assert 1 < len(rows) < 1 + 80  # partial records kept
     # a stage relying on the session now says it is gone
@@ -109,14 +106,13 @@ def test_signal_during_replay_tears_down(tmp_path, sig):
     run = tmp_path / "run"
     head = _setup(run, cfg)
     asc = json.loads((run / "live" / "autoscaler.json").read_text())["pid"]
-    cpath = tmp_path / "run.json"
-    cpath.write_text(json.dumps(cfg))
+    cpath = cfg.write_json(tmp_path / "run.json")
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([WORKFLOW, str(Path(__file__).parent)]))
     try:
         # a shell that runs this suite in the background ignores SIGINT, and children inherit
         # that: give the stage the default disposition, as a terminal's foreground job has
-        p = subprocess.Popen([sys.executable, "-m", "faro.backends.ray.session", "replay", "--run-dir", str(run),
-                              "--config", str(cpath)], env=env, stderr=subprocess.PIPE, text=True,
+        p = subprocess.Popen([sys.executable, "-m", "faro.workflow.stage_runner", "replay", "--run-dir", str(run),
+                              "--run-spec", str(cpath)], env=env, stderr=subprocess.PIPE, text=True,
                              preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
         # signal once the replay is under way (records written), not after a fixed delay: a
         # busy machine may still be importing at any fixed time
@@ -129,7 +125,7 @@ def test_signal_during_replay_tears_down(tmp_path, sig):
         p.send_signal(sig)
         _, err = p.communicate(timeout=60)
     finally:
-        stages.teardown(run, cfg)  # no-op if the stage tore down (it must have)
+        stages.teardown(run)  # no-op if the stage runner tore down (it must have)
     assert p.returncode != 0
     assert ("KeyboardInterrupt" if sig == signal.SIGINT else "Terminated: signal 15") in err, err[-2000:]
     assert "tearing the session down" in err

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
+from faro.workflow.config import make_run_spec
 from faro.workflow.stage_runner import run_stage, stale_stages
 from faro.model.trace import Trace, write_trace
 
@@ -53,9 +54,8 @@ def test_sim_run_rebuilds_a_lost_replay_before_fetching(tmp_path):
     exp = yaml.safe_load((PROJECT / "experiments/twitter_10jobs/experiment.yaml").read_text())
     exp.update(name="t", trace={"file": "trace.json"}, jobs={"names": names, "model": "resnet34"})
     (exp_dir / "experiment.yaml").write_text(yaml.safe_dump(exp))
-    run = {"experiment": "t", "experiment_file": str(exp_dir / "experiment.yaml"), "backend": "sim", "quota": 4,
-           "policy": "aiad", "policy_file": str(PROJECT / "config/policies/aiad.yaml"), "seed": 1, "unit_time": 60.0,
-           "trace_file": str(exp_dir / "trace.json"), "config_hash": "x", "project_root": str(PROJECT)}  # fmt: skip
+    run = make_run_spec(experiment=exp, backend="sim", quota=4, policy="aiad", seed=1, unit_time=60.0,
+                        trace_file=str(exp_dir / "trace.json"), policy_dir=PROJECT / "config/policies")
     run_dir = tmp_path / "run"
     for stage in ("quota", "clusters", "jobs", "autoscaler", "replay"):
         run_stage(stage, run, run_dir)

@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 if TYPE_CHECKING:  # pandas is heavy; the light stages never need it
     import pandas as pd
 
+    from faro.model.runspec import RunSpec
+
 STAGES = ("quota", "clusters", "jobs", "autoscaler", "replay", "fetch", "teardown")
 #: stages whose recorded state lives outside the run folder until teardown
 SESSION_STAGES = ("quota", "clusters", "jobs", "autoscaler", "replay")
@@ -23,7 +25,7 @@ SESSION_STAGES = ("quota", "clusters", "jobs", "autoscaler", "replay")
 class Backend(Protocol):
     name: str
 
-    def run_stage(self, stage: str, run: dict[str, Any], run_dir: Path, records: dict[str, dict]) -> dict[str, Any]:
+    def run_stage(self, stage: str, run: RunSpec, run_dir: Path, records: dict[str, dict]) -> dict[str, Any]:
         """Do ``stage`` for ``run``; ``records`` holds the earlier stages' records. Returns the state."""
         ...
 
@@ -35,7 +37,7 @@ class Backend(Protocol):
         """Remove everything this run created; idempotent."""
         ...
 
-    def parse(self, run: dict[str, Any], run_dir: Path) -> tuple["pd.DataFrame", "pd.DataFrame"]:
+    def parse(self, run: RunSpec, run_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
         """The run's raw logs -> (requests, replicas) frames in the schema's columns."""
         ...
 
@@ -50,6 +52,9 @@ BACKENDS = {
     "ray": "faro.backends.ray.backend:RayBackend",
     "k8s": "faro.backends.k8s.backend:K8sBackend",
 }
+#: backends whose sessions hold live resources (processes, a cluster's namespace): their runs
+#: go one after another (each run's first stage waits for the previous run's teardown)
+LIVE_BACKENDS = {"sim": False, "ray": True, "k8s": True}
 
 
 def get_backend(name: str) -> Backend:

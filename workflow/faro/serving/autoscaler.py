@@ -36,6 +36,10 @@ rewritten atomically to ``raw/decisions.parquet`` every ``RECORDS_EVERY`` ticks
 and at the end.  SIGTERM/SIGINT end
 the loop cleanly; the process also ends on ``raw/replay_end.json``.
 
+Config: ``run`` is the run's :class:`~faro.model.runspec.RunSpec` (as a dict): jobs, policy,
+quota, seed, time scale, trace, controller settings all come from it, nothing else; the
+other keys say where this session's endpoints are and what it deployed (``initial``, ``app``).
+
 Clusters: the ``ray`` backend runs ONE Ray cluster holding every job's
 application (config keys ``dashboard_url``, ``gcs_address``, ``metrics_port``,
 ``http_port``).  The ``k8s`` backend runs one KubeRay cluster per job; its
@@ -81,7 +85,7 @@ import tenacity
 
 from faro.serving import serve_api
 from faro.serving.serve_app import app_config, serve_config
-from faro.control.controller import Controller, JobMetrics, JobSpec
+from faro.control.controller import Controller, JobMetrics
 from faro.control.records import DecisionRecorder
 from faro.policies.explain import instrument
 
@@ -91,31 +95,12 @@ RECORDS = "decisions.parquet"
 RECORDS_EVERY = 6
 
 
-def load_policy(spec: str, params: dict | None, jobs: list[str], quota: int, context: dict | None = None):
-    """A policy by built-in name, ``module:Class`` or ``file.py:Class`` (faro.policies.make_policy)."""
-    from faro.workflow.config import project_root
-    from faro.policies import make_policy
-
-    return make_policy(spec, params or {}, jobs=jobs, quota=quota, base_dir=project_root(), context=context)
-
-
-def policy_context(cfg: dict[str, Any]) -> dict[str, Any]:
-    """The run context a policy binds to (forecaster training data, the trace for the oracle)."""
-    ctx = dict(cfg.get("policy_context") or {})
-    if cfg.get("trace_path"):
-        from faro.model.trace import parse_trace
-
-        ctx["trace_counts"] = parse_trace(cfg["trace_path"], [j["name"] for j in cfg["jobs"]]).counts
-    ctx.setdefault("unit_time", float(cfg["unit_time"]))
-    return ctx
-
-
-def clusters_of(cfg: dict[str, Any]) -> list[dict[str, Any]]:
+def clusters_of(cfg: dict[str, Any], jobs: list[str]) -> list[dict[str, Any]]:
     """The Ray clusters this autoscaler drives: ``cfg["clusters"]`` (k8s: one per job), or the
     ``ray`` backend's single cluster holding every job, from the top-level keys."""
     if cfg.get("clusters"):
         return [dict(c) for c in cfg["clusters"]]
-    return [{"jobs": [j["name"] for j in cfg["jobs"]], "dashboard_url": cfg["dashboard_url"],
+    return [{"jobs": list(jobs), "dashboard_url": cfg["dashboard_url"],
              "gcs_address": cfg.get("gcs_address"), "http_port": cfg["http_port"],
              "metrics_url": f"http://127.0.0.1:{cfg['metrics_port']}/metrics"}]
 
@@ -151,9 +136,12 @@ class ServeActuator:
     """The controller's :class:`~faro.control.controller.Actuator` over Serve's REST API."""
 
     def __init__(self, cfg: dict[str, Any], replicas: dict[str, int],
-                 emit: Callable[..., None] | None = None) -> None:
+                 emit: Callable[..., None] | None = None,
+                 services: dict[str, dict[str, float]] | None = None) -> None:
         self.cfg = cfg
-        self.clusters = clusters_of(cfg)
+        self.clusters = clusters_of(cfg, list(replicas))
+        #: each job's service-time model (the emulated app's), from the run spec
+        self.services = dict(services or {})
         self.cluster_of = {j: c for c in self.clusters for j in c["jobs"]}
         self.replicas = dict(replicas)
         self.admission = {j: 1.0 for j in replicas}
@@ -174,7 +162,7 @@ class ServeActuator:
         app = self.cfg.get("app", {})
         apps = [
             app_config(j, self.replicas[j], admission_rate=self.admission[j], model=app.get("model", "emulated"),
-                       service=(self.cfg.get("services") or {}).get(j, app.get("service")),
+                       service=self.services.get(j, app.get("service")),
                        seed=int(app.get("seed", 0)))
             for j in c["jobs"] if j in self.replicas
         ]
@@ -242,9 +230,9 @@ class MetricsActors:
     ``gcs_address``; created by its deploy stage), or one per k8s cluster (a Ray Client connection
     each, ``allow_multiple``; created here if missing, detached, so replicas find it by name)."""
 
-    def __init__(self, cfg: dict[str, Any], emit: Callable[..., None] | None = None) -> None:
+    def __init__(self, cfg: dict[str, Any], jobs: list[str], emit: Callable[..., None] | None = None) -> None:
         self.multi = bool(cfg.get("clusters"))
-        self.clusters = clusters_of(cfg)
+        self.clusters = clusters_of(cfg, jobs)
         self.handles: list[tuple[Any, Any]] = []  # (client context or None, actor handle)
         self.emit = emit or (lambda kind, **rec: None)
         #: k8s: per cluster, (context, actor) or None while its connection is lost; last snapshot
@@ -343,34 +331,38 @@ class Autoscaler:
         self.run_dir = Path(cfg["run_dir"])
         self.raw = Path(cfg["raw_dir"]) if cfg.get("raw_dir") else self.run_dir / "raw"
         self.raw.mkdir(parents=True, exist_ok=True)
-        self.jobs = [JobSpec(j["name"], float(j["slo_ms"]), float(j["processing_ms"])) for j in cfg["jobs"]]
-        self.names = [j.name for j in self.jobs]
-        self.unit_time = float(cfg["unit_time"])
+        from faro.model.runspec import RunSpec
+        from faro.model.trace import parse_trace
+
+        self.spec = run = RunSpec.from_dict(cfg["run"])
+        self.jobs = run.job_specs()
+        self.names = list(run.jobs)
+        self.unit_time = run.unit_time
         self.scale = 60.0 / self.unit_time  # trace seconds per wall second
-        self.tick_s = float(cfg.get("tick_s", 10.0))
-        self.window_s = float(cfg.get("latency_window_s", 30.0))
-        policy = load_policy(cfg["policy"], cfg.get("policy_params"), self.names, int(cfg["quota"]),
-                             context=policy_context(cfg))  # fmt: skip
-        ctl = dict(cfg.get("controller") or {})
+        self.tick_s = float(run.exp.controller.tick_s)
+        self.window_s = float(run.exp.controller.latency_window_s)
+        # the oracle forecaster's truth: the replayed trace's counts
+        policy = run.build_policy(parse_trace(run.trace_file, run.jobs).counts)
         initial = cfg.get("initial") or policy.initial_replicas()
         self.previous = previous_run(self.raw / "autoscaler.jsonl")
         if self.previous["allocation"]:  # a restart: go on from where the last process left
             initial = {**initial, **self.previous["allocation"]}
-        self.actuator = ServeActuator(cfg, {n: int(initial.get(n, 1)) for n in self.names}, emit=self.emit)
+        self.actuator = ServeActuator(cfg, {n: int(initial.get(n, 1)) for n in self.names}, emit=self.emit,
+                                      services=run.services())
         #: the decision records, flushed atomically to raw/decisions.parquet every few ticks
-        self.recorder = DecisionRecorder(str(cfg["policy"]), instrument(policy))
+        self.recorder = DecisionRecorder(run.policy.name, instrument(policy))
         self.records_every = int(cfg.get("records_every_ticks", RECORDS_EVERY))
         self.controller = Controller(
-            policy, self.jobs, int(cfg["quota"]), self.actuator,
-            rng=np.random.default_rng([int(cfg.get("seed", 0)), 7]),
-            tick_s=self.tick_s, initial=initial, recorder=self.recorder, **ctl,
+            policy, self.jobs, run.quota, self.actuator,
+            rng=np.random.default_rng([run.seed, 7]),
+            tick_s=self.tick_s, initial=initial, recorder=self.recorder, **run.controller_options(),
         )
         self.out = open(self.raw / "autoscaler.jsonl", "a", buffering=1)
         self.t0: float | None = None
         self.stop = False
         self.last_running: dict[str, int] = {}
         self.rejected: dict[str, list[tuple[float, float]]] = {n: [] for n in self.names}
-        self.actors = MetricsActors(cfg, emit=self.emit)
+        self.actors = MetricsActors(cfg, self.names, emit=self.emit)
         self.connected = False
         self.max_tick_errors = int(cfg.get("max_tick_errors", 30))
 
@@ -452,7 +444,7 @@ class Autoscaler:
             self.connect()
         restart = {"restart": self.previous["starts"], "resumed_allocation": self.previous["allocation"]} \
             if self.previous["starts"] else {}
-        self.emit("start", pid=os.getpid(), policy=self.cfg["policy"], quota=self.cfg["quota"],
+        self.emit("start", pid=os.getpid(), policy=self.spec.policy.name, quota=self.spec.quota,
                   initial=self.actuator.replicas, tick_wall_s=self.tick_s / self.scale, **restart)
         try:
             self.wait_for_start(float(self.cfg.get("start_timeout_s", 900)))

@@ -1,4 +1,4 @@
-"""Parse a ray run's raw logs into ``requests.parquet`` / ``replicas.parquet`` (faro.model.schema).
+"""A live run's raw logs (``ray`` and ``k8s``) -> the request and replica frames of :mod:`faro.model.schema`.
 
 * requests: one row per replayed request from ``raw/requests.csv``;
   ``arrival_s`` = actual send time, ``end_s`` = response (or failure) time,
@@ -14,12 +14,9 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
-
-from faro.model.schema import write_replicas, write_requests
 
 
 def requests_frame(csv_path: str | Path, seed: int) -> pd.DataFrame:
@@ -69,15 +66,3 @@ def replicas_frame(jsonl_path: str | Path, jobs: list[str]) -> pd.DataFrame:
     df = pd.DataFrame(rows, columns=["time_s", "job", "replicas"])
     df["replicas"] = df["replicas"].astype("int32")
     return df.sort_values(["time_s", "job"], kind="stable").reset_index(drop=True)
-
-
-def parse_run(run_dir: str | Path, cfg: dict[str, Any], provenance: dict[str, Any] | None = None) -> dict[str, Any]:
-    run_dir = Path(run_dir)
-    raw = run_dir / "raw"
-    jobs = [j["name"] for j in cfg["jobs"]]
-    prov = {"backend": "ray", "seed": int(cfg.get("seed", 0)), **(provenance or {})}
-    req = requests_frame(raw / "requests.csv", int(cfg.get("seed", 0)))
-    rep = replicas_frame(raw / "autoscaler.jsonl", jobs)
-    write_requests(req, run_dir / "requests.parquet", prov)
-    write_replicas(rep, run_dir / "replicas.parquet", prov)
-    return {"requests": len(req), "failed": int((~req["succeeded"]).sum()), "replica_rows": len(rep)}

@@ -12,13 +12,14 @@ from __future__ import annotations
 import difflib
 import hashlib
 import json
+import copy
 import os
 import re
 import sys
 from collections.abc import Mapping, Sequence
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import jsonschema
 import yaml
@@ -29,29 +30,14 @@ from faro.model.experiment import Experiment, ExperimentError, load_experiment
 ROOT_MARKER = ".faro-root.json"
 
 
+from faro.workflow.paths import project_root, set_project_root  # noqa: E402,F401 (re-exported)
+
+if TYPE_CHECKING:
+    from faro.model.runspec import RunSpec
+
+
 class ConfigError(ValueError):
     pass
-
-
-_PROJECT_ROOT: list[Path] = []
-
-
-def set_project_root(path: str | os.PathLike) -> None:
-    """The Snakefile sets the project root to its own folder (``workflow.basedir``)."""
-    _PROJECT_ROOT[:] = [Path(path).resolve()]
-
-
-def project_root() -> Path:
-    """The project folder: the Snakefile's (:func:`set_project_root`); outside Snakemake (the
-    command line, a rule's script, which runs its own checkout's package) the checkout that
-    holds this package."""
-    if _PROJECT_ROOT:
-        return _PROJECT_ROOT[0]
-    here = Path(__file__).resolve()
-    for parent in here.parents:
-        if (parent / "Snakefile").is_file():
-            return parent
-    return Path.cwd()
 
 
 @cache
@@ -153,7 +139,17 @@ def validate_against(data: Any, schema_name: str, source: str) -> None:
 
 
 def load_policy_file(name: str, policy_dir: str | os.PathLike) -> dict[str, Any]:
-    """Read and validate ``<policy_dir>/<name>.yaml``."""
+    """Read and validate ``<policy_dir>/<name>.yaml`` (once per file version in a process)."""
+    path = Path(policy_dir) / f"{name}.yaml"
+    try:
+        stamp = path.stat().st_mtime_ns
+    except OSError:
+        stamp = None
+    return copy.deepcopy(_load_policy_file(name, str(policy_dir), stamp))
+
+
+@cache
+def _load_policy_file(name: str, policy_dir: str, stamp: int | None) -> dict[str, Any]:
     path = Path(policy_dir) / f"{name}.yaml"
     if not path.is_file():
         known = sorted(p.stem for p in Path(policy_dir).glob("*.yaml"))
@@ -420,3 +416,28 @@ def config_hash(obj: Any) -> str:
     """A stable short hash of any JSON-able object."""
     blob = json.dumps(obj, sort_keys=True, default=str).encode()
     return hashlib.sha256(blob).hexdigest()[:16]
+
+
+def make_run_spec(*, experiment: Mapping[str, Any] | str | os.PathLike, backend: str, quota: int, policy: str,
+                  seed: int, unit_time: float, trace_file: str, policy_dir: str | os.PathLike = "config/policies",
+                  results: str = "results", data_dir: str = "results/data",
+                  backend_options: Mapping[str, Any] | None = None, config_hash: str | None = None) -> RunSpec:
+    """One run's :class:`~faro.model.runspec.RunSpec`, resolved from the config's pieces: the
+    experiment (its definition, or its file), the policy's file (class, parameters, the data
+    files it reads).  The rules' ``get_run_spec`` and the by-hand tools build runs only here."""
+    from faro.model.runspec import PolicySpec, RunSpec
+    from faro.workflow.support import policy_data
+
+    raw = dict(experiment) if isinstance(experiment, Mapping) else dict(load_experiment(experiment).raw)
+    pdir = Path(policy_dir)
+    spec = load_policy_file(policy, pdir if pdir.is_absolute() else project_root() / pdir)
+    policy_file = pdir / f"{policy}.yaml"
+    ps = PolicySpec(policy, spec["class"], dict(spec["params"]), tuple(policy_data(str(policy_file), str(data_dir))))
+    options = dict(backend_options or {})
+    if config_hash is None:
+        config_hash = run_identity_hash(experiment=raw, unit_time=unit_time, backend=backend, backend_options=options,
+                                        policy={"class": ps.cls, "params": dict(ps.params)}, quota=quota, seed=seed)
+    return RunSpec(experiment=raw, backend=backend, quota=int(quota), seed=int(seed), policy=ps,
+                   unit_time=float(unit_time), trace_file=str(trace_file), results=str(results),
+                   data_dir=str(data_dir), project_root=str(project_root()), config_hash=config_hash,
+                   backend_options=options)

@@ -78,10 +78,11 @@ def prepare_trace(smk) -> None:
 
 
 def stage(smk) -> None:
+    from faro.model.runspec import RunSpec
     from faro.workflow.stage_runner import run_stage, sigterm_as_interrupt
 
     with logged(smk) as log, sigterm_as_interrupt():
-        run = dict(smk.params.run)
+        run = RunSpec.from_dict(smk.params.run)
         run_dir = Path(smk.params.run_dir)
         rec = run_stage(smk.params.stage, run, run_dir, inputs=[str(p) for p in smk.input])
         log.info("stage %s done in %.2fs", smk.params.stage, rec["seconds"])
@@ -91,11 +92,12 @@ def k8s_manifests(smk) -> None:
     """A k8s run's objects as YAML, exactly what its stages apply, plus its run spec (the input of
     ``python -m faro.backends.k8s.cli stage``). Touches no cluster."""
     from faro.backends.k8s.backend import write_manifests
+    from faro.model.runspec import RunSpec
 
     with logged(smk) as log:
-        run = dict(smk.params.run)
-        if run["backend"] != "k8s":
-            raise ValueError(f"k8s_manifests renders the k8s backend's objects; the backend is {run['backend']}")
+        run = RunSpec.from_dict(smk.params.run)
+        if run.backend != "k8s":
+            raise ValueError(f"k8s_manifests renders the k8s backend's objects; the backend is {run.backend}")
         out = Path(smk.output[0])
         tmp = out.with_name(f".{out.name}.tmp{os.getpid()}")  # a folder: written whole, then moved
         shutil.rmtree(tmp, ignore_errors=True)
@@ -110,17 +112,15 @@ def k8s_manifests(smk) -> None:
 
 def parse(smk) -> None:
     from faro.backends.base import get_backend
-    from faro.workflow.provenance import provenance
+    from faro.model.runspec import RunSpec
     from faro.model.schema import write_replicas, write_requests
+    from faro.workflow.provenance import run_provenance
 
     with logged(smk) as log:
-        run = dict(smk.params.run)
+        run = RunSpec.from_dict(smk.params.run)
         run_dir = Path(smk.params.run_dir)
-        requests, replicas = get_backend(run["backend"]).parse(run, run_dir)
-        prov = provenance(
-            backend=run["backend"], experiment=run["experiment"], quota=run["quota"], policy=run["policy"],
-            seed=run["seed"], config_hash=run["config_hash"], unit_time=run["unit_time"],
-        )  # fmt: skip
+        requests, replicas = get_backend(run.backend).parse(run, run_dir)
+        prov = run_provenance(run)
         write_requests(requests, smk.output.requests, prov)
         write_replicas(replicas, smk.output.replicas, prov)
         log.info("parsed %d requests, %d replica changes", len(requests), len(replicas))
@@ -132,38 +132,32 @@ def parse_decisions(smk) -> None:
     import pyarrow.parquet as pq
 
     from faro.backends.base import get_backend
-    from faro.workflow.provenance import provenance
+    from faro.model.runspec import RunSpec
     from faro.model.schema import write_decisions
+    from faro.workflow.provenance import run_provenance
 
     with logged(smk) as log:
-        run = dict(smk.params.run)
-        run_dir = Path(smk.params.run_dir)
-        raw = run_dir / get_backend(run["backend"]).decisions_file
-        df = pq.read_table(raw).to_pandas()
-        df["policy"] = run["policy"]
-        prov = provenance(
-            backend=run["backend"], experiment=run["experiment"], quota=run["quota"], policy=run["policy"],
-            seed=run["seed"], config_hash=run["config_hash"], unit_time=run["unit_time"],
-        )  # fmt: skip
+        run = RunSpec.from_dict(smk.params.run)
+        df = pq.read_table(Path(smk.params.run_dir) / get_backend(run.backend).decisions_file).to_pandas()
+        df["policy"] = run.policy.name
+        prov = run_provenance(run)
         write_decisions(df, smk.output[0], prov)
         log.info("decision records: %d rows (%d ticks)", len(df), df["time_s"].nunique())
 
 
 def run_stats(smk) -> None:
-    from faro.model.experiment import load_experiment
+    from faro.model.runspec import RunSpec
     from faro.model.schema import read_replicas, read_requests
     from faro.model.stats import latency_stats, write_stats
     from faro.model.trace import parse_trace
 
     with logged(smk) as log:
-        run = dict(smk.params.run)
-        exp = load_experiment(run["experiment_file"])
-        trace = parse_trace(smk.input.trace, exp.jobs)
-        requests = read_requests(smk.input.requests)
-        replicas = read_replicas(smk.input.replicas) if run["backend"] == "sim" else None
+        run = RunSpec.from_dict(smk.params.run)
+        exp = run.exp
+        n_minutes = parse_trace(smk.input.trace, exp.jobs).n_minutes
         slo = {j: m.slo_ms for j, m in zip(exp.jobs, exp.job_models, strict=True)}
-        stats = latency_stats(requests, jobs=exp.jobs, slo_ms=slo, unit_time=run["unit_time"],
-                              n_minutes=trace.n_minutes, replicas=replicas)  # fmt: skip
+        stats = latency_stats(read_requests(smk.input.requests), jobs=exp.jobs, slo_ms=slo, unit_time=run.unit_time,
+                              n_minutes=n_minutes, replicas=read_replicas(smk.input.replicas))
         write_stats(stats, smk.output.pkl, smk.output.json)
         log.info("slo_rate %.2f, avg_total_utility %.3f", stats["slo_rate"], stats["avg_total_utility"])
 

@@ -18,14 +18,16 @@ import signal
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from faro.atomic import atomic_path
-from faro.backends.base import SESSION_STAGES, STAGES, get_backend
-from faro.model.data import sha256_of
+from faro.backends.base import LIVE_BACKENDS, SESSION_STAGES, STAGES, get_backend
 from faro.workflow.provenance import provenance
+
+if TYPE_CHECKING:
+    from faro.model.runspec import RunSpec
 
 log = logging.getLogger("faro.workflow.stage_runner")
 
@@ -70,6 +72,8 @@ def write_json_atomic(path: Path, obj: Any) -> None:
 
 
 def _inputs_digest(paths: list[str]) -> dict[str, str]:
+    from faro.model.data import sha256_of
+
     out = {}
     for p in paths:
         pp = Path(p)
@@ -93,16 +97,42 @@ def stale_stages(backend, stage: str, run_dir: Path, records: dict[str, dict]) -
     return before
 
 
-def run_stage(stage: str, run: dict[str, Any], run_dir: str | os.PathLike, inputs: list[str] | None = None) -> dict:
-    """Do ``stage`` of ``run`` in ``run_dir``; returns (and writes) its record."""
+@contextmanager
+def teardown_on_failure(teardown, what: str) -> Iterator[None]:
+    """The one teardown-on-failure of every live backend: when the block fails (or is
+    interrupted: Ctrl-C, SIGTERM under :func:`sigterm_as_interrupt`), call ``teardown()``, then
+    re-raise.  An error marked ``keep_session`` (the k8s API server unreachable for its whole
+    retry grace: the cell may be fine) leaves the session for a reattach."""
+    try:
+        yield
+    except BaseException as e:
+        if getattr(e, "keep_session", False):
+            log.error("%s lost the session's control plane; the session is kept: run again to reattach", what)
+            raise
+        log.error("%s failed: tearing the session down", what)
+        try:
+            teardown()
+        except Exception as te:  # noqa: BLE001 - report, keep the original error
+            log.error("teardown after failure also failed: %s", te)
+        raise
+
+
+def run_stage(stage: str, run: RunSpec, run_dir: str | os.PathLike, inputs: list[str] | None = None) -> dict:
+    """Do ``stage`` of ``run`` in ``run_dir``; returns (and writes) its record.
+
+    The one place of teardown-on-failure: when a stage of a live backend fails (or is
+    interrupted), the run's session is torn down here, then the error re-raised; the
+    backends' stages never tear down themselves."""
     if stage not in STAGES:
         raise ValueError(f"unknown stage {stage!r} ({', '.join(STAGES)})")
     run_dir = Path(run_dir)
-    backend = get_backend(run["backend"])
+    backend = get_backend(run.backend)
     records = read_records(run_dir, stage)
     rebuilt: list[str] = []
     t0 = time.time()
-    try:
+    guard = (teardown_on_failure(lambda: backend.teardown(run_dir, read_records(run_dir, "teardown")), f"stage {stage}")
+             if stage != "teardown" and LIVE_BACKENDS[run.backend] else nullcontext())
+    with guard:
         if stage != "teardown":
             # a session whose live state is gone is rebuilt before going on: walk back to the
             # latest earlier stage whose state is still there, redo every stage after it
@@ -115,17 +145,6 @@ def run_stage(stage: str, run: dict[str, Any], run_dir: str | os.PathLike, input
             state = backend.run_stage(stage, run, run_dir, records)
         else:
             state = backend.teardown(run_dir, records)
-    except BaseException as e:
-        if getattr(e, "keep_session", False):  # e.g. the k8s API unreachable: the cell may be fine
-            log.error("stage %s lost the session's control plane; the session is kept: run again to reattach", stage)
-            raise
-        if stage != "teardown" and run["backend"] != "sim":
-            log.error("stage %s failed: tearing the session down", stage)
-            try:
-                backend.teardown(run_dir, read_records(run_dir, "teardown"))
-            except Exception as e:  # noqa: BLE001 - report, keep the original error
-                log.error("teardown after failure also failed: %s", e)
-        raise
     rec = _record(stage, run, state, inputs or [], t0, rebuilt=False, redone=rebuilt)
     write_json_atomic(record_path(run_dir, stage), rec)
     return rec
@@ -134,16 +153,40 @@ def run_stage(stage: str, run: dict[str, Any], run_dir: str | os.PathLike, input
 def _record(stage, run, state, inputs, t0, *, rebuilt: bool, redone: list[str] | None = None) -> dict:
     return {
         "stage": stage,
-        "backend": run["backend"],
-        "experiment": run["experiment"],
-        "quota": run["quota"],
-        "policy": run["policy"],
-        "seed": run["seed"],
+        "backend": run.backend,
+        "experiment": run.experiment_name,
+        "quota": run.quota,
+        "policy": run.policy.name,
+        "seed": run.seed,
         "started": t0,
         "seconds": round(time.time() - t0, 3),
         "rebuilt": rebuilt,
         "redone_before": redone or [],
         "inputs": _inputs_digest(inputs),
         "state": state,
-        "provenance": provenance(config_hash=run.get("config_hash")),
+        "provenance": provenance(config_hash=run.config_hash),
     }
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m faro.workflow.stage_runner STAGE --run-spec RUN_SPEC.json --run-dir RUN``: one
+    stage of one run by hand, exactly as its Snakemake rule runs it (record, teardown on failure,
+    SIGTERM handled like Ctrl-C)."""
+    import argparse
+
+    from faro.model.runspec import RunSpec
+
+    ap = argparse.ArgumentParser(prog="python -m faro.workflow.stage_runner")
+    ap.add_argument("stage", choices=STAGES)
+    ap.add_argument("--run-spec", required=True, help="the run's spec as JSON (RunSpec.write_json)")
+    ap.add_argument("--run-dir", required=True)
+    a = ap.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    with sigterm_as_interrupt():
+        rec = run_stage(a.stage, RunSpec.read_json(a.run_spec), a.run_dir)
+    print(json.dumps({"stage": a.stage, "seconds": rec["seconds"], "record": str(record_path(Path(a.run_dir), a.stage))}))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,9 +1,9 @@
 """The ``k8s`` backend behind the shared stage rules: run spec -> :class:`Session` -> the k8s stages.
 
-The run spec (``rules/common.smk:get_run_spec``) maps onto a :class:`~faro.backends.k8s.config.Cell`
-through the ``ray`` backend's own run config (:func:`faro.backends.ray.backend.ray_config`: jobs,
-policy class and parameters, controller, service times), so both live backends run the same
-autoscaler config; the ``k8s:`` config section becomes :class:`K8sSettings`.
+The run's :class:`~faro.model.runspec.RunSpec` maps onto a :class:`~faro.backends.k8s.config.Cell`
+(:func:`cell_for`: jobs, initial replicas, service times, the policy's data files), and the
+in-pod autoscaler reads the same spec as the ``ray`` backend's, with the pod's paths; the
+``k8s:`` config section (``RunSpec.backend_options``) becomes :class:`K8sSettings`.
 
 Each stage records the session it works on in ``RUN/live/k8s_session.json`` (settings section,
 cell, namespace, lease holder), so that :meth:`K8sBackend.alive` and :meth:`K8sBackend.teardown`
@@ -25,13 +25,15 @@ import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from faro.backends.k8s import manifests as mf
 from faro.backends.k8s import session as k8s
 from faro.backends.k8s.config import Cell, K8sSettings, settings_from_config
+from faro.model.runspec import RunSpec
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 _STAGE_FN = {
     "quota": k8s.setup_quota,
@@ -45,17 +47,13 @@ LIVE = "k8s_session.json"
 #: written when a stage lost the API server for its whole retry grace: the session is kept for a
 #: reattach, and only an explicit teardown (not Snakemake's onerror cleanup) may delete it
 DETACHED = "k8s_detached.json"
-#: keys of the ray backend's run config that the in-pod autoscaler reads (its endpoints come from the cell)
-RUN_CONFIG_KEYS = ("jobs", "policy", "policy_params", "tick_s", "latency_window_s", "controller", "policy_context")
 
 
-def data_files(run: dict[str, Any]) -> dict[str, Path]:
+def data_files(run: RunSpec) -> dict[str, Path]:
     """The policy's data files (e.g. a trained forecaster), relative to the data folder -> path."""
-    from faro.workflow.support import policy_data
-
-    root = Path(run.get("data_dir", "results/data"))
+    root = Path(run.data_dir)
     out: dict[str, Path] = {}
-    for f in map(Path, policy_data(run["policy_file"], str(root))):
+    for f in map(Path, run.policy.data):
         # a ``.done`` marker stands for the model folder it closes (e.g. the N-HiTS checkpoint)
         for p in sorted(f.parent.rglob("*")) if f.suffix == ".done" else [f]:
             if p.is_file():
@@ -63,55 +61,49 @@ def data_files(run: dict[str, Any]) -> dict[str, Path]:
     return out
 
 
-def cell_for(run: dict[str, Any]) -> Cell:
-    """The run's cell: jobs, initial replicas, service times and the autoscaler's run config."""
-    from faro.backends.ray.backend import ray_config
-    from faro.backends.ray.session import initial_replicas
-
-    cfg = ray_config(run)
-    jobs = tuple(j["name"] for j in cfg["jobs"])
-    return Cell(quota=int(run["quota"]), policy=str(run["policy"]), seed=int(run["seed"]), jobs=jobs,
-                policy_config={"class": cfg["policy"], "params": cfg["policy_params"]},
-                slo_ms=float(cfg["jobs"][0]["slo_ms"]), unit_time=float(run["unit_time"]),
-                initial=initial_replicas(cfg), services=dict(cfg["services"]),
-                run_config={k: cfg[k] for k in RUN_CONFIG_KEYS},
+def cell_for(run: RunSpec) -> Cell:
+    """The run's cell: jobs, initial replicas, service times and the run spec the autoscaler reads."""
+    return Cell(quota=run.quota, policy=run.policy.name, seed=run.seed, jobs=run.jobs,
+                policy_config={"class": run.policy.cls, "params": dict(run.policy.params)},
+                slo_ms=float(run.exp.job_models[0].slo_ms), unit_time=run.unit_time,
+                initial=run.initial_replicas(), services=run.services(), run_spec=run.to_dict(),
                 data_files=tuple(sorted(data_files(run))))
 
 
-def stage_inputs(run: dict[str, Any]) -> dict[str, Any]:
+def stage_inputs(run: RunSpec) -> dict[str, Any]:
     """What setup_quota embeds in the session: the trace's text and the policy's data files."""
-    trace = Path(run["trace_file"])
+    trace = Path(run.trace_file)
     if not trace.is_file():
         raise FileNotFoundError(f"the run's trace {trace} does not exist yet: let Snakemake make it "
                                 f"(its rule runs before setup_quota) or run the k8s_manifests rule first")
     return {"trace_text": trace.read_text(), "data": {rel: p.read_bytes() for rel, p in data_files(run).items()}}
 
 
-def cell_objects(run: dict[str, Any], cell: Cell | None = None, s: K8sSettings | None = None) -> list[dict[str, Any]]:
+def cell_objects(run: RunSpec, cell: Cell | None = None, s: K8sSettings | None = None) -> list[dict[str, Any]]:
     """Every namespaced object the stages apply for this run, in apply order."""
     cell = cell or cell_for(run)
-    s = s or settings_from_config(run.get("backend_options"))
+    s = s or settings_from_config(dict(run.backend_options))
     kw = stage_inputs(run)
     return mf.render_cell(cell, s, kw["trace_text"], kw["data"])
 
 
-def load_run_spec(path: str | os.PathLike) -> dict[str, Any]:
-    run = json.loads(Path(path).read_text())
-    if run.get("backend") != "k8s":
-        raise ValueError(f"{path}: a run spec of backend {run.get('backend')!r}, not k8s")
+def load_run_spec(path: str | os.PathLike) -> RunSpec:
+    run = RunSpec.read_json(path)
+    if run.backend != "k8s":
+        raise ValueError(f"{path}: a run spec of backend {run.backend!r}, not k8s")
     return run
 
 
-def write_manifests(run: dict[str, Any], out: Path, ray_services: bool = False) -> list[Path]:
+def write_manifests(run: RunSpec, out: Path, ray_services: bool = False) -> list[Path]:
     """The run's objects as YAML (one file each, ``all.yaml``) plus the Lease, and ``run_spec.json``
     (input of the by-hand stage CLI) into ``out``."""
-    cell, s = cell_for(run), settings_from_config(run.get("backend_options"))
+    cell, s = cell_for(run), settings_from_config(dict(run.backend_options))
     objs = cell_objects(run, cell, s)
     if ray_services:
         objs += [mf.ray_service(cell, s, j) for j in cell.jobs]
     objs.append(mf.lease(s, k8s.session_holder(cell, s), dt.datetime.now(dt.timezone.utc)))
     paths = mf.write_yaml(objs, out)
-    (out / "run_spec.json").write_text(json.dumps(run, indent=1, sort_keys=True))
+    run.write_json(out / "run_spec.json")
     return paths
 
 
@@ -153,20 +145,20 @@ class K8sBackend:
     decisions_file = "raw/autoscaler/decisions.parquet"
     name = "k8s"
 
-    def settings(self, run: dict[str, Any]) -> K8sSettings:
-        return settings_from_config(run.get("backend_options"))
+    def settings(self, run: RunSpec) -> K8sSettings:
+        return settings_from_config(dict(run.backend_options))
 
-    def session(self, run: dict[str, Any], run_dir: Path) -> k8s.Session:
+    def session(self, run: RunSpec, run_dir: Path) -> k8s.Session:
         s = self.settings(run)
         return k8s.Session(k8s.client_for(s), s, cell_for(run), Path(run_dir) / "raw")
 
-    def run_stage(self, stage: str, run: dict[str, Any], run_dir: Path, records: dict[str, dict]) -> dict:
+    def run_stage(self, stage: str, run: RunSpec, run_dir: Path, records: dict[str, dict]) -> dict:
         run_dir = Path(run_dir)
         sess = self.session(run, run_dir)
-        _write_live(run_dir, sess, dict(run.get("backend_options") or {}))
+        _write_live(run_dir, sess, dict(run.backend_options))
         kw: dict[str, Any] = stage_inputs(run) if stage == "quota" else {}
-        with _detaching(run_dir, stage):
-            rec = k8s.guarded(_STAGE_FN[stage], sess, **kw)
+        with _detaching(run_dir, stage):  # a failure is torn down by the stage runner, not here
+            rec = _STAGE_FN[stage](sess, **kw)
         (run_dir / "live" / DETACHED).unlink(missing_ok=True)  # reattached
         return rec
 
@@ -216,11 +208,9 @@ class K8sBackend:
             out.append(str(p.parent.parent))
         return out
 
-    def parse(self, run: dict[str, Any], run_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
+    def parse(self, run: RunSpec, run_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
         from faro.serving.parse import replicas_frame, requests_frame
-        from faro.model.experiment import load_experiment
 
         raw = Path(run_dir) / "raw"
-        exp = load_experiment(run["experiment_file"])
-        return (requests_frame(raw / "replayer" / "requests.csv", int(run["seed"])),
-                replicas_frame(raw / "autoscaler" / "autoscaler.jsonl", list(exp.jobs)))
+        return (requests_frame(raw / "replayer" / "requests.csv", run.seed),
+                replicas_frame(raw / "autoscaler" / "autoscaler.jsonl", list(run.jobs)))

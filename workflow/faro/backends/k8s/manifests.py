@@ -163,18 +163,16 @@ def job_urls(cell: Cell, s: K8sSettings) -> dict[str, str]:
 
 
 def autoscaler_config(cell: Cell, s: K8sSettings) -> Obj:
-    """The config file of ``python -m faro.serving.autoscaler`` inside the cluster: the ray
-    backend's run config (``cell.run_config``) plus one cluster entry per job (its dashboard,
-    Prometheus endpoint, Ray Client address and the Serve config ``deploy_jobs`` PUT), the replay
-    signals on the replayer's Service, and the pod's paths."""
-    rc = json.loads(json.dumps(dict(cell.run_config)))
-    ctx = dict(rc.get("policy_context") or {})
-    ctx.update({"data_dir": DATA_DIR, "models_dir": f"{DATA_DIR}/models"})
+    """The config file of ``python -m faro.serving.autoscaler`` inside the cluster: the run spec
+    (``cell.run_spec``, with the pod's paths of the trace and the data folder) plus one cluster
+    entry per job (its dashboard, Prometheus endpoint, Ray Client address and the Serve config
+    ``deploy_jobs`` PUT) and the replay signals on the replayer's Service."""
+    spec = json.loads(json.dumps(dict(cell.run_spec)))
+    spec.update(trace_file=f"{CONFIG_DIR}/input.json", data_dir=DATA_DIR, project_root=".")
     return {
-        **rc,
-        "quota": cell.quota, "seed": cell.seed, "unit_time": cell.unit_time, "policy_context": ctx,
+        "run": spec,
         "initial": {j: int(cell.initial.get(j, 1)) for j in cell.jobs},
-        "run_dir": RECORDS_DIR, "raw_dir": RECORDS_DIR, "trace_path": f"{CONFIG_DIR}/input.json",
+        "run_dir": RECORDS_DIR, "raw_dir": RECORDS_DIR,
         "replay_signals_url": f"http://{REPLAYER}.{cell_namespace(cell, s)}.svc:{RECORDS_PORT}/files",
         "start_timeout_s": 2 * s.ready_timeout_s,
         "clusters": [{
@@ -191,7 +189,7 @@ def config_map(cell: Cell, s: K8sSettings, trace_text: str | None = None) -> Obj
     data = {"cluster.json": json.dumps(cluster_config(cell, s), indent=1, sort_keys=True),
             "job_urls.json": json.dumps(job_urls(cell, s), indent=1, sort_keys=True),
             "policy.yaml": yaml.safe_dump({"name": cell.policy, **dict(cell.policy_config)}, sort_keys=True)}
-    if cell.run_config:
+    if cell.run_spec:
         data["autoscaler.json"] = json.dumps(autoscaler_config(cell, s), indent=1, sort_keys=True)
     if trace_text is not None:
         data["input.json"] = trace_text

@@ -16,8 +16,8 @@ Transient API and proxy errors are retried by the client for ``api_retry_grace_s
 after ``setup_quota`` starts by re-taking the session's own Lease (:meth:`Session.hold`), so a
 stage run again after a crash of the operator's machine reattaches to the namespace it left;
 the replay stage picks up a replayer Job that is already running instead of starting another.
-:func:`guarded` tears the session down when a stage fails for real (or is interrupted), never
-for ApiUnavailable.
+A stage that fails for real (or is interrupted) is torn down by the workflow's stage runner
+(:func:`faro.workflow.stage_runner.teardown_on_failure`), never for ApiUnavailable.
 """
 
 from __future__ import annotations
@@ -641,23 +641,6 @@ STAGES: dict[str, Callable[..., Record]] = {
 def keeps_session(e: BaseException) -> bool:
     """Errors after which the session must stay (the cell may be fine; the operator lost it)."""
     return bool(getattr(e, "keep_session", False))
-
-
-def guarded(stage: Callable[..., Record], sess: Session, *args: Any, **kw: Any) -> Record:
-    """Run a stage; on a real failure or Ctrl-C tear the session down, then re-raise. An API server
-    that stayed unreachable for the whole retry grace (ApiUnavailable) leaves the session running:
-    running the stage again reattaches to it."""
-    try:
-        return stage(sess, *args, **kw)
-    except BaseException as e:
-        if keeps_session(e):
-            print(f"faro k8s: {e}\nfaro k8s: keeping namespace {sess.ns} for a reattach", flush=True)
-            raise
-        try:
-            teardown(sess)
-        except Exception as e:  # report the original error; the teardown error is secondary
-            print(f"faro k8s: teardown after failure also failed: {e}", flush=True)
-        raise
 
 
 def write_record(record: Mapping[str, Any], path: str | os.PathLike) -> None:

@@ -1,18 +1,15 @@
 """The stages of one ``ray`` run (a live session on a local Ray head).
 
-Each stage takes the run folder and the resolved run config, returns a JSON-able
-record of what it did and the live state it created, checks the live state it
-relies on (raising a clear error when the session is gone and must be rebuilt),
-and tears the session down itself when it fails (also on Ctrl-C).
+Each stage takes the run folder and the run's :class:`~faro.model.runspec.RunSpec`,
+returns a JSON-able record of what it did and the live state it created, and checks the
+live state it relies on (raising :class:`SessionGone` when the session is gone and must be
+rebuilt).  A failed stage does not tear down itself: the workflow's stage runner
+(:func:`faro.workflow.stage_runner.run_stage`) does, in one place for every backend.
 
-Run config keys used here::
-
-    seed, quota, overhead_cpus (default 0), policy ("name" or "module:Class"),
-    policy_params, jobs: [{name, slo_ms, processing_ms}], trace_path (artifact
-    JSON Lines), unit_time, tick_s (default 10, trace seconds), model
-    ("emulated" | "resnet"), service {shape, loc, scale}, controller {...
-    Controller keyword arguments}, ray {state_dir, temp_root, extra_pythonpath,
-    deploy_timeout_s, late_warn_ms, max_conn_errors, base_url (override)}
+Backend options read here (``RunSpec.backend_options``, the config's ``ray:`` section):
+``model`` ("emulated" | "resnet"), ``startup_timeout_s`` (Ray head and Serve apps, default
+180); for tests and by-hand runs also ``state_dir``, ``temp_root``, ``extra_pythonpath``,
+``late_warn_ms``, ``max_conn_errors`` and ``base_url`` (an override of the Serve proxy).
 
 Live state lives in ``RUN/live/`` (``ray_head.json``, ``autoscaler.json``,
 ``autoscaler_config.json``); the replayer's and autoscaler's outputs in ``RUN/raw/``.
@@ -20,7 +17,6 @@ Live state lives in ``RUN/live/`` (``ray_head.json``, ``autoscaler.json``,
 
 from __future__ import annotations
 
-import argparse
 import functools
 import json
 import logging
@@ -30,7 +26,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from faro.serving.attempts import archive_attempt
 from faro.backends.ray import cluster
@@ -38,6 +34,9 @@ from faro.serving import serve_api
 from faro.serving.logs import fetch_logs as _fetch_logs
 from faro.serving.replayer import load_trace, run_replay
 from faro.serving.serve_app import app_config, serve_config
+
+if TYPE_CHECKING:
+    from faro.model.runspec import RunSpec
 
 log = logging.getLogger("faro.ray.stages")
 #: what one attempt of a run writes into ``raw/`` (kept aside when the run is redone)
@@ -50,16 +49,8 @@ class SessionGone(RuntimeError):
     """The live state a stage relies on is gone: rebuild the session from ``setup_quota``."""
 
 
-def _rc(cfg: dict) -> dict:
-    return dict(cfg.get("ray") or {})
-
-
-def _state_dir(cfg: dict) -> str:
-    return str(_rc(cfg).get("state_dir") or cluster.DEFAULT_STATE_DIR)
-
-
-def _job_names(cfg: dict) -> list[str]:
-    return [j["name"] for j in cfg["jobs"]]
+def _state_dir(run: RunSpec) -> str:
+    return str(run.option("state_dir") or cluster.DEFAULT_STATE_DIR)
 
 
 def _write_live(run_dir: Path, name: str, rec: dict) -> None:
@@ -73,9 +64,9 @@ def _read_live(run_dir: Path, name: str) -> dict | None:
     return json.loads(p.read_text()) if p.exists() else None
 
 
-def _env(cfg: dict) -> dict:
+def _env(run: RunSpec) -> dict:
     env = dict(os.environ)
-    paths = [PKG_ROOT, *_rc(cfg).get("extra_pythonpath", [])]
+    paths = [PKG_ROOT, *run.option("extra_pythonpath", [])]
     if env.get("PYTHONPATH"):
         paths.append(env["PYTHONPATH"])
     env["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(paths))
@@ -83,24 +74,14 @@ def _env(cfg: dict) -> dict:
     return env
 
 
-def _guarded(fn: Callable[[Path, dict], dict]) -> Callable[[str | Path, dict], dict]:
-    """A failed (or interrupted) stage tears its session down itself, then re-raises."""
+def _timed(fn: Callable[[Path, RunSpec], dict]) -> Callable[[str | Path, RunSpec], dict]:
+    """The stage's record says which stage it is and how long it took."""
 
     @functools.wraps(fn)
-    def wrapper(run_dir, cfg):
-        run_dir = Path(run_dir)
+    def wrapper(run_dir, run):
         t = time.monotonic()
-        try:
-            rec = fn(run_dir, cfg)
-        except BaseException as e:
-            log.error("stage %s failed (%s): tearing the session down", fn.__name__, e)
-            try:
-                teardown(run_dir, cfg)
-            except Exception as te:  # keep the original error
-                log.error("teardown after failed %s also failed: %s", fn.__name__, te)
-            raise
-        rec = {"stage": fn.__name__, "elapsed_s": round(time.monotonic() - t, 3), **rec}
-        return rec
+        rec = fn(Path(run_dir), run)
+        return {"stage": fn.__name__, "elapsed_s": round(time.monotonic() - t, 3), **rec}
 
     return wrapper
 
@@ -134,42 +115,34 @@ def _autoscaler_alive(rec: dict | None) -> bool:
 
 
 # -- stages --------------------------------------------------------------------------
-@_guarded
-def setup_quota(run_dir: Path, cfg: dict) -> dict:
+@_timed
+def setup_quota(run_dir: Path, run: RunSpec) -> dict:
     """Logical CPUs of the head = quota + declared overhead; a leftover session is torn down first."""
-    quota, overhead = int(cfg["quota"]), int(cfg.get("overhead_cpus", 0))
-    if quota < len(cfg["jobs"]):
-        raise ValueError(f"quota {quota} is below one replica per job ({len(cfg['jobs'])} jobs)")
+    quota, overhead = run.quota, int(run.exp.cluster.overhead_cpus)
+    if quota < len(run.jobs):
+        raise ValueError(f"quota {quota} is below one replica per job ({len(run.jobs)} jobs)")
     leftover = None
     if cluster.load_record(run_dir) is not None or _read_live(run_dir, "autoscaler.json"):
-        leftover = teardown(run_dir, cfg)
+        leftover = teardown(run_dir)
     rec = {"quota": quota, "overhead_cpus": overhead, "num_cpus": quota + overhead, "rebuilt_from": leftover}
     _write_live(run_dir, "quota.json", rec)
     return rec
 
 
-@_guarded
-def deploy_clusters(run_dir: Path, cfg: dict) -> dict:
+@_timed
+def deploy_clusters(run_dir: Path, run: RunSpec) -> dict:
     q = _read_live(run_dir, "quota.json")
     if q is None:
         raise SessionGone("setup_quota has not run for this session")
-    rc = _rc(cfg)
-    head = cluster.start_head(run_dir, q["num_cpus"], state_dir=_state_dir(cfg), temp_root=rc.get("temp_root", "/tmp"),
-                              extra_pythonpath=rc.get("extra_pythonpath"))
+    head = cluster.start_head(run_dir, q["num_cpus"], state_dir=_state_dir(run),
+                              temp_root=run.option("temp_root", "/tmp"),
+                              extra_pythonpath=run.option("extra_pythonpath"))
     h = cluster.health(head, driver_check=True)
     return {"head": head, "health": h}
 
 
-def initial_replicas(cfg: dict) -> dict[str, int]:
-    from faro.serving.autoscaler import load_policy
-
-    pol = load_policy(cfg["policy"], cfg.get("policy_params"), _job_names(cfg), int(cfg["quota"]))
-    init = pol.initial_replicas()
-    return {j: int(init.get(j, 1)) for j in _job_names(cfg)}
-
-
-@_guarded
-def deploy_jobs(run_dir: Path, cfg: dict) -> dict:
+@_timed
+def deploy_jobs(run_dir: Path, run: RunSpec) -> dict:
     """Metrics actor + one Serve application per job; waits until every app is RUNNING."""
     head = _check_head(run_dir)
     code = (
@@ -177,17 +150,17 @@ def deploy_jobs(run_dir: Path, cfg: dict) -> dict:
         f"ray.init(address={head['gcs_address']!r}, logging_level='ERROR', log_to_driver=False);"
         "a = g(); ray.get(a.ping.remote(), timeout=60); ray.shutdown()"
     )
-    p = subprocess.run([sys.executable, "-c", code], env=_env(cfg), capture_output=True, text=True, timeout=120)
+    p = subprocess.run([sys.executable, "-c", code], env=_env(run), capture_output=True, text=True, timeout=120)
     if p.returncode != 0:
         raise RuntimeError(f"could not create the metrics actor: {p.stderr[-2000:]}")
-    init = initial_replicas(cfg)
-    app = {"model": cfg.get("model", "emulated"), "service": cfg.get("service") or {}, "seed": int(cfg.get("seed", 0))}
-    services = cfg.get("services") or {}
-    apps = [app_config(j, init[j], **{**app, "service": services.get(j, app["service"])}) for j in _job_names(cfg)]
+    init = run.initial_replicas()
+    services = run.services()
+    app = {"model": run.option("model", "emulated"), "service": services[run.jobs[0]], "seed": run.seed}
+    apps = [app_config(j, init[j], **{**app, "service": services[j]}) for j in run.jobs]
     conf = serve_config(apps, head["http_port"])
     t = time.monotonic()
     serve_api.put_config(head["dashboard_url"], conf)
-    timeout = float(_rc(cfg).get("deploy_timeout_s", 180))
+    timeout = float(run.option("startup_timeout_s", 180))
     while True:
         try:
             st = serve_api.job_states(serve_api.get_details(head["dashboard_url"], timeout=30))
@@ -213,8 +186,8 @@ def deploy_jobs(run_dir: Path, cfg: dict) -> dict:
     return rec
 
 
-@_guarded
-def launch_autoscaler(run_dir: Path, cfg: dict) -> dict:
+@_timed
+def launch_autoscaler(run_dir: Path, run: RunSpec) -> dict:
     head = _check_head(run_dir)
     jobs = _read_live(run_dir, "jobs.json")
     if jobs is None:
@@ -225,32 +198,23 @@ def launch_autoscaler(run_dir: Path, cfg: dict) -> dict:
     archived = archive_attempt(raw, ATTEMPT_FILES)
     if archived is not None:
         log.warning("kept the previous attempt's raw records in %s", archived)
+    # the autoscaler process reads the run spec itself, plus where this session's endpoints are
+    spec = run.replace(trace_file=str(Path(run.trace_file).resolve()))
     acfg = {
+        "run": spec.to_dict(),
         "run_dir": str(run_dir.resolve()),
         "dashboard_url": head["dashboard_url"],
         "gcs_address": head["gcs_address"],
         "metrics_port": head["metrics_port"],
         "http_port": head["http_port"],
-        "jobs": cfg["jobs"],
-        "quota": int(cfg["quota"]),
-        "policy": cfg["policy"],
-        "policy_params": cfg.get("policy_params") or {},
-        "unit_time": float(cfg["unit_time"]),
-        "tick_s": float(cfg.get("tick_s", 10.0)),
-        "seed": int(cfg.get("seed", 0)),
-        "controller": cfg.get("controller") or {},
         "initial": jobs["initial"],
         "app": jobs["app"],
-        "services": cfg.get("services") or {},
-        "trace_path": str(Path(cfg["trace_path"]).resolve()),
-        "policy_context": cfg.get("policy_context") or {},
-        "latency_window_s": float(cfg.get("latency_window_s", 30.0)),
     }
     cpath = run_dir / "live" / "autoscaler_config.json"
     cpath.write_text(json.dumps(acfg, indent=1))
     logf = open(raw / "autoscaler.log", "w")
     proc = subprocess.Popen([sys.executable, "-m", "faro.serving.autoscaler", "--config", str(cpath.resolve())],
-                            env=_env(cfg), stdout=logf, stderr=subprocess.STDOUT, start_new_session=True)
+                            env=_env(run), stdout=logf, stderr=subprocess.STDOUT, start_new_session=True)
     logf.close()
     rec = {"pid": proc.pid, "config": str(cpath.resolve())}
     _write_live(run_dir, "autoscaler.json", rec)
@@ -266,8 +230,8 @@ def launch_autoscaler(run_dir: Path, cfg: dict) -> dict:
             "archived_attempt": None if archived is None else str(archived)}
 
 
-@_guarded
-def replay(run_dir: Path, cfg: dict) -> dict:
+@_timed
+def replay(run_dir: Path, run: RunSpec) -> dict:
     head = _check_head(run_dir)
     asr = _read_live(run_dir, "autoscaler.json")
     if not _autoscaler_alive(asr):
@@ -276,12 +240,12 @@ def replay(run_dir: Path, cfg: dict) -> dict:
         )
     jobs = _read_live(run_dir, "jobs.json") or {}
     raw = run_dir / "raw"
-    trace = load_trace(cfg["trace_path"])
-    names = set(_job_names(cfg))
+    trace = load_trace(run.trace_file)
+    names = set(run.jobs)
     trace = [{j: c for j, c in m.items() if j in names} for m in trace]
 
     def on_start(t0: float) -> None:
-        (raw / "replay_start.json").write_text(json.dumps({"t0": t0, "unit_time": float(cfg["unit_time"])}))
+        (raw / "replay_start.json").write_text(json.dumps({"t0": t0, "unit_time": run.unit_time}))
 
     def watchdog() -> str | None:
         if not _autoscaler_alive(asr):
@@ -292,13 +256,13 @@ def replay(run_dir: Path, cfg: dict) -> dict:
             return "the Ray head of this session died during the replay"
         return None
 
-    rc = _rc(cfg)
     try:
         res = run_replay(
-            rc.get("base_url") or jobs.get("base_url") or f"http://127.0.0.1:{head['http_port']}",
-            trace, unit_time=float(cfg["unit_time"]), seed=int(cfg.get("seed", 0)),
+            run.option("base_url") or jobs.get("base_url") or f"http://127.0.0.1:{head['http_port']}",
+            trace, unit_time=run.unit_time, seed=run.seed,
             records=raw / "requests.csv", watchdog=watchdog,
-            late_warn_ms=float(rc.get("late_warn_ms", 50.0)), max_conn_errors=int(rc.get("max_conn_errors", 200)),
+            late_warn_ms=float(run.option("late_warn_ms", 50.0)),
+            max_conn_errors=int(run.option("max_conn_errors", 200)),
             on_start=on_start,
         )
     finally:
@@ -306,8 +270,8 @@ def replay(run_dir: Path, cfg: dict) -> dict:
     return {"replay": res.__dict__}
 
 
-@_guarded
-def fetch_logs(run_dir: Path, cfg: dict) -> dict:
+@_timed
+def fetch_logs(run_dir: Path, run: RunSpec) -> dict:
     head = _head(run_dir)
     asr = _read_live(run_dir, "autoscaler.json")
     t = time.monotonic()
@@ -318,7 +282,7 @@ def fetch_logs(run_dir: Path, cfg: dict) -> dict:
     return rec
 
 
-def teardown(run_dir: str | Path, cfg: dict | None = None) -> dict:
+def teardown(run_dir: str | Path) -> dict:
     """Stop this run's autoscaler and Ray head (by pid); idempotent, never raises for 'already gone'."""
     run_dir = Path(run_dir)
     out: dict[str, Any] = {"stage": "teardown"}
@@ -353,49 +317,3 @@ def teardown(run_dir: str | Path, cfg: dict | None = None) -> dict:
 
 
 STAGES = {f.__name__: f for f in (setup_quota, deploy_clusters, deploy_jobs, launch_autoscaler, replay, fetch_logs)}
-
-
-def run_all(run_dir: str | Path, cfg: dict, provenance: dict | None = None) -> list[dict]:
-    """Every stage in order, then parse, then teardown (always)."""
-    from faro.serving.parse import parse_run
-
-    records = []
-    try:
-        for fn in STAGES.values():
-            records.append(fn(run_dir, cfg))
-        records.append({"stage": "parse", **parse_run(run_dir, cfg, provenance)})
-    finally:
-        records.append(teardown(run_dir, cfg))
-    return records
-
-
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description="run one stage of a ray-backend session")
-    ap.add_argument("stage", choices=[*STAGES, "teardown", "teardown_all", "all"])
-    ap.add_argument("--run-dir", required=False)
-    ap.add_argument("--config", required=False, help="resolved run config (JSON)")
-    ap.add_argument("--out", help="write the stage record here (JSON)")
-    a = ap.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    cfg = json.loads(Path(a.config).read_text()) if a.config else {}
-    from faro.workflow.stage_runner import sigterm_as_interrupt
-
-    with sigterm_as_interrupt():
-        if a.stage == "teardown_all":
-            rec: Any = cluster.teardown_all(_state_dir(cfg))
-        elif a.stage == "teardown":
-            rec = teardown(a.run_dir, cfg)
-        elif a.stage == "all":
-            rec = run_all(a.run_dir, cfg)
-        else:
-            rec = STAGES[a.stage](a.run_dir, cfg)
-    text = json.dumps(rec, indent=1, default=str)
-    if a.out:
-        Path(a.out).write_text(text)
-    else:
-        print(text)
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -15,19 +15,13 @@ import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
 from faro.atomic import atomic_path
 
 if TYPE_CHECKING:
+    import numpy as np
     import pandas as pd
 
-from faro.workflow.config import load_policy_file
-from faro.control.records import DecisionRecorder
-from faro.model.experiment import Experiment, load_experiment
-from faro.policies.context import policy_context
-from faro.policies.explain import instrument
-from faro.policies.registry import make_policy
+    from faro.model.runspec import RunSpec
 
 LIVE = "live"
 RAW = "raw"
@@ -43,10 +37,10 @@ class SimBackend:
     decisions_file = "raw/decisions.parquet"
     name = "sim"
 
-    def run_stage(self, stage: str, run: dict[str, Any], run_dir: Path, records: dict[str, dict]) -> dict:
-        exp = load_experiment(run["experiment_file"])
+    def run_stage(self, stage: str, run: RunSpec, run_dir: Path, records: dict[str, dict]) -> dict:
+        exp = run.exp
         if stage == "quota":
-            return {"namespace_quota_cpus": run["quota"], "node_cpus": run["quota"],
+            return {"namespace_quota_cpus": run.quota, "node_cpus": run.quota,
                     "overhead_cpus": exp.cluster.overhead_cpus}  # fmt: skip
         if stage == "clusters":
             c = exp.cluster
@@ -71,34 +65,33 @@ class SimBackend:
                 "router": exp.router.__dict__,
             }
         if stage == "autoscaler":
-            spec = load_policy_file(run["policy"], Path(run["policy_file"]).parent)
-            policy = make_policy(spec["class"], spec["params"], jobs=exp.jobs, quota=run["quota"],
-                                 base_dir=run.get("project_root"))  # fmt: skip
             return {
-                "policy": run["policy"],
-                "class": spec["class"],
-                "params": spec["params"],
-                "initial_replicas": policy.initial_replicas(),
+                "policy": run.policy.name,
+                "class": run.policy.cls,
+                "params": dict(run.policy.params),
+                "initial_replicas": run.initial_replicas(),
                 "controller": exp.controller.__dict__,
             }
         if stage == "replay":
-            return self._replay(exp, run, run_dir, records)
+            return self._replay(run, run_dir)
         if stage == "fetch":
             return self._fetch(run_dir)
         raise ValueError(f"sim backend: no stage {stage!r}")
 
-    def _replay(self, exp: Experiment, run: dict, run_dir: Path, records: dict[str, dict]) -> dict:
-        from faro.backends.sim.engine import simulate
-        from faro.model.trace import parse_trace
+    def _replay(self, run: RunSpec, run_dir: Path) -> dict:
+        import numpy as np
 
-        trace = parse_trace(run["trace_file"], exp.jobs)
-        auto = records["autoscaler"]["state"]
-        policy = make_policy(auto["class"], auto["params"], jobs=exp.jobs, quota=run["quota"],
-                             base_dir=run.get("project_root"), context=policy_context(run, exp, trace.counts))  # fmt: skip
-        opts = run.get("backend_options") or {}
-        recorder = DecisionRecorder(run["policy"], instrument(policy))
-        res = simulate(exp, trace, policy, run["quota"], run["seed"], unit_time=run["unit_time"],
-                       replica_overhead_s=float(opts.get("replica_overhead_ms", 0.0)) / 1000.0,
+        from faro.backends.sim.engine import simulate
+        from faro.control.records import DecisionRecorder
+        from faro.model.trace import parse_trace
+        from faro.policies.explain import instrument
+
+        exp = run.exp
+        trace = parse_trace(run.trace_file, exp.jobs)
+        policy = run.build_policy(trace.counts)
+        recorder = DecisionRecorder(run.policy.name, instrument(policy))
+        res = simulate(exp, trace, policy, run.quota, run.seed, unit_time=run.unit_time,
+                       replica_overhead_s=float(run.option("replica_overhead_ms", 0.0)) / 1000.0,
                        recorder=recorder)  # fmt: skip
         live = run_dir / LIVE
         live.mkdir(parents=True, exist_ok=True)
@@ -137,22 +130,28 @@ class SimBackend:
         shutil.rmtree(live, ignore_errors=True)
         return {"removed": [str(live)] if existed else []}
 
-    def parse(self, run: dict[str, Any], run_dir: Path) -> tuple["pd.DataFrame", "pd.DataFrame"]:
+    def parse(self, run: RunSpec, run_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
+        import numpy as np
+
         raw = run_dir / RAW
         with np.load(raw / REQUESTS) as z:
             jobs = [str(j) for j in z["jobs"]]
             job, arrival, start, end, status = z["job"], z["arrival"], z["start"], z["end"], z["status"]
         from faro.backends.sim.engine import replicas_frame, requests_frame
 
-        requests = requests_frame(jobs, run["seed"], job, arrival, start, end, status)
+        requests = requests_frame(jobs, run.seed, job, arrival, start, end, status)
         return requests, replicas_frame(jobs, np.load(raw / REPLICAS))
 
 
 def _save_npz(path: Path, **arrays) -> None:
+    import numpy as np
+
     with atomic_path(path) as tmp:
         np.savez(tmp, **arrays)
 
 
 def _save_npy(path: Path, arr: np.ndarray) -> None:
+    import numpy as np
+
     with atomic_path(path) as tmp:
         np.save(tmp, arr)

@@ -125,29 +125,3 @@ def write_trace(trace: Trace, path: str | os.PathLike, deployment: str = "classi
             counts = {j: {deployment: int(trace.counts[k, i])} for i, j in enumerate(trace.jobs)}
             fh.write(json.dumps({"ts": k, "counts": counts}) + "\n")
 
-
-def poisson_arrivals(
-    counts: np.ndarray, unit_time: float, rng: np.random.Generator
-) -> np.ndarray:
-    """Open-loop arrival times of one job (docs/model.md section 2, "Replay").
-
-    Minute ``k``'s ``counts[k]`` requests start at ``k * unit_time`` (the first at
-    once) with exponential gaps of mean ``unit_time / counts[k]``; minutes may
-    overlap.  Returned sorted.
-    """
-    counts = np.asarray(counts, dtype=np.int64)
-    n = int(counts.sum())
-    if n == 0:
-        return np.zeros(0)
-    minute = np.repeat(np.arange(len(counts)), counts)
-    mean_gap = unit_time / np.repeat(np.maximum(counts, 1), counts)
-    gaps = rng.exponential(1.0, n) * mean_gap
-    # offset within the minute: sum of the previous gaps of the same minute
-    csum = np.cumsum(gaps)
-    first = np.concatenate(([0], np.cumsum(counts)[:-1]))[counts > 0]
-    starts = np.repeat(first, counts[counts > 0])
-    before = np.where(starts > 0, csum[starts - 1], 0.0)
-    offset = csum - gaps - before
-    offset[first] = 0.0  # exactly at the minute's start, whatever the rounding above
-    t = minute * unit_time + offset
-    return np.sort(t, kind="stable")

@@ -49,8 +49,16 @@ class Trace:
         return Trace(tuple(jobs), self.counts[:, idx])
 
 
-def parse_trace(path: str | os.PathLike, jobs: Sequence[str] | None = None) -> Trace:
-    """Read and validate a trace; ``jobs`` (if given) must all appear on every line."""
+def parse_trace(
+    path: str | os.PathLike, jobs: Sequence[str] | None = None, *, file_order: bool = False
+) -> Trace:
+    """Read and validate a trace; ``jobs`` (if given) must all appear on every line.
+
+    Without ``jobs``, the trace's jobs are those of its first line, in natural order
+    (``serve-cluster2`` before ``serve-cluster10``), or in the line's own order with
+    ``file_order`` (a prepared trace, :func:`write_trace`, lists the experiment's jobs
+    in the experiment's order, the order that indexes their random streams).
+    """
     path = Path(path)
     if not path.is_file():
         raise TraceError(f"{path}: trace file not found")
@@ -98,7 +106,7 @@ def parse_trace(path: str | os.PathLike, jobs: Sequence[str] | None = None) -> T
                     total += int(v)
                 row[job] = total
             if names is None:
-                names = sorted(row, key=_natural_key)
+                names = list(row) if file_order else sorted(row, key=_natural_key)
             missing = [j for j in names if j not in row]
             if missing:
                 raise TraceError(f"{where}: missing job(s) {', '.join(missing)}")

@@ -16,11 +16,11 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from faro.control.controller import Controller, JobMetrics, JobSpec
-from faro.model.experiment import Experiment
 from faro.backends.sim.kernel import R_ACTIVE, R_DRAINING, R_FREE, S_OK, KernelState
 from faro.backends.sim.random import RunStreams
+from faro.control.controller import Controller, JobMetrics, JobSpec
 from faro.model.arrivals import job_arrivals
+from faro.model.experiment import Experiment
 from faro.model.trace import Trace
 
 # event priorities at equal times: pods first, then the monitor, then the controller

@@ -295,8 +295,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m faro.serving.replayer",
                                  description=__doc__.splitlines()[0])
     ap.add_argument("--trace", required=True,
-                    help="trace in the artifact's JSON Lines format; its jobs' order (first line) indexes their "
-                         "random streams, as in the simulator")
+                    help="trace in the artifact's JSON Lines format; its jobs' order (first line) "
+                         "indexes their random streams, as in the simulator")
     where = ap.add_mutually_exclusive_group(required=True)
     where.add_argument("--base-url", help="one Serve HTTP endpoint for every job (route /<job>)")
     where.add_argument("--job-urls",

@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "workflow"))
+from faro.model.trace import Trace  # noqa: E402
 from faro.serving.replayer import run_replay  # noqa: E402
 
 SERVER = """
@@ -64,7 +65,7 @@ def main() -> None:
             for rate in [int(r) for r in a.rates.split(",")]:
                 p50s, p99s = [], []
                 for rep in range(a.repeats):
-                    trace = [{"bench": int(rate * a.seconds)}]
+                    trace = Trace(("bench",), np.array([[int(rate * a.seconds)]]))
                     res = run_replay(f"http://127.0.0.1:{port}", trace, unit_time=a.seconds, seed=rep,
                                      records=os.path.join(tmp, "r.csv"), progress=False)
                     p50s.append(res.late_p50_ms)

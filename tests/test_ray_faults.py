@@ -11,6 +11,7 @@ import threading
 import time
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -22,6 +23,7 @@ from ray_helpers import leftover, parse_to_parquet, run_config  # noqa: E402
 
 from faro.backends.ray import cluster  # noqa: E402
 from faro.backends.ray import session as stages  # noqa: E402
+from faro.model.trace import Trace  # noqa: E402
 from faro.serving import serve_api  # noqa: E402
 from faro.serving.replayer import ReplayAborted, run_replay  # noqa: E402
 from faro.workflow.stage_runner import run_stage  # noqa: E402
@@ -93,8 +95,8 @@ def test_replayer_dead_endpoint_keeps_partial_records(tmp_path):
     port = cluster.free_ports(1)[0]  # nothing listens there
     out = tmp_path / "req.csv"
     with pytest.raises(ReplayAborted, match="consecutive connection errors"):
-        run_replay(f"http://127.0.0.1:{port}", [{"a": 600}], unit_time=10.0, seed=1, records=out,
-                   max_conn_errors=25, progress=False)
+        run_replay(f"http://127.0.0.1:{port}", Trace(("a",), np.array([[600]])), unit_time=10.0, seed=1,
+                   records=out, max_conn_errors=25, progress=False)
     df = pd.read_csv(out)
     assert 25 <= len(df) < 600
     assert (df["status"] == 0).all() and df["error"].notna().all()

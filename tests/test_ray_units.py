@@ -1,4 +1,4 @@
-"""Pure parts of the ray backend: schedule, metrics store, Prometheus parsing, parsing, small trace."""
+"""Pure parts of the ray backend: schedule, metrics store, Prometheus parsing, parsing."""
 
 from __future__ import annotations
 
@@ -7,27 +7,41 @@ import json
 import numpy as np
 import pytest
 
+from faro.model.arrivals import arrival_stream
+from faro.model.trace import Trace
 from faro.serving.autoscaler import _spread
 from faro.serving.metrics import MetricsStore
 from faro.serving.parse import replicas_frame, requests_frame
 from faro.serving.replayer import schedule
 from faro.serving.serve_api import parse_prometheus
-from faro.serving.small_trace import derive_small_trace
 
 pytestmark = pytest.mark.ray
 
 
 def test_schedule_minutes_start_at_once_and_seeded():
-    t, w, jobs = schedule([{"a": 3, "b": 1}, {"a": 2}], unit_time=10.0, seed=5)
+    trace = Trace(("a", "b"), np.array([[3, 1], [2, 0]]))
+    t, w, jobs = schedule(trace, unit_time=10.0, seed=5)
     assert jobs == ["a", "b"] and len(t) == 6 and (np.diff(t) >= 0).all()
     # the first request of each minute goes out at k * unit_time
     assert list(t[t == 0.0]) == [0.0, 0.0] and (t == 10.0).sum() == 1
-    t2, w2, _ = schedule([{"a": 3, "b": 1}, {"a": 2}], unit_time=10.0, seed=5)
+    t2, w2, _ = schedule(trace, unit_time=10.0, seed=5)
     assert np.array_equal(t, t2) and np.array_equal(w, w2)
-    # minute 0 draws job "a" first (fixed job order): two exponential(10/3) gaps
-    rng = np.random.default_rng(5)
-    g = rng.exponential(10 / 3, size=2)
-    assert np.allclose(sorted(t[w == 0][:3]), [0.0, g[0], g[0] + g[1]])
+    # job "a" (index 0) draws from its own stream: unit exponentials times 10/3 in minute 0
+    g = arrival_stream(5, 0).exponential(1.0, size=5) * (10 / 3)
+    a = t[w == 0]
+    for want in (0.0, g[0], g[0] + g[1]):
+        assert np.isclose(a, want, rtol=0, atol=1e-12).sum() == 1
+
+
+def test_schedule_subset_keeps_each_jobs_stream():
+    trace = Trace(("a", "b", "c"), np.array([[3, 4, 5], [2, 6, 1]]))
+    t, w, jobs = schedule(trace, unit_time=10.0, seed=9)
+    ts, ws, js = schedule(trace, unit_time=10.0, seed=9, jobs=["c", "a"])
+    assert js == ["a", "c"]  # the trace's order
+    for k, job in enumerate(js):
+        assert np.array_equal(ts[ws == k], t[w == jobs.index(job)])
+    with pytest.raises(ValueError, match="not in the trace"):
+        schedule(trace, unit_time=10.0, seed=9, jobs=["zz"])
 
 
 def test_metrics_store_window_bins_and_queues():
@@ -80,17 +94,3 @@ def test_parse_frames(tmp_path):
     js.write_text("".join(json.dumps(r) + "\n" for r in recs))
     rep = replicas_frame(js, ["a", "b"])
     assert rep.values.tolist() == [[0.0, "a", 1], [0.0, "b", 2], [4.5, "a", 2]]
-
-
-def test_derive_small_trace(tmp_path):
-    src = tmp_path / "in.json"
-    src.write_text("".join(json.dumps({"ts": k, "counts": {"x": {"classifier": 100 + k}, "y": {"classifier": 3}}}) + "\n"
-                           for k in range(5)))
-    s = derive_small_trace(src, tmp_path / "out.json", jobs=["x", "y"], start_minute=1, minutes=3, scale=0.1)
-    rows = [json.loads(line) for line in (tmp_path / "out.json").read_text().splitlines()]
-    # 101, 102, 103 * 0.1 -> 10; 3 * 0.1 = 0.3 -> 0 but kept at 1
-    assert [r["counts"]["x"]["classifier"] for r in rows] == [10, 10, 10]
-    assert [r["counts"]["y"]["classifier"] for r in rows] == [1, 1, 1] and [r["ts"] for r in rows] == [0, 1, 2]
-    assert s["total"] == 33
-    with pytest.raises(ValueError):
-        derive_small_trace(src, tmp_path / "o2.json", jobs=["x"], start_minute=4, minutes=3, scale=1.0)

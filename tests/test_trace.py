@@ -14,7 +14,8 @@ import math
 import numpy as np
 import pytest
 
-from faro.model.trace import Trace, TraceError, parse_trace, poisson_arrivals, write_trace
+from faro.model.arrivals import poisson_arrivals
+from faro.model.trace import Trace, TraceError, parse_trace, write_trace
 
 
 def line(ts, **counts) -> str:

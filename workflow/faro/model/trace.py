@@ -49,8 +49,16 @@ class Trace:
         return Trace(tuple(jobs), self.counts[:, idx])
 
 
-def parse_trace(path: str | os.PathLike, jobs: Sequence[str] | None = None) -> Trace:
-    """Read and validate a trace; ``jobs`` (if given) must all appear on every line."""
+def parse_trace(
+    path: str | os.PathLike, jobs: Sequence[str] | None = None, *, file_order: bool = False
+) -> Trace:
+    """Read and validate a trace; ``jobs`` (if given) must all appear on every line.
+
+    Without ``jobs``, the trace's jobs are those of its first line, in natural order
+    (``serve-cluster2`` before ``serve-cluster10``), or in the line's own order with
+    ``file_order`` (a prepared trace, :func:`write_trace`, lists the experiment's jobs
+    in the experiment's order, the order that indexes their random streams).
+    """
     path = Path(path)
     if not path.is_file():
         raise TraceError(f"{path}: trace file not found")
@@ -98,7 +106,7 @@ def parse_trace(path: str | os.PathLike, jobs: Sequence[str] | None = None) -> T
                     total += int(v)
                 row[job] = total
             if names is None:
-                names = sorted(row, key=_natural_key)
+                names = list(row) if file_order else sorted(row, key=_natural_key)
             missing = [j for j in names if j not in row]
             if missing:
                 raise TraceError(f"{where}: missing job(s) {', '.join(missing)}")
@@ -125,29 +133,3 @@ def write_trace(trace: Trace, path: str | os.PathLike, deployment: str = "classi
             counts = {j: {deployment: int(trace.counts[k, i])} for i, j in enumerate(trace.jobs)}
             fh.write(json.dumps({"ts": k, "counts": counts}) + "\n")
 
-
-def poisson_arrivals(
-    counts: np.ndarray, unit_time: float, rng: np.random.Generator
-) -> np.ndarray:
-    """Open-loop arrival times of one job (docs/model.md section 2, "Replay").
-
-    Minute ``k``'s ``counts[k]`` requests start at ``k * unit_time`` (the first at
-    once) with exponential gaps of mean ``unit_time / counts[k]``; minutes may
-    overlap.  Returned sorted.
-    """
-    counts = np.asarray(counts, dtype=np.int64)
-    n = int(counts.sum())
-    if n == 0:
-        return np.zeros(0)
-    minute = np.repeat(np.arange(len(counts)), counts)
-    mean_gap = unit_time / np.repeat(np.maximum(counts, 1), counts)
-    gaps = rng.exponential(1.0, n) * mean_gap
-    # offset within the minute: sum of the previous gaps of the same minute
-    csum = np.cumsum(gaps)
-    first = np.concatenate(([0], np.cumsum(counts)[:-1]))[counts > 0]
-    starts = np.repeat(first, counts[counts > 0])
-    before = np.where(starts > 0, csum[starts - 1], 0.0)
-    offset = csum - gaps - before
-    offset[first] = 0.0  # exactly at the minute's start, whatever the rounding above
-    t = minute * unit_time + offset
-    return np.sort(t, kind="stable")

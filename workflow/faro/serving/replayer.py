@@ -3,14 +3,19 @@
 Arrivals (docs/model.md section 2, "Replay"): trace minute ``k`` starts at
 ``k * unit_time`` seconds; within it a job's ``count`` requests go out with
 exponential gaps of mean ``unit_time / count`` (a Poisson process), the first
-at once; minutes may overlap.  The schedule comes from one seeded numpy
-generator, so a seed fixes it.
+at once; minutes may overlap.  The send times are the simulator's arrival times
+(:func:`faro.model.arrivals.job_arrivals`, each job's stream keyed by the seed and
+the job's index in the trace), so a seed gives the same request times in the
+simulator and on ``ray``/``k8s``.
 
 Every request is recorded (job, scheduled and actual send time, end time,
 latency, HTTP status), failures included, in a CSV file flushed in batches
 (every ``flush_every`` records or 0.5 s) and in a ``finally``, so partial
 records survive errors and Ctrl-C.  Times are seconds since replay start
-(``t0``, an epoch in ``replay_start.json``).  ``status`` is the HTTP code, or
+(``t0``, an epoch in ``replay_start.json``), all read from one clock
+(``time.monotonic``, anchored to ``t0`` once, before any send); a request is sent
+only once that clock has reached its scheduled time, so no recorded time is
+before the replay's start.  ``status`` is the HTTP code, or
 **0 when no HTTP response came back** (connection refused/reset, timeout); the
 ``error`` column then says why.
 
@@ -36,16 +41,19 @@ from __future__ import annotations
 import argparse
 import asyncio
 import csv
-import os
 import json
 import logging
+import os
 import sys
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+from faro.model.arrivals import job_arrivals, merge_arrivals
+from faro.model.trace import Trace, parse_trace
 
 log = logging.getLogger("faro.replayer")
 
@@ -57,42 +65,27 @@ class ReplayAborted(RuntimeError):
     """The replay stopped early (dead endpoint, watchdog); partial records are on disk."""
 
 
-def load_trace(path: str | os.PathLike) -> list[dict[str, int]]:
-    """Artifact-format JSON Lines -> list (one per minute, in ``ts`` order) of {job: count}."""
-    rows = []
-    with open(path) as fh:
-        for line in fh:
-            line = line.strip()
-            if not line:
-                continue
-            rec = json.loads(line)
-            counts = {job: int(sum(v.values())) if isinstance(v, dict) else int(v) for job, v in rec["counts"].items()}
-            rows.append((int(rec["ts"]), counts))
-    rows.sort(key=lambda r: r[0])
-    return [c for _, c in rows]
+def schedule(
+    trace: Trace, unit_time: float, seed: int, jobs: Sequence[str] | None = None
+) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """Send times (s since start, sorted), job indices and job names of the requests of
+    ``jobs`` (default: every job of ``trace``).
 
-
-def schedule(trace: Sequence[Mapping[str, int]], unit_time: float, seed: int) -> tuple[np.ndarray, np.ndarray, list[str]]:
-    """Send times (s since start, sorted) and job indices of every request of ``trace``."""
-    rng = np.random.default_rng(seed)
-    jobs = sorted({j for minute in trace for j in minute})
-    index = {j: i for i, j in enumerate(jobs)}
-    times, who = [], []
-    for k, minute in enumerate(trace):
-        for job in jobs:  # fixed job order: the same seed gives the same schedule
-            n = int(minute.get(job, 0))
-            if n <= 0:
-                continue
-            gaps = rng.exponential(unit_time / n, size=n - 1)
-            t = k * unit_time + np.concatenate([[0.0], np.cumsum(gaps)])
-            times.append(t)
-            who.append(np.full(n, index[job], dtype=np.int32))
-    if not times:
-        return np.zeros(0), np.zeros(0, dtype=np.int32), jobs
-    t = np.concatenate(times)
-    w = np.concatenate(who)
-    order = np.argsort(t, kind="stable")
-    return t[order], w[order], jobs
+    Each job's times are its simulator arrival times under ``seed``
+    (:func:`faro.model.arrivals.job_arrivals`, keyed by the job's index in ``trace.jobs``,
+    whichever jobs are replayed), merged in time order; ``who[i]`` indexes the returned
+    names (``trace``'s order).
+    """
+    if jobs is None:
+        names = list(trace.jobs)
+    else:
+        unknown = sorted(set(jobs) - set(trace.jobs))
+        if unknown:
+            raise ValueError(f"job(s) {', '.join(unknown)} not in the trace (it has {', '.join(trace.jobs)})")
+        names = [j for j in trace.jobs if j in set(jobs)]
+    idx = [trace.jobs.index(j) for j in names]
+    times, who = merge_arrivals(job_arrivals(trace.counts, unit_time, seed, idx))
+    return times, who, names
 
 
 @dataclass
@@ -135,8 +128,9 @@ class _Recorder:
 
 async def replay(
     base_url: str,
-    trace: Sequence[Mapping[str, int]],
+    trace: Trace,
     *,
+    jobs: Sequence[str] | None = None,
     unit_time: float,
     seed: int,
     records: str | os.PathLike,
@@ -152,35 +146,44 @@ async def replay(
     progress: bool = True,
     max_connections: int = 0,
 ) -> ReplayResult:
-    """Replay ``trace`` against ``base_url``; returns a summary, records every request to ``records``.
+    """Replay ``trace`` (its ``jobs``, default all) against ``base_url``; returns a summary,
+    records every request to ``records``.
 
     ``watchdog()`` is called every ``watchdog_every_s``; a non-None return aborts
     the replay with that message (e.g. the autoscaler or the Ray head is gone).
-    ``on_start(t0)`` is called once the start epoch is fixed.
+    ``on_start(t0)`` is called once the start epoch is fixed, before any send.
     """
     import aiohttp
 
-    times, who, jobs = schedule(trace, unit_time, seed)
+    times, who, jobs = schedule(trace, unit_time, seed, jobs)
     urls = [base_url.rstrip("/") + route(j) for j in jobs]
     rec = _Recorder(Path(records), flush_every)
-    n_min = len(trace)
+    n_min = trace.n_minutes
     state = {"sent": 0, "errors": 0, "consec": 0, "abort": None}
     late: list[float] = []
     inflight: set[asyncio.Task] = set()
     loop = asyncio.get_running_loop()
     if t0 is None:
         t0 = time.time() + 0.2
+    # One clock for the schedule and every recorded time: time.monotonic (ns resolution),
+    # anchored to the epoch t0 here, once, before any send.  Not loop.time(): uvloop's is
+    # libuv's millisecond-truncated loop clock and its timers round to the millisecond, so a
+    # request could go out (and be recorded) up to ~1 ms before its time, before t0 at time 0.
+    m0 = time.monotonic() + (t0 - time.time())
+
+    def now() -> float:
+        """Seconds since t0 on the one clock."""
+        return time.monotonic() - m0
+
     if on_start is not None:
         on_start(t0)
-    # loop.time() is monotonic; anchor it to the epoch t0
-    mono0 = loop.time() + (t0 - time.time())
     conn = aiohttp.TCPConnector(limit=max_connections, force_close=False, ttl_dns_cache=None)
     timeout = aiohttp.ClientTimeout(total=timeout_s)
     session = aiohttp.ClientSession(connector=conn, timeout=timeout)
 
     async def one(i: int, sched: float) -> None:
         job = jobs[who[i]]
-        sent = loop.time() - mono0
+        sent = now()  # >= sched >= 0: the send loop waited for it on this clock
         late.append(sent - sched)
         status, err = 0, ""
         try:
@@ -193,15 +196,16 @@ async def replay(
             err = type(e).__name__
         except asyncio.CancelledError:
             err = "cancelled"
-            end = loop.time() - mono0
+            end = now()
             rec.add([job, f"{sched:.6f}", f"{sent:.6f}", f"{end:.6f}", "", 0, err])
             raise
-        end = loop.time() - mono0
+        end = now()
         if status == 0:
             state["errors"] += 1
             state["consec"] += 1
             if state["consec"] >= max_conn_errors and state["abort"] is None:
-                state["abort"] = f"{state['consec']} consecutive connection errors ({err}) from {base_url}: is the endpoint alive?"
+                state["abort"] = (f"{state['consec']} consecutive connection errors ({err}) from {base_url}: "
+                                  "is the endpoint alive?")
         else:
             state["consec"] = 0
             if status != 200:
@@ -220,17 +224,17 @@ async def replay(
         warned_at = -1
         while True:
             await asyncio.sleep(0.1)
-            now_rel = loop.time() - mono0
+            now_rel = now()
             m = int(now_rel // unit_time)
             if m != minute and 0 <= m:
                 minute = m
                 lp = 1000 * float(np.percentile(late[-2000:], 99)) if late else 0.0
-                say(f"[replay] trace minute {min(m, n_min)}/{n_min}: sent {state['sent']}, errors {state['errors']}, "
-                    f"send lateness p99 {lp:.1f} ms")
+                say(f"[replay] trace minute {min(m, n_min)}/{n_min}: sent {state['sent']}, "
+                    f"errors {state['errors']}, send lateness p99 {lp:.1f} ms")
                 if lp > late_warn_ms and warned_at != m:
                     warned_at = m
-                    say(f"[replay] WARNING: behind schedule (send lateness p99 {lp:.1f} ms > {late_warn_ms} ms)",
-                        logging.WARNING)
+                    say(f"[replay] WARNING: behind schedule (send lateness p99 {lp:.1f} ms > "
+                        f"{late_warn_ms} ms)", logging.WARNING)
             if loop.time() - last_flush > 0.5:
                 rec.flush()
                 last_flush = loop.time()
@@ -246,8 +250,8 @@ async def replay(
         for i in range(len(times)):
             if state["abort"]:
                 break
-            delay = times[i] - (loop.time() - mono0)
-            if delay > 0:
+            # wait until the one clock reaches the send time (a loop timer may fire early)
+            while (delay := times[i] - now()) > 0:
                 await asyncio.sleep(delay)
             task = asyncio.create_task(one(i, float(times[i])))
             inflight.add(task)
@@ -288,11 +292,15 @@ def run_replay(*args, **kwargs) -> ReplayResult:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """The replayer as a process (see the module docstring); exit 3 when the replay aborted."""
-    ap = argparse.ArgumentParser(prog="python -m faro.serving.replayer", description=__doc__.splitlines()[0])
-    ap.add_argument("--trace", required=True, help="trace in the artifact's JSON Lines format")
+    ap = argparse.ArgumentParser(prog="python -m faro.serving.replayer",
+                                 description=__doc__.splitlines()[0])
+    ap.add_argument("--trace", required=True,
+                    help="trace in the artifact's JSON Lines format; its jobs' order (first line) "
+                         "indexes their random streams, as in the simulator")
     where = ap.add_mutually_exclusive_group(required=True)
     where.add_argument("--base-url", help="one Serve HTTP endpoint for every job (route /<job>)")
-    where.add_argument("--job-urls", help="JSON file {job: URL of its route}; only these jobs are replayed")
+    where.add_argument("--job-urls",
+                       help="JSON file {job: URL of its route}; only these jobs are replayed")
     ap.add_argument("--unit-time", type=float, required=True, help="seconds per trace minute")
     ap.add_argument("--seed", type=int, required=True)
     ap.add_argument("--out", required=True, help="folder for requests.csv and the replay_*.json signals")
@@ -311,17 +319,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         base, route = "", urls.__getitem__
     else:
         base, route = a.base_url, (lambda job: f"/{job}")
-    trace = load_trace(a.trace)
-    if keep is not None:
-        trace = [{j: c for j, c in m.items() if j in keep} for m in trace]
+    trace = parse_trace(a.trace, file_order=True)
+    jobs = None if keep is None else [j for j in trace.jobs if j in keep]
+    if keep is not None and set(keep) - set(trace.jobs):
+        ap.error(f"job(s) {', '.join(sorted(set(keep) - set(trace.jobs)))} not in the trace {a.trace}")
 
     def on_start(t0: float) -> None:
         (out / "replay_start.json").write_text(json.dumps({"t0": t0, "unit_time": a.unit_time}))
 
     try:
-        res = run_replay(base, trace, unit_time=a.unit_time, seed=a.seed, records=out / "requests.csv", route=route,
-                         timeout_s=a.timeout_s, late_warn_ms=a.late_warn_ms, max_conn_errors=a.max_conn_errors,
-                         on_start=on_start)
+        res = run_replay(base, trace, jobs=jobs, unit_time=a.unit_time, seed=a.seed,
+                         records=out / "requests.csv", route=route, timeout_s=a.timeout_s,
+                         late_warn_ms=a.late_warn_ms, max_conn_errors=a.max_conn_errors, on_start=on_start)
     except ReplayAborted as e:
         print(f"[replay] aborted: {e}", file=sys.stderr, flush=True)
         return 3

@@ -8,7 +8,6 @@ A :class:`Cell` is one (quota, policy, seed) run with its job names.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
@@ -235,14 +234,11 @@ def head_service(job: str) -> str:
 
 
 def jobs_from_trace(path: str | Path) -> tuple[str, ...]:
-    """Job names in first-seen order from a trace in the artifact's JSON Lines format."""
-    seen: dict[str, None] = {}
-    with open(path) as fh:
-        for line in fh:
-            if line.strip():
-                for job in json.loads(line)["counts"]:
-                    seen.setdefault(job, None)
-    return tuple(seen)
+    """Job names of a trace in the artifact's JSON Lines format, in the file's order
+    (:func:`faro.model.trace.parse_trace`, which checks the file)."""
+    from faro.model.trace import parse_trace
+
+    return parse_trace(path, file_order=True).jobs
 
 
 def default_jobs(n: int) -> tuple[str, ...]:

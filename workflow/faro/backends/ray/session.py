@@ -28,11 +28,12 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
-from faro.serving.attempts import archive_attempt
 from faro.backends.ray import cluster
+from faro.model.trace import parse_trace
 from faro.serving import serve_api
+from faro.serving.attempts import archive_attempt
 from faro.serving.logs import fetch_logs as _fetch_logs
-from faro.serving.replayer import load_trace, run_replay
+from faro.serving.replayer import run_replay
 from faro.serving.serve_app import app_config, serve_config
 
 if TYPE_CHECKING:
@@ -240,9 +241,8 @@ def replay(run_dir: Path, run: RunSpec) -> dict:
         )
     jobs = _read_live(run_dir, "jobs.json") or {}
     raw = run_dir / "raw"
-    trace = load_trace(run.trace_file)
-    names = set(run.jobs)
-    trace = [{j: c for j, c in m.items() if j in names} for m in trace]
+    # the experiment's jobs in its order: a job's index keys its arrival stream, as in the simulator
+    trace = parse_trace(run.trace_file, run.jobs)
 
     def on_start(t0: float) -> None:
         (raw / "replay_start.json").write_text(json.dumps({"t0": t0, "unit_time": run.unit_time}))

@@ -16,11 +16,12 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from faro.control.controller import Controller, JobMetrics, JobSpec
-from faro.model.experiment import Experiment
 from faro.backends.sim.kernel import R_ACTIVE, R_DRAINING, R_FREE, S_OK, KernelState
 from faro.backends.sim.random import RunStreams
-from faro.model.trace import Trace, poisson_arrivals
+from faro.control.controller import Controller, JobMetrics, JobSpec
+from faro.model.arrivals import job_arrivals
+from faro.model.experiment import Experiment
+from faro.model.trace import Trace
 
 # event priorities at equal times: pods first, then the monitor, then the controller
 P_ACTIVATE, P_RETRY, P_POD_READY, P_MONITOR, P_TICK = 0, 1, 2, 3, 4
@@ -279,9 +280,7 @@ def simulate(
     if trace.jobs != exp.jobs:
         raise ValueError(f"trace jobs {trace.jobs} differ from the experiment's {exp.jobs}")
     streams = RunStreams(seed, exp.n_jobs)
-    arrivals = [
-        poisson_arrivals(trace.counts[:, j], unit_time, streams.arrivals(j)) for j in range(exp.n_jobs)
-    ]
+    arrivals = job_arrivals(trace.counts, unit_time, seed)  # the replayer's too (faro.model.arrivals)
     sizes = np.array([len(a) for a in arrivals], np.int64)
     offsets = np.concatenate(([0], np.cumsum(sizes)))
     arrival = np.concatenate(arrivals) if arrivals else np.zeros(0)

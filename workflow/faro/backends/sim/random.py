@@ -4,13 +4,18 @@ Arrivals, service times, router delays, admission draws, dispatch order and the
 controller's tie-breaking each get their own stream (``SeedSequence`` spawn
 keys), per job where it matters, so changing one (say, a policy that drops
 requests) never shifts another's draws.  One seed fixes a run completely.
+The arrival streams (spawn key ``(0, job)``) are drawn by :mod:`faro.model.arrivals`,
+which the live replayer shares, so a seed gives the same arrival times everywhere.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-_ARRIVALS, _SERVICE, _ROUTER, _ADMISSION, _DISPATCH, _CONTROLLER = range(6)
+from faro.model.arrivals import ARRIVALS_KEY
+
+# the spawn keys after the arrivals' (faro.model.arrivals.arrival_stream)
+_SERVICE, _ROUTER, _ADMISSION, _DISPATCH, _CONTROLLER = range(ARRIVALS_KEY + 1, ARRIVALS_KEY + 6)
 
 
 class RunStreams:
@@ -20,9 +25,6 @@ class RunStreams:
 
     def _gen(self, *key: int) -> np.random.Generator:
         return np.random.Generator(np.random.PCG64(np.random.SeedSequence(self.seed, spawn_key=key)))
-
-    def arrivals(self, job: int) -> np.random.Generator:
-        return self._gen(_ARRIVALS, job)
 
     def service(self, job: int) -> np.random.Generator:
         return self._gen(_SERVICE, job)

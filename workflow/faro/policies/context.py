@@ -10,7 +10,8 @@ import numpy as np
 from faro.model.experiment import Experiment
 
 
-def policy_context(run: dict[str, Any], exp: Experiment, trace_counts: np.ndarray | None = None) -> dict[str, Any]:
+def policy_context(run: dict[str, Any], exp: Experiment,
+                   trace_counts: np.ndarray | None = None) -> dict[str, Any]:
     """Time scale, trained-model locations, trace scale and seed (JSON-able), plus the trace's
     counts when given (the oracle forecaster's truth)."""
     derive = exp.trace_spec.get("derive") or {}

@@ -194,7 +194,8 @@ class Controller:
         for a in queue:
             if a.job not in self.allocation:
                 raise KeyError(f"policy emitted an action for unknown job {a.job!r}")
-        downs, ups = [], []
+        downs: list[Action] = []
+        ups: list[Action] = []
         for a in queue:
             want = self._clamp(a.resolve(self.allocation[a.job]))
             (downs if want < self.allocation[a.job] else ups).append(a)

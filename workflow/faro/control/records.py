@@ -47,10 +47,10 @@ Explain = Callable[[Any, Snapshot], Mapping[str, Mapping[str, Any]]]
 
 #: the columns of one row, in the order :meth:`DecisionRecorder.record` builds them
 _SEEN = ("time_s", "job", "layers", "replicas", "active_replicas", "head_queue", "held_total", "held_max",
-         "avg_latency_ms", "arrivals_last_min", "utilization", "executor_busy", "admission_rate")  # fmt: skip
+         "avg_latency_ms", "arrivals_last_min", "utilization", "executor_busy", "admission_rate")
 _NOTES = tuple(NOTE_COLUMNS.values())
 _DID = ("n_actions", "source", "requested", "retry", "outcome", "shortfall", "trials_left", "applied",
-        "free_cpus_before", "free_cpus_after")  # fmt: skip
+        "free_cpus_before", "free_cpus_after")
 ROW = _SEEN + _NOTES + _DID
 _NO_NOTES = tuple("" if c in _STRING_NOTES else None for c in _NOTES)
 _NOTE_KEYS = tuple(NOTE_COLUMNS)
@@ -90,13 +90,15 @@ class DecisionRecorder:
         layers = ",".join(_layer_name(layer) for layer, _s, _a in ran)
         notes: dict[str, tuple] = {}
         if self.explain is not None and ran:
+            merged: Mapping[str, Mapping[str, Any]]
             if len(ran) == 1:
                 merged = self.explain(ran[0][0], ran[0][1]) or {}
             else:
-                merged = {}
+                acc: dict[str, dict[str, Any]] = {}
                 for layer, snap, _acts in ran:
                     for job, note in (self.explain(layer, snap) or {}).items():
-                        merged.setdefault(job, {}).update(note)
+                        acc.setdefault(job, {}).update(note)
+                merged = acc
             for job, note in merged.items():
                 vals = [note.get(k) for k in _NOTE_KEYS]
                 mode = vals[_MODE_AT]
@@ -111,16 +113,17 @@ class DecisionRecorder:
         for j in snapshot.jobs:
             q = j.replica_queues
             arr = j.arrivals_per_min
-            seen = (now / self.time_scale, j.name, layers, j.replicas, j.active_replicas, j.head_queue, sum(q),
-                    max(q) if q else 0, float(j.avg_latency_ms), int(arr[-1]) if len(arr) else 0,
+            seen = (now / self.time_scale, j.name, layers, j.replicas, j.active_replicas, j.head_queue,
+                    sum(q), max(q) if q else 0, float(j.avg_latency_ms), int(arr[-1]) if len(arr) else 0,
                     self._utilization(j.name, now, j.busy_s, j.active_replicas), bool(j.executor_busy),
-                    float(j.admission_rate))  # fmt: skip
+                    float(j.admission_rate))
             pairs = per_job.get(j.name)
+            did: tuple[Any, ...]
             if pairs:
                 d = pairs[-1][1]
                 did = (len(pairs), d.source, int(d.requested), any(id(x) not in new_ids for x, _ in pairs),
-                       "+".join(dd.outcome for _, dd in pairs), int(d.requested - d.applied), int(d.trials_left),
-                       int(d.applied), free_before, free_after)  # fmt: skip
+                       "+".join(dd.outcome for _, dd in pairs), int(d.requested - d.applied),
+                       int(d.trials_left), int(d.applied), free_before, free_after)
             else:
                 did = (0, "", None, False, "none", 0, None, j.replicas, free_before, free_after)
             append(seen + notes.get(j.name, _NO_NOTES) + did)
@@ -138,9 +141,14 @@ class DecisionRecorder:
 
     # -- output --------------------------------------------------------------------
     def table(self) -> pa.Table:
-        cols = dict(zip(ROW, zip(*self._rows, strict=True), strict=True)) if self._rows else {c: () for c in ROW}
+        cols: dict[str, Sequence[Any]]
+        if self._rows:
+            cols = dict(zip(ROW, zip(*self._rows, strict=True), strict=True))
+        else:
+            cols = {c: () for c in ROW}
         cols["policy"] = [self.policy] * len(self._rows)
-        return pa.Table.from_pydict({f.name: list(cols[f.name]) for f in DECISIONS_SCHEMA}, schema=DECISIONS_SCHEMA)
+        return pa.Table.from_pydict({f.name: list(cols[f.name]) for f in DECISIONS_SCHEMA},
+                                    schema=DECISIONS_SCHEMA)
 
     def flush(self, path: str | os.PathLike) -> None:
         """Write every row so far to ``path``, atomically (the whole file each time)."""

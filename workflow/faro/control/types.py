@@ -90,7 +90,10 @@ class Action:
 
     def resolve(self, current: int) -> int:
         """The absolute replica count this action asks for, given ``current``."""
-        return self.target if self.target is not None else current + int(self.delta)  # type: ignore[operator]
+        if self.target is not None:
+            return self.target
+        assert self.delta is not None  # __post_init__: exactly one of target and delta
+        return current + int(self.delta)
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,6 +24,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -210,7 +211,7 @@ def load_history_from_dir(data_dir: str | Path, *, check_trace: bool = True) -> 
     """:func:`load_history` with hashes from ``<data_dir>/SHA256SUMS`` (the artifact layout)."""
     d = Path(data_dir)
     sums = d / SUMS_FILENAME
-    kw = {}
+    kw: dict[str, Any] = {}
     if check_trace and (d / TRACE_FILENAME).exists():
         kw = {"trace_path": d / TRACE_FILENAME,
               "trace_sha256": expected_sha256(sums, TRACE_FILENAME)}

@@ -36,7 +36,6 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from faro.numerics import dexpm1, dgram, dlog1p, dmatmul, drowmean, dsolve
 from faro.forecast.base import (
     DEFAULT_INPUT_LEN,
     DEFAULT_INPUT_LEN_BY_JOB,
@@ -46,6 +45,7 @@ from faro.forecast.base import (
     monotone_nonneg,
     training_episodes,
 )
+from faro.numerics import dexpm1, dgram, dlog1p, dmatmul, drowmean, dsolve
 
 _GRID = np.linspace(0.001, 0.999, 999)
 _CACHE_MAX = 512

@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -70,8 +71,9 @@ def train_nhits(history: History, out_dir: str | Path, *, input_len: int = DEFAU
     """Train one N-HiTS per distinct input length; save under ``out_dir`` with a manifest.
 
     Training windows: every ``stride``-th window of days 1..``train_max_day`` (a stride keeps
-    windows from the whole day, where darts' ``max_samples_per_ts`` keeps only the latest); validation (early stopping on ``val_loss``):
-    ``val_days``.  Both come from :meth:`History.training_series`, which refuses day 11.
+    windows from the whole day, where darts' ``max_samples_per_ts`` keeps only the latest);
+    validation (early stopping on ``val_loss``): ``val_days``.  Both come from
+    :meth:`History.training_series`, which refuses day 11.
     Returns the manifest path.
     """
     TimeSeries, NHiTSModel, QuantileRegression = _require_darts()
@@ -137,7 +139,7 @@ class NHiTSForecaster(Forecaster):
 
     name = "nhits"
 
-    def __init__(self, models: Mapping[int, object], input_lens: Mapping[int, int],
+    def __init__(self, models: Mapping[int, Any], input_lens: Mapping[int, int],
                  default_len: int = DEFAULT_INPUT_LEN, horizon: int = 7,
                  num_samples: int = 100, seed: int = 0) -> None:
         _require_darts()
@@ -147,7 +149,7 @@ class NHiTSForecaster(Forecaster):
         self.horizon = int(horizon)
         self.num_samples = int(num_samples)
         self.seed = int(seed)
-        self._cache: dict[tuple, np.ndarray] = {}
+        self._cache: dict[bytes, np.ndarray] = {}
 
     def fit(self, train):
         raise NotImplementedError("train N-HiTS with faro.forecast.nhits.train_nhits(history, "

@@ -82,4 +82,5 @@ def make_candidate(spec: Mapping[str, Any], train: list[np.ndarray]):
     """``{"forecaster": name, "params": {...}}`` -> a forecaster fitted on ``train``."""
     from faro.forecast.registry import make_forecaster
 
-    return make_forecaster(str(spec.get("forecaster", "light")), train=train, **dict(spec.get("params") or {}))
+    return make_forecaster(str(spec.get("forecaster", "light")), train=train,
+                           **dict(spec.get("params") or {}))

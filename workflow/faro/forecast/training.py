@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 
 from faro.atomic import atomic_path
-from faro.model.data import HISTORY_FILE, lookup
 from faro.forecast.history import load_history
+from faro.model.data import HISTORY_FILE, lookup
 
 #: forecasters with a training step, and the file name of their saved model
 TRAINED = {"default": "light.pkl", "light": "light.pkl"}

@@ -230,7 +230,8 @@ def fetch(
             _store(dest, keep)
     finally:
         tmp.unlink(missing_ok=True)
-    return {"dataset": dataset, "file": rf.name, "source": source, "sha256": rf.sha256, "commit": ARTIFACT_COMMIT}
+    return {"dataset": dataset, "file": rf.name, "source": source, "sha256": rf.sha256,
+            "commit": ARTIFACT_COMMIT}
 
 
 def verify(path: str | os.PathLike, dataset: str, name: str) -> None:

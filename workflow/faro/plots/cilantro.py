@@ -30,7 +30,8 @@ def fig_cilantro(cilantro: pd.DataFrame, ours: Mapping[str, tuple[str, pd.DataFr
         fig, (ax, ar) = plt.subplots(2, 1, sharex=True, figsize=(style.TEXT_WIDTH, 3.3),
                                      gridspec_kw={"height_ratios": [2, 1]})
         ax.plot(cilantro.index, 100 * smooth(cilantro["slo_violation"], window), color=CILANTRO_COLOR, lw=1.0,
-                ls=(0, (1, 1)), label=f"{cilantro_label}: mean {100 * np.nanmean(cilantro['slo_violation']):.1f}%, "
+                ls=(0, (1, 1)),
+                label=f"{cilantro_label}: mean {100 * np.nanmean(cilantro['slo_violation']):.1f}%, "
                                       f"{rate_c:,.0f} req/min")
         ar.plot(cilantro.index, cilantro["requests"], color=CILANTRO_COLOR, lw=0.7, ls=(0, (1, 1)))
         for label, (policy, s) in ours.items():

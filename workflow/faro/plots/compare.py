@@ -22,7 +22,8 @@ def fig_sim_vs_real(det: pd.DataFrame, labels: tuple[str, str] = ("sim", "real")
     """
     a, b = labels
     policies = style.ordered(list(dict.fromkeys(det["policy"])))
-    panels = [("lost_utility", "lost cluster utility", 1.0), ("slo_violation", "cluster SLO violation rate (%)", 100.0)]
+    panels = [("lost_utility", "lost cluster utility", 1.0),
+              ("slo_violation", "cluster SLO violation rate (%)", 100.0)]
     with plt.rc_context(style.paper_rc()):
         fig, axes = plt.subplots(1, 2, figsize=(style.TEXT_WIDTH * 0.85, 3.0))
         for ax, (col, name, scale) in zip(axes, panels):
@@ -35,7 +36,8 @@ def fig_sim_vs_real(det: pd.DataFrame, labels: tuple[str, str] = ("sim", "real")
                             marker=style.marker(p), color=style.color(p), ms=5, elinewidth=0.6, capsize=1.5,
                             label=style.label(p))
                 for xi, yi, q in zip(x[m], y[m], det.loc[m, "quota"]):
-                    ax.annotate(f"{int(q)}", (xi, yi), xytext=(3, -7), textcoords="offset points", fontsize=5.5)
+                    ax.annotate(f"{int(q)}", (xi, yi), xytext=(3, -7), textcoords="offset points",
+                                fontsize=5.5)
             hi = 1.08 * float(np.nanmax(np.r_[x, y]))
             ax.plot([0, hi], [0, hi], color="black", lw=0.5, ls="--")
             ax.set_xlim(0, hi)
@@ -50,8 +52,8 @@ def fig_sim_vs_real(det: pd.DataFrame, labels: tuple[str, str] = ("sim", "real")
     return fig
 
 
-def fig_job_latency(by_quota: Mapping[int, Mapping[str, pd.DataFrame]], *, slo_ms: Mapping[str, float] | float,
-                    jobs: Sequence[str] | None = None):
+def fig_job_latency(by_quota: Mapping[int, Mapping[str, pd.DataFrame]], *,
+                    slo_ms: Mapping[str, float] | float, jobs: Sequence[str] | None = None):
     """Per quota (one panel each), per job and policy: the p99 latency of the job's successful
     requests (marker, log scale) with its p50 (the line below it); dashed: the job's SLO.
     ``by_quota``: quota -> policy -> :func:`faro.plots.data.job_latency` frame (one seed)."""
@@ -75,7 +77,8 @@ def fig_job_latency(by_quota: Mapping[int, Mapping[str, pd.DataFrame]], *, slo_m
                 ax.scatter(x, d["p99"], marker=style.marker(p), color=style.color(p), s=12, linewidths=0,
                            label=style.label(p), zorder=3)
             slo = [float(slo_ms[j]) if isinstance(slo_ms, Mapping) else float(slo_ms) for j in jobs]
-            ax.hlines(slo, np.arange(len(jobs)) - 0.45, np.arange(len(jobs)) + 0.45, color="black", lw=0.7, ls="--")
+            ax.hlines(slo, np.arange(len(jobs)) - 0.45, np.arange(len(jobs)) + 0.45, color="black", lw=0.7,
+                      ls="--")
             ax.set_yscale("log")
             ax.set_ylabel("latency (ms)")
             ax.set_title(f"{q} CPUs", fontsize=7.5, pad=2)

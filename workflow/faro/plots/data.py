@@ -77,7 +77,8 @@ def read_stats_table(path: str | os.PathLike) -> pd.DataFrame:
 
 
 def job_long(runs: pd.DataFrame) -> pd.DataFrame:
-    """Per-run, per-job rows: quota, policy, seed, job, slo_rate, slo_violation, utility, effective_utility."""
+    """Per-run, per-job rows: quota, policy, seed, job, slo_rate, slo_violation, utility,
+    effective_utility."""
     jobs = job_names(runs)
     keys = [k for k in [*KEYS, "seed"] if k in runs.columns]
     rows = []
@@ -111,12 +112,13 @@ def binned_frame(binned, n_minutes: int | None = None) -> pd.DataFrame:
         "slo_frac": binned.slo_frac[:, :n_slots].ravel(),
         "util": binned.util[:, :n_slots].ravel(),
         "effective_util": binned.effective_util[:, :n_slots].ravel(),
-    })  # fmt: skip
+    })
 
 
 def compute_binned(requests: pd.DataFrame, *, jobs: Sequence[str], slo_ms, unit_time: float,
                    n_minutes: int) -> pd.DataFrame:
-    """Per-job, per-minute SLO fraction and utilities of one run (via :func:`faro.model.stats.binned_metrics`)."""
+    """Per-job, per-minute SLO fraction and utilities of one run (via
+    :func:`faro.model.stats.binned_metrics`)."""
     from faro.model.stats import binned_metrics
 
     b = binned_metrics(requests, jobs=jobs, slo_ms=slo_ms, unit_time=unit_time, n_minutes=n_minutes)
@@ -192,7 +194,7 @@ def cluster_series(binned: pd.DataFrame) -> pd.DataFrame:
         "utility": util,
         "effective_utility": g["effective_util"].sum(min_count=0),
         "slo_violation": 1.0 - slo,
-    })  # fmt: skip
+    })
 
 
 # --------------------------------------------------------------------------- replicas
@@ -231,7 +233,7 @@ def read_cilantro(paths: Sequence[str | os.PathLike]) -> pd.DataFrame:
             "reward": d["reward"].to_numpy(dtype=float),
             "events": d["num_events"].to_numpy(dtype=float),
             "successes": d["num_successes"].to_numpy(dtype=float),
-        }))  # fmt: skip
+        }))
     df = pd.concat(frames, ignore_index=True)
     t = df.pop("t")
     df["time_s"] = t - t.min()

@@ -11,7 +11,6 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Mapping, Sequence
-
 from typing import TYPE_CHECKING
 
 from faro.plots import style
@@ -65,7 +64,8 @@ def tolerance(rules: Mapping, policy: str, ref: float, ref_sd: float) -> float:
     if rule is None:
         raise ValueError(f"no tolerance rule for {policy!r} (nor {fam!r} nor default)")
     sd = 0.0 if math.isnan(ref_sd) else ref_sd
-    return max(float(rule.get("abs", 0.0)), float(rule.get("sd", 0.0)) * sd, float(rule.get("rel", 0.0)) * abs(ref))
+    return max(float(rule.get("abs", 0.0)), float(rule.get("sd", 0.0)) * sd,
+               float(rule.get("rel", 0.0)) * abs(ref))
 
 
 def applicable_cells(refs: Sequence[Mapping], *, experiment: str, backend: str, quotas: Sequence[int],
@@ -73,13 +73,15 @@ def applicable_cells(refs: Sequence[Mapping], *, experiment: str, backend: str, 
     """(reference id, quota, policy) of every reference cell this configuration produces."""
     out = []
     for r in refs:
-        if r["experiment"] != experiment or backend not in r["backends"] or int(r["quota"]) not in map(int, quotas):
+        if (r["experiment"] != experiment or backend not in r["backends"]
+                or int(r["quota"]) not in map(int, quotas)):
             continue
         out += [(r["id"], int(r["quota"]), p) for p in r["cells"] if p in policies]
     return out
 
 
-def fidelity_table(runs: pd.DataFrame, refs: Sequence[Mapping], *, experiment: str, backend: str) -> pd.DataFrame:
+def fidelity_table(runs: pd.DataFrame, refs: Sequence[Mapping], *, experiment: str,
+                   backend: str) -> pd.DataFrame:
     """One row per (reference, policy, metric) that our stats table has: ours (mean and sample sd
     over seeds, number and list of seeds), the reference (mean, sd, number of seeds), the
     difference ours - reference, the tolerance and pass (|difference| <= tolerance); values in
@@ -106,21 +108,26 @@ def fidelity_table(runs: pd.DataFrame, refs: Sequence[Mapping], *, experiment: s
                 sd = float(np.std(v, ddof=1)) if v.size > 1 else math.nan
                 tol = tolerance(r["tolerance"][metric], policy, ref, ref_sd)
                 diff = mean - ref
-                rows.append({"reference": r["id"], "reference_title": r["title"], "quota": q, "policy": policy,
-                             "metric": metric, "ours": mean, "ours_sd": sd, "n_seeds_ours": int(v.size),
-                             "seeds_ours": ",".join(str(int(s)) for s in sorted(ours["seed"])) if "seed" in ours else "",
-                             "reference_value": ref, "reference_sd": ref_sd, "n_seeds_reference": int(r["n_seeds"]),
+                seeds = sorted(ours["seed"]) if "seed" in ours else []
+                rows.append({"reference": r["id"], "reference_title": r["title"], "quota": q,
+                             "policy": policy, "metric": metric, "ours": mean, "ours_sd": sd,
+                             "n_seeds_ours": int(v.size), "seeds_ours": ",".join(str(int(s)) for s in seeds),
+                             "reference_value": ref, "reference_sd": ref_sd,
+                             "n_seeds_reference": int(r["n_seeds"]),
                              "difference": diff, "tolerance": tol, "pass": bool(abs(diff) <= tol)})
-    cols = ["reference", "reference_title", "quota", "policy", "metric", "ours", "ours_sd", "n_seeds_ours", "seeds_ours",
-            "reference_value", "reference_sd", "n_seeds_reference", "difference", "tolerance", "pass"]
+    cols = ["reference", "reference_title", "quota", "policy", "metric", "ours", "ours_sd", "n_seeds_ours",
+            "seeds_ours", "reference_value", "reference_sd", "n_seeds_reference", "difference", "tolerance",
+            "pass"]
     df = pd.DataFrame(rows, columns=cols)
     if df.empty:
         return df
     rank = {p: k for k, p in enumerate(style.ordered(list(dict.fromkeys(df["policy"]))))}
     ref_rank = {r["id"]: k for k, r in enumerate(refs)}
     met_rank = {m: k for k, m in enumerate(METRICS)}
-    return (df.assign(_a=df["reference"].map(ref_rank), _m=df["metric"].map(met_rank), _p=df["policy"].map(rank))
-            .sort_values(["_a", "_m", "_p"], kind="stable").drop(columns=["_a", "_m", "_p"]).reset_index(drop=True))
+    return (df.assign(_a=df["reference"].map(ref_rank), _m=df["metric"].map(met_rank),
+                      _p=df["policy"].map(rank))
+            .sort_values(["_a", "_m", "_p"], kind="stable")
+            .drop(columns=["_a", "_m", "_p"]).reset_index(drop=True))
 
 
 def _fmt(v: float, sd: float, fmt: str) -> str:
@@ -145,8 +152,8 @@ def display_fidelity(df: pd.DataFrame) -> pd.DataFrame:
                     "difference": format(r["difference"] * scale, "+" + fmt),
                     "tolerance": "± " + format(r["tolerance"] * scale, fmt),
                     "result": "pass" if r["pass"] else "FAIL"})
-    return pd.DataFrame(out, columns=["reference", "metric", "policy", "ours", "reference value", "seeds ours / ref",
-                                      "difference", "tolerance", "result"])
+    return pd.DataFrame(out, columns=["reference", "metric", "policy", "ours", "reference value",
+                                      "seeds ours / ref", "difference", "tolerance", "result"])
 
 
 def fig_fidelity(df: pd.DataFrame):
@@ -164,7 +171,8 @@ def fig_fidelity(df: pd.DataFrame):
     row_n = [max(sizes[r * cols:(r + 1) * cols]) for r in range(nrows)]
     with plt.rc_context(style.paper_rc()):
         fig, axes = plt.subplots(nrows, cols, squeeze=False,
-                                 figsize=(style.TEXT_WIDTH * (1.0 if cols == 2 else 0.6), sum(0.75 + 0.2 * n for n in row_n)),
+                                 figsize=(style.TEXT_WIDTH * (1.0 if cols == 2 else 0.6),
+                                          sum(0.75 + 0.2 * n for n in row_n)),
                                  gridspec_kw={"height_ratios": [0.6 + 0.2 * n for n in row_n]})
         for ax, (ref, metric) in zip(axes.flat, groups):
             d = df[(df["reference"] == ref) & (df["metric"] == metric)].reset_index(drop=True)
@@ -175,10 +183,10 @@ def fig_fidelity(df: pd.DataFrame):
             sd = d["ours_sd"].to_numpy(dtype=float) * scale
             ax.barh(y, 2 * tol, left=-tol, height=0.6, color="0.88", edgecolor="0.7", lw=0.4, zorder=1)
             ok = d["pass"].to_numpy(dtype=bool)
-            ax.errorbar(diff, y, xerr=np.where(np.isnan(sd), 0, sd), fmt="none", ecolor="black", elinewidth=0.6,
-                        capsize=1.5, zorder=2)
-            ax.scatter(diff, y, c=["tab:green" if v else "tab:red" for v in ok], s=16, zorder=3, edgecolors="black",
-                       linewidths=0.4)
+            ax.errorbar(diff, y, xerr=np.where(np.isnan(sd), 0, sd), fmt="none", ecolor="black",
+                        elinewidth=0.6, capsize=1.5, zorder=2)
+            ax.scatter(diff, y, c=["tab:green" if v else "tab:red" for v in ok], s=16, zorder=3,
+                       edgecolors="black", linewidths=0.4)
             ax.axvline(0, color="black", lw=0.6)
             lim = 1.15 * float(np.nanmax(np.r_[np.abs(diff) + np.nan_to_num(sd), tol]))
             ax.set_xlim(-lim, lim)

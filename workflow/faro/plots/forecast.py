@@ -83,7 +83,8 @@ def fig_forecasters(df: pd.DataFrame):
     """The forecaster comparison (``scripts/compare_forecasters.py`` rows): per quota (panels) and
     policy, each (forecaster, planning quantile)'s SLO% as the mean over seeds (marker) ± the
     sample sd (bar), the seeds as small dots."""
-    d = df.assign(setting=[f"{f}, q {q:g}" if pd.notna(q) else str(f) for f, q in zip(df["forecaster"], df["quantile"])])
+    d = df.assign(setting=[f"{f}, q {q:g}" if pd.notna(q) else str(f)
+                           for f, q in zip(df["forecaster"], df["quantile"])])
     settings = list(dict.fromkeys(d["setting"]))
     policies = style.ordered(list(dict.fromkeys(d["policy"])))
     quotas = sorted(int(q) for q in d["quota"].unique())
@@ -91,11 +92,13 @@ def fig_forecasters(df: pd.DataFrame):
     offs = _offsets(len(settings))
     with plt.rc_context(style.paper_rc()):
         fig, axes = plt.subplots(1, len(quotas), squeeze=False, sharey=False,
-                                 figsize=(min(style.TEXT_WIDTH * 1.3, 0.5 + 0.35 * len(policies) * len(quotas) + 1), 2.9))
+                                 figsize=(min(style.TEXT_WIDTH * 1.3,
+                                              0.5 + 0.35 * len(policies) * len(quotas) + 1), 2.9))
         for ax, q in zip(axes[0], quotas):
             for k, s in enumerate(settings):
                 for i, p in enumerate(policies):
-                    v = d[(d["quota"] == q) & (d["policy"] == p) & (d["setting"] == s)]["slo_rate"].to_numpy(dtype=float)
+                    sel = (d["quota"] == q) & (d["policy"] == p) & (d["setting"] == s)
+                    v = d[sel]["slo_rate"].to_numpy(dtype=float)
                     if v.size == 0:
                         continue
                     x = i + offs[k]
@@ -120,20 +123,23 @@ def fig_forecast_selection(df: pd.DataFrame):
     quotas = sorted(int(q) for q in df["quota"].unique())
     cands = list(dict.fromkeys(df["candidate"]))
     with plt.rc_context(style.paper_rc()):
-        fig, axes = plt.subplots(1, len(quotas), squeeze=False, figsize=(min(style.TEXT_WIDTH, 1.2 + 0.45 * len(cands) * len(quotas)), 2.8))
+        fig, axes = plt.subplots(1, len(quotas), squeeze=False,
+                                 figsize=(min(style.TEXT_WIDTH, 1.2 + 0.45 * len(cands) * len(quotas)), 2.8))
         for ax, q in zip(axes[0], quotas):
             dq = df[df["quota"] == q]
             day_means = dq.groupby(["candidate", "day"])["slo_rate"].mean()
-            means = {c: float(dq[dq["candidate"] == c]["slo_rate"].mean()) for c in cands if c in set(dq["candidate"])}
+            present = set(dq["candidate"])
+            means = {c: float(dq[dq["candidate"] == c]["slo_rate"].mean()) for c in cands if c in present}
             best = max(means, key=means.get)
             for i, c in enumerate(cands):
                 if c not in means:
                     continue
                 days = day_means.loc[c].to_numpy(dtype=float)
-                ax.scatter(np.full(days.size, i) + _offsets(days.size, 0.4), days, s=4, color="0.6", linewidths=0)
+                ax.scatter(np.full(days.size, i) + _offsets(days.size, 0.4), days, s=4, color="0.6",
+                           linewidths=0)
                 ax.errorbar(i, means[c], yerr=days.std(ddof=1) if days.size > 1 else None, fmt="o", ms=5,
-                            mfc="black" if c == best else "white", mec="black", ecolor="black", elinewidth=0.7,
-                            capsize=2)
+                            mfc="black" if c == best else "white", mec="black", ecolor="black",
+                            elinewidth=0.7, capsize=2)
                 ax.annotate(f"{means[c]:.2f}", (i, means[c]), xytext=(5, 0), textcoords="offset points",
                             fontsize=5.5, va="center")
             ax.set_xticks(range(len(cands)), cands, rotation=90, fontsize=6.5)

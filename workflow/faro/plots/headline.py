@@ -22,8 +22,8 @@ UTILITY_PREFIX = "avg_util_"
 #: headroom above N / 100 % for the SLO% row (the ticks stop at N / 100 %)
 HEADROOM = 1.22
 #: columns of a headline summary (one row per policy)
-SUMMARY_COLUMNS = ["policy", "lost_utility", "lost_utility_std", "slo_violation", "slo_violation_std", "slo_rate",
-                   "slo_rate_std", "n_jobs", "n_seeds"]  # fmt: skip
+SUMMARY_COLUMNS = ["policy", "lost_utility", "lost_utility_std", "slo_violation", "slo_violation_std",
+                   "slo_rate", "slo_rate_std", "n_jobs", "n_seeds"]
 
 
 def n_jobs_of(stats: Mapping) -> int:
@@ -41,7 +41,8 @@ def headline_values(stats: Mapping) -> tuple[float, float, float, float]:
     n = n_jobs_of(stats)
     lost = n - float(stats["avg_total_utility"])
     viol = 1.0 - float(stats["avg_total_slo_rate"])
-    return lost, float(stats.get("avg_total_utility_std", 0.0)), viol, float(stats.get("avg_total_slo_rate_std", 0.0))
+    lost_sd = float(stats.get("avg_total_utility_std", 0.0))
+    return lost, lost_sd, viol, float(stats.get("avg_total_slo_rate_std", 0.0))
 
 
 def summary_from_cells(cells: Mapping[str, Mapping]) -> pd.DataFrame:
@@ -73,7 +74,8 @@ def _bar_labels(ax, x, heights, texts, top: float, fontsize: float = 5.5):
         inside = h > 0.78 * top
         ax.text(xi, h - 0.01 * top if inside else h + 0.012 * top, t, rotation=90, ha="center",
                 va="top" if inside else "bottom", fontsize=fontsize, zorder=5,
-                bbox={"boxstyle": "square,pad=0.05", "fc": "white", "ec": "none", "alpha": 0.75} if inside else None)
+                bbox={"boxstyle": "square,pad=0.05", "fc": "white", "ec": "none",
+                      "alpha": 0.75} if inside else None)
 
 
 def draw_headline(ax, summary: pd.DataFrame, title: str, *, points: pd.DataFrame | None = None,
@@ -99,10 +101,11 @@ def draw_headline(ax, summary: pd.DataFrame, title: str, *, points: pd.DataFrame
     w = 0.4
     colors = [style.color(p) for p in names]
     err_kw = {"elinewidth": 0.6, "capthick": 0.6}
-    ax.bar(x - w / 2, lost, w, yerr=s["lost_utility_std"].to_numpy(dtype=float) if multi else None, color=colors,
-           edgecolor="black", linewidth=0.5, capsize=1.5, error_kw=err_kw)  # fmt: skip
+    ax.bar(x - w / 2, lost, w, yerr=s["lost_utility_std"].to_numpy(dtype=float) if multi else None,
+           color=colors, edgecolor="black", linewidth=0.5, capsize=1.5, error_kw=err_kw)
     ax2.bar(x + w / 2, viol, w, yerr=100.0 * s["slo_violation_std"].to_numpy(dtype=float) if multi else None,
-            color=colors, edgecolor="black", linewidth=0.5, hatch="////", alpha=0.55, capsize=1.5, error_kw=err_kw)
+            color=colors, edgecolor="black", linewidth=0.5, hatch="////", alpha=0.55, capsize=1.5,
+            error_kw=err_kw)
     if points is not None and multi:
         for k, p in enumerate(names):
             d = points[points["policy"] == p]
@@ -136,11 +139,13 @@ def draw_headline(ax, summary: pd.DataFrame, title: str, *, points: pd.DataFrame
 
 def legend_handles(multi_seed: bool = False):
     """Legend entries of the headline bars (policy colours are on the x axis)."""
-    h = [plt.Rectangle((0, 0), 1, 1, fc="white", ec="black", lw=0.5, label="lost cluster utility (solid, left)"),
+    h = [plt.Rectangle((0, 0), 1, 1, fc="white", ec="black", lw=0.5,
+                       label="lost cluster utility (solid, left)"),
          plt.Rectangle((0, 0), 1, 1, fc="white", ec="black", lw=0.5, hatch="////",
                        label="SLO violation rate, % (hatched, right)")]
     if multi_seed:
-        h.append(plt.Line2D([], [], ls="", marker="o", ms=2, color="black", label="one seed (bar: mean, error: sd)"))
+        h.append(plt.Line2D([], [], ls="", marker="o", ms=2, color="black",
+                            label="one seed (bar: mean, error: sd)"))
     return h
 
 

@@ -47,7 +47,8 @@ def utility_vs_replicas(rate: float, caps: Sequence[float], x: np.ndarray, *, pr
     out: dict[str, np.ndarray] = {"x": x}
     rates = np.array([[rate]])
     for cap in caps:
-        out[f"relaxed_{cap:g}"] = job_utilities(x[:, None], rates, proc_s=proc_s, slo_s=slo_s, rho_cap=cap)[:, 0]
+        u = job_utilities(x[:, None], rates, proc_s=proc_s, slo_s=slo_s, rho_cap=cap)
+        out[f"relaxed_{cap:g}"] = u[:, 0]
         out[f"latency_{cap:g}"] = mdc_p99_latency(rate, x, proc_s, rho_cap=cap)
     out["step_0.95"] = job_utilities(x[:, None], rates, proc_s=proc_s, slo_s=slo_s, relaxed=False)[:, 0]
     return out

@@ -68,8 +68,8 @@ def fig_overview(cells: pd.DataFrame):
                         ax.text(j, i, "–", ha="center", va="center", fontsize=6)
                         continue
                     txt = format(v, fmt) + (f"\n± {format(sd[i, j], fmt)}" if multi else "")
-                    ax.text(j, i, txt, ha="center", va="center", fontsize=5.5 if multi else 6.5, linespacing=0.9,
-                            color=_text_color(cm((v - lo) / (hi - lo) if hi > lo else 0.0)))
+                    ax.text(j, i, txt, ha="center", va="center", fontsize=5.5 if multi else 6.5,
+                            linespacing=0.9, color=_text_color(cm((v - lo) / (hi - lo) if hi > lo else 0.0)))
             ax.set_xticks(range(len(quotas)), [str(q) for q in quotas])
             ax.set_xlabel("quota (CPUs)")
             ax.set_title(title, fontsize=7.5)
@@ -92,7 +92,8 @@ def fig_seed_spread(runs: pd.DataFrame):
     rows = [("slo_rate", "SLO% per seed"), ("lost_utility", "lost utility per seed")]
     with plt.rc_context(style.paper_rc()):
         fig, axes = plt.subplots(2, len(quotas), squeeze=False, sharex=True,
-                                 figsize=(min(1.5 * style.TEXT_WIDTH, 0.28 * len(policies) * len(quotas) + 1.4), 4.2))
+                                 figsize=(min(1.5 * style.TEXT_WIDTH,
+                                              0.28 * len(policies) * len(quotas) + 1.4), 4.2))
         for c, q in enumerate(quotas):
             for r, (col, name) in enumerate(rows):
                 ax = axes[r, c]
@@ -136,20 +137,21 @@ def fig_replica_comparison(steps_by_policy: Mapping[str, pd.DataFrame], load: pd
 
     policies = style.ordered(list(steps_by_policy))
     jobs = list(load.columns)
-    top = max(1.0, float(np.nanmax(load.to_numpy())), *(float(s.to_numpy().max()) for s in steps_by_policy.values()))
+    top = max(1.0, float(np.nanmax(load.to_numpy())),
+              *(float(s.to_numpy().max()) for s in steps_by_policy.values()))
     panels = [("offered load (CPUs)", load)] + [(style.label(p), steps_by_policy[p]) for p in policies]
     cols = 2 if len(panels) > 4 else 1
     nrows = (len(panels) + cols - 1) // cols
     row_h = 0.09 * len(jobs) + 0.35
     with plt.rc_context(style.paper_rc()):
         fig = plt.figure(figsize=(style.TEXT_WIDTH, 2.3 + row_h * nrows))
-        gs = fig.add_gridspec(1 + nrows, cols, height_ratios=[1.9] + [row_h] * nrows, hspace=0.45, wspace=0.12,
-                              left=0.08, right=0.88, top=0.9, bottom=0.06)
+        gs = fig.add_gridspec(1 + nrows, cols, height_ratios=[1.9] + [row_h] * nrows, hspace=0.45,
+                              wspace=0.12, left=0.08, right=0.88, top=0.9, bottom=0.06)
         ax = fig.add_subplot(gs[0, :])
         for p in policies:
             st = steps_by_policy[p]
-            ax.step(st.index, st.sum(axis=1), where="post", color=style.color(p), ls=style.linestyle(p), lw=0.8,
-                    label=style.label(p))
+            ax.step(st.index, st.sum(axis=1), where="post", color=style.color(p), ls=style.linestyle(p),
+                    lw=0.8, label=style.label(p))
         ax.plot(load.index, load.sum(axis=1), color="0.6", lw=0.7, label="offered load (CPUs)")
         ax.axhline(quota, color="black", ls="--", lw=0.6, label=f"quota {quota}")
         ymax = max(float(quota), *(float(s.sum(axis=1).max()) for s in steps_by_policy.values()),

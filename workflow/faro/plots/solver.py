@@ -54,7 +54,8 @@ def fig_solver_optimality(df: pd.DataFrame):
                 ax.scatter(d["seconds"], d["normalised_optimality"], s=7, color=col, alpha=0.4, linewidths=0)
                 mx, my = d["seconds"].median(), d["normalised_optimality"].median()
                 xerr = [[mx - d["seconds"].quantile(0.1)], [d["seconds"].quantile(0.9) - mx]]
-                yerr = [[my - d["normalised_optimality"].quantile(0.1)], [d["normalised_optimality"].quantile(0.9) - my]]
+                yerr = [[my - d["normalised_optimality"].quantile(0.1)],
+                        [d["normalised_optimality"].quantile(0.9) - my]]
                 ax.errorbar(mx, my, xerr=xerr, yerr=yerr, fmt="o", ms=5, mfc=fc, mec=col, ecolor=col, lw=0.7,
                             capsize=1.5, label=f"{setting_label(s)}, {util}")
         ax.set_xscale("log")
@@ -110,14 +111,16 @@ def hierarchical_benchmark(counts: np.ndarray, *, job_counts: Sequence[int] = (1
                                  used=int(res.replicas.sum())))
     df = pd.DataFrame(rows)
     flat = df[df["groups"] == 1].set_index(["n_jobs", "instance"])["objective"]
-    df["relative_objective"] = df["objective"].to_numpy() / flat.loc[list(zip(df["n_jobs"], df["instance"]))].to_numpy()
+    base = flat.loc[list(zip(df["n_jobs"], df["instance"]))].to_numpy()
+    df["relative_objective"] = df["objective"].to_numpy() / base
     return df
 
 
 def fig_hierarchical(df: pd.DataFrame):
     """Fig. 7: objective relative to flat solving (median over decision instances) and decision
     time (median) vs number of jobs, per number of groups G."""
-    agg = df.groupby(["groups", "n_jobs"]).agg(rel=("relative_objective", "median"), rel_min=("relative_objective", "min"),
+    agg = df.groupby(["groups", "n_jobs"]).agg(rel=("relative_objective", "median"),
+                                               rel_min=("relative_objective", "min"),
                                                sec=("seconds", "median")).reset_index()
     with plt.rc_context(style.paper_rc()):
         fig, (a1, a2) = plt.subplots(1, 2, figsize=(style.TEXT_WIDTH * 0.75, 2.3))

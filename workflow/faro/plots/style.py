@@ -22,7 +22,7 @@ matplotlib.use("Agg")
 PAPER_POLICIES = [
     "fairshare", "oneshot", "aiad", "mark", "faro_fair", "faro_sum", "faro_fair_sum",
     "faro_penalty_sum", "faro_penalty_fair_sum",
-]  # fmt: skip
+]
 #: production autoscalers compared beyond the paper (shown after the paper's nine)
 BEYOND_PAPER = ["ray_serve_default", "k8s_hpa", "knative_kpa"]
 POLICY_ORDER = PAPER_POLICIES + BEYOND_PAPER
@@ -43,15 +43,16 @@ POLICY_LABELS = {
 _PALETTE = [
     "#7f7f7f", "#bcbd22", "#8c564b", "#9467bd", "#1f77b4", "#2ca02c", "#d62728", "#ff7f0e", "#17becf",
     "#e377c2", "#393b79", "#637939",
-]  # fmt: skip
+]
 POLICY_COLORS = dict(zip(POLICY_ORDER, _PALETTE, strict=True))
-POLICY_MARKERS = dict(zip(POLICY_ORDER, ["s", "v", "^", "D", "o", "P", "*", "X", "h", "<", ">", "p"], strict=True))
+POLICY_MARKERS = dict(zip(POLICY_ORDER, ["s", "v", "^", "D", "o", "P", "*", "X", "h", "<", ">", "p"],
+                          strict=True))
 #: colours of policies this module does not know (picked by a stable hash of the name)
 _EXTRA = ["#aec7e8", "#98df8a", "#ff9896", "#c5b0d5", "#c49c94", "#f7b6d2", "#dbdb8d", "#9edae5"]
 _EXTRA_MARKERS = ["d", "H", "8", "1", "2", "3", "4", "+"]
 #: line style per family
 FAMILY_LINESTYLES = {"baseline": (0, (4, 1.5)), "mark": (0, (5, 1.5, 1, 1.5)), "faro": "-",
-                     "beyond": (0, (1, 1.2)), "other": (0, (3, 1, 1, 1, 1, 1))}  # fmt: skip
+                     "beyond": (0, (1, 1.2)), "other": (0, (3, 1, 1, 1, 1, 1))}
 
 
 def _hash(policy: str) -> int:
@@ -106,14 +107,15 @@ def linestyle(policy: str):
 
 def line_kw(policy: str, **kw) -> dict:
     """Keyword arguments of one policy's line (colour, line style, marker, label)."""
-    return {"color": color(policy), "ls": linestyle(policy), "marker": marker(policy), "label": label(policy), **kw}
+    return {"color": color(policy), "ls": linestyle(policy), "marker": marker(policy), "label": label(policy),
+            **kw}
 
 
 def paper_rc() -> dict:
     """Figure defaults: small fonts for a two-column paper; TrueType (Type 42) fonts in PDFs."""
     return {"font.size": 9, "axes.titlesize": 9, "axes.labelsize": 9, "legend.fontsize": 8,
             "xtick.labelsize": 8, "ytick.labelsize": 8, "figure.dpi": 150, "savefig.bbox": "tight",
-            "pdf.fonttype": 42, "ps.fonttype": 42}  # fmt: skip
+            "pdf.fonttype": 42, "ps.fonttype": 42}
 
 
 def job_label(job: str) -> str:

@@ -59,18 +59,21 @@ def _quota_axes(n_rows: int, quotas: Sequence[int], n_pol: int, row_h: float = 1
 def fig_job_boxes(jobs: pd.DataFrame):
     """Per quota, per policy: box plot over jobs of each job's SLO violation rate (top) and
     utility (bottom), each job's value averaged over seeds."""
-    per_job = jobs.groupby(["quota", "policy", "job"], sort=False)[["slo_violation", "utility"]].mean().reset_index()
+    per_job = (jobs.groupby(["quota", "policy", "job"], sort=False)[["slo_violation", "utility"]]
+               .mean().reset_index())
     per_job["slo_violation"] *= 100.0
     quotas = sorted(per_job["quota"].unique())
     policies = style.ordered(list(dict.fromkeys(per_job["policy"])))
     with plt.rc_context(style.paper_rc()):
         fig, axes = _quota_axes(2, quotas, len(policies))
         for c, q in enumerate(quotas):
-            for r, (col, name) in enumerate([("slo_violation", "SLO violation rate (%)"), ("utility", "utility")]):
+            rows = [("slo_violation", "SLO violation rate (%)"), ("utility", "utility")]
+            for r, (col, name) in enumerate(rows):
                 ax = axes[r, c]
                 data = [per_job[(per_job["quota"] == q) & (per_job["policy"] == p)][col].dropna().to_numpy()
                         for p in policies]
-                bp = ax.boxplot(data, patch_artist=True, widths=0.6, medianprops={"color": "black", "lw": 0.8},
+                bp = ax.boxplot(data, patch_artist=True, widths=0.6,
+                                medianprops={"color": "black", "lw": 0.8},
                                 flierprops={"markersize": 2}, whiskerprops={"lw": 0.6}, capprops={"lw": 0.6})
                 for patch, p in zip(bp["boxes"], policies):
                     patch.set_facecolor(style.color(p))
@@ -98,17 +101,19 @@ def fig_utility_vs_effective(cells: pd.DataFrame):
             ps = [p for p in policies if p in d.index]
             x = np.arange(len(ps))
             colors = [style.color(p) for p in ps]
-            ax.bar(x - w / 2, d.loc[ps, "avg_total_utility"], w, yerr=_err(d.loc[ps, "avg_total_utility_std"]),
+            ax.bar(x - w / 2, d.loc[ps, "avg_total_utility"], w,
+                   yerr=_err(d.loc[ps, "avg_total_utility_std"]),
                    color=colors, edgecolor="black", lw=0.5, capsize=2)
             ax.bar(x + w / 2, d.loc[ps, "avg_total_effective_utility"], w,
-                   yerr=_err(d.loc[ps, "avg_total_effective_utility_std"]), color=colors, edgecolor="black", lw=0.5,
-                   hatch="///", alpha=0.6, capsize=2)
+                   yerr=_err(d.loc[ps, "avg_total_effective_utility_std"]), color=colors, edgecolor="black",
+                   lw=0.5, hatch="///", alpha=0.6, capsize=2)
             ax.axhline(float(d["n_jobs"].max()), color="black", ls="--", lw=0.6)
             _policy_ticks(ax, x, ps)
             ax.set_title(f"{q} CPUs")
         axes[0, 0].set_ylabel("average cluster utility")
         fig.tight_layout(w_pad=0.4, rect=(0, 0, 1, 0.9))
-        fig.legend(handles=[plt.Rectangle((0, 0), 1, 1, fc="white", ec="black", lw=0.5, label="utility (solid)"),
+        fig.legend(handles=[plt.Rectangle((0, 0), 1, 1, fc="white", ec="black", lw=0.5,
+                                          label="utility (solid)"),
                             plt.Rectangle((0, 0), 1, 1, fc="white", ec="black", lw=0.5, hatch="///",
                                           label="effective utility (hatched)")],
                    loc="upper center", ncol=2, fontsize=7, frameon=False)
@@ -117,8 +122,9 @@ def fig_utility_vs_effective(cells: pd.DataFrame):
 
 def fig_pareto(cells: pd.DataFrame):
     """Fig. 15: average cluster utility (left) and cluster SLO violation rate in % (right) vs
-    cluster size (quota, CPUs, log axis) per policy: mean over seeds, error bars = sd over seeds; colour, marker and
-    line style per policy (family: dashed baselines, dash-dot MArk, solid Faro, dotted others)."""
+    cluster size (quota, CPUs, log axis) per policy: mean over seeds, error bars = sd over seeds;
+    colour, marker and line style per policy (family: dashed baselines, dash-dot MArk, solid Faro,
+    dotted others)."""
     policies = style.ordered(list(dict.fromkeys(cells["policy"])))
     with plt.rc_context(style.paper_rc()):
         fig, (a1, a2) = plt.subplots(1, 2, figsize=(style.TEXT_WIDTH, 2.4))
@@ -154,7 +160,8 @@ def fig_ablation(cells_by_quota: Mapping[int, Mapping[str, Mapping]], steps: Seq
     multi = False
     with plt.rc_context(style.paper_rc()):
         fig, axes = plt.subplots(1, len(quotas), squeeze=False,
-                                 figsize=(min(1.4 * style.TEXT_WIDTH, len(quotas) * (0.45 * len(steps) + 1.3)), 3.0))
+                                 figsize=(min(1.4 * style.TEXT_WIDTH,
+                                              len(quotas) * (0.45 * len(steps) + 1.3)), 3.0))
         for k, q in enumerate(quotas):
             summ = summary_from_cells(cells_by_quota[q])
             multi = multi or bool((summ["n_seeds"] > 1).any())

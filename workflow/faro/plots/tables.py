@@ -95,8 +95,8 @@ def matrix_grid(table: pd.DataFrame, metric: Metric) -> pd.DataFrame:
                 continue
             c = t.loc[(p, q)]
             with_std = int(c.get("n_seeds", 1)) > 1
-            row[f"{q} CPUs"] = fmt_value(float(c[metric.column]), float(c.get(f"{metric.column}_std", math.nan)),
-                                         metric, with_std)
+            row[f"{q} CPUs"] = fmt_value(float(c[metric.column]),
+                                         float(c.get(f"{metric.column}_std", math.nan)), metric, with_std)
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -149,14 +149,16 @@ def sim_vs_real(sim: pd.DataFrame, real: pd.DataFrame, metrics: Sequence[Metric]
         det[f"{c}_{b_lab}_std"] = b.loc[common, f"{c}_std"]
         det[f"{c}_diff"] = det[f"{c}_{b_lab}"] - det[f"{c}_{a_lab}"]
         with np.errstate(divide="ignore", invalid="ignore"):
-            det[f"{c}_rel_err"] = (det[f"{c}_{a_lab}"] - det[f"{c}_{b_lab}"]).abs() / det[f"{c}_{b_lab}"].abs()
+            va, vb = det[f"{c}_{a_lab}"], det[f"{c}_{b_lab}"]
+            det[f"{c}_rel_err"] = (va - vb).abs() / vb.abs()
     det = sort_cells(det.reset_index()).reset_index(drop=True)
     summ = []
     for q, d in [*det.groupby("quota", sort=True), ("all", det)]:
         row: dict = {"quota": q, "n_policies": int(d["policy"].nunique())}
         for c in cols:
             if q != "all":
-                row[f"{c}_tau"], row[f"{c}_discordant"] = kendall_distance(d[f"{c}_{a_lab}"], d[f"{c}_{b_lab}"])
+                row[f"{c}_tau"], row[f"{c}_discordant"] = kendall_distance(d[f"{c}_{a_lab}"],
+                                                                           d[f"{c}_{b_lab}"])
             err = d[f"{c}_rel_err"].replace([np.inf, -np.inf], np.nan)
             row[f"{c}_mean_rel_err"] = float(err.mean())
             row[f"{c}_max_rel_err"] = float(err.max())
@@ -169,11 +171,13 @@ def display_sim_vs_real(det: pd.DataFrame, metrics: Sequence[Metric] = COMPARE_M
     out = pd.DataFrame({"quota": det["quota"].astype(int).astype(str),
                         "policy": [style.label(p) for p in det["policy"]]})
     if all(f"n_seeds_{lab}" in det.columns for lab in labels):
-        out["seeds"] = [f"{a} / {b}" for a, b in zip(det[f"n_seeds_{labels[0]}"], det[f"n_seeds_{labels[1]}"])]
+        pairs = zip(det[f"n_seeds_{labels[0]}"], det[f"n_seeds_{labels[1]}"])
+        out["seeds"] = [f"{a} / {b}" for a, b in pairs]
     for m in metrics:
         for lab in labels:
             stds = det.get(f"{m.column}_{lab}_std", pd.Series([math.nan] * len(det), index=det.index))
-            out[f"{m.header} {lab}"] = [fmt_value(v, sd, m, True) for v, sd in zip(det[f"{m.column}_{lab}"], stds)]
+            out[f"{m.header} {lab}"] = [fmt_value(v, sd, m, True)
+                                        for v, sd in zip(det[f"{m.column}_{lab}"], stds)]
         if f"{m.column}_diff" in det.columns:
             signed = Metric(m.column, m.header, "+" + m.fmt, m.scale)
             out[f"{m.header} diff"] = [fmt_value(v, None, signed, False) for v in det[f"{m.column}_diff"]]
@@ -191,11 +195,13 @@ def display_summary(summ: pd.DataFrame, metrics: Sequence[Metric] = COMPARE_METR
             out[f"{m.header}: discordant pairs"] = [("–" if pd.isna(v) else f"{int(v)}")
                                                     for v in summ[f"{c}_discordant"]]
         out[f"{m.header}: mean / max rel. err (%)"] = [
-            f"{100 * a:.1f} / {100 * b:.1f}" for a, b in zip(summ[f"{c}_mean_rel_err"], summ[f"{c}_max_rel_err"])]
+            f"{100 * a:.1f} / {100 * b:.1f}"
+            for a, b in zip(summ[f"{c}_mean_rel_err"], summ[f"{c}_max_rel_err"])]
     return out
 
 
-def scale_out(settings: Sequence[tuple[str, pd.DataFrame]], metrics: Sequence[Metric] = COMPARE_METRICS) -> pd.DataFrame:
+def scale_out(settings: Sequence[tuple[str, pd.DataFrame]],
+              metrics: Sequence[Metric] = COMPARE_METRICS) -> pd.DataFrame:
     """Table 8: per setting (label, stats table) and cell: jobs, quota and each metric's mean/std
     over seeds; lost utility is also given per job (settings differ in N)."""
     cols = [m.column for m in metrics] + ["n_jobs"]
@@ -209,7 +215,8 @@ def scale_out(settings: Sequence[tuple[str, pd.DataFrame]], metrics: Sequence[Me
     rank = _policy_rank(df["policy"])
     order = {lab: k for k, (lab, _) in enumerate(settings)}
     df = df.assign(_s=df["setting"].map(order), _r=df["policy"].map(rank))
-    return df.sort_values(["_s", "quota", "_r"], kind="stable").drop(columns=["_s", "_r"]).reset_index(drop=True)
+    df = df.sort_values(["_s", "quota", "_r"], kind="stable")
+    return df.drop(columns=["_s", "_r"]).reset_index(drop=True)
 
 
 def display_scale_out(df: pd.DataFrame, metrics: Sequence[Metric] = COMPARE_METRICS) -> pd.DataFrame:
@@ -269,7 +276,8 @@ def to_html(tables: Sequence[tuple[str, pd.DataFrame]], title: str, note: str = 
     """A small self-contained HTML page of one or more tables (for the report)."""
     parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>",
              "<style>body{font-family:sans-serif;font-size:13px}table{border-collapse:collapse;margin:8px 0}"
-             "td,th{border:1px solid #bbb;padding:2px 8px;text-align:right}td:nth-child(-n+2),th{text-align:left}"
+             "td,th{border:1px solid #bbb;padding:2px 8px;text-align:right}"
+             "td:nth-child(-n+2),th{text-align:left}"
              "th{background:#eee}</style></head><body>", f"<h3>{html.escape(title)}</h3>"]
     if note:
         parts.append(f"<p>{html.escape(note)}</p>")

@@ -43,7 +43,7 @@ def fig_cluster_utility(binned_by_policy: Mapping[str, pd.DataFrame], *, n_jobs:
         for k, p in enumerate(policies):
             s = series[p]
             ax.plot(s.index, smooth(s["utility"], window), **style.line_kw(p, lw=0.9, ms=3.5,
-                    markevery=(3 * k % 30, 30)))  # fmt: skip
+                    markevery=(3 * k % 30, 30)))
         ax.axhline(n_jobs, color="black", lw=0.6, ls="--")
         ax.set_ylabel("cluster utility")
         ax.set_ylim(0, n_jobs * 1.03)
@@ -74,7 +74,8 @@ def _panel_label(ax, text: str) -> None:
 
 def _heatmap(ax, mat: pd.DataFrame, label: str, cmap: str, vmin=None, vmax=None):
     im = ax.imshow(mat.T.to_numpy(dtype=float), aspect="auto", interpolation="nearest", cmap=cmap,
-                   vmin=vmin, vmax=vmax, extent=(mat.index.min() - 0.5, mat.index.max() + 0.5, mat.shape[1], 0))
+                   vmin=vmin, vmax=vmax,
+                   extent=(mat.index.min() - 0.5, mat.index.max() + 0.5, mat.shape[1], 0))
     ax.set_ylabel("job")
     plt.colorbar(im, ax=ax, label=label, pad=0.01)
     return im

@@ -35,13 +35,14 @@ def fig_why(decisions: pd.DataFrame, binned: pd.DataFrame, job: str, *, unit_tim
     t = d["time_s"].to_numpy() / 60.0
     with plt.rc_context(style.paper_rc()):
         fig, axes = plt.subplots(4, 1, sharex=True, figsize=(style.TEXT_WIDTH, 5.6),
-                                 gridspec_kw={"height_ratios": [1.2, 1.4, 0.8, 1.0]})  # fmt: skip
+                                 gridspec_kw={"height_ratios": [1.2, 1.4, 0.8, 1.0]})
         ax = axes[0]
         ax.plot(b["minute"], b["requests"], color="0.3", lw=0.8, label="requests / min")
         fc = d.dropna(subset=["forecast_peak_rps"])
         if len(fc):
-            ax.step(fc["time_s"] / 60.0, fc["forecast_peak_rps"] * unit_time, where="post", color="tab:purple", lw=1.0,
-                    label=f"forecast peak (q {fc['forecast_quantile'].iloc[-1]:.2g})")  # fmt: skip
+            ax.step(fc["time_s"] / 60.0, fc["forecast_peak_rps"] * unit_time, where="post",
+                    color="tab:purple", lw=1.0,
+                    label=f"forecast peak (q {fc['forecast_quantile'].iloc[-1]:.2g})")
         ax.set_ylabel("load")
         ax = axes[1]
         req = d["requested"].ffill()
@@ -60,7 +61,8 @@ def fig_why(decisions: pd.DataFrame, binned: pd.DataFrame, job: str, *, unit_tim
         ax.set_ylim(-0.7, len(SHORT) - 0.3)
         ax.set_ylabel("not in full")
         ax = axes[3]
-        ax.fill_between(b["minute"], 1.0 - b["slo_frac"].fillna(1.0), step="post", color="tab:red", alpha=0.5, lw=0)
+        ax.fill_between(b["minute"], 1.0 - b["slo_frac"].fillna(1.0), step="post", color="tab:red", alpha=0.5,
+                        lw=0)
         ax.set_ylim(0, 1)
         ax.set_ylabel("SLO violation")
         ax.set_xlabel("trace minute")

@@ -20,7 +20,9 @@ from faro.policies.params import resolve_params
 @runtime_checkable
 class Layer(Protocol):
     interval_s: float
-    first_at_s: float
+
+    @property
+    def first_at_s(self) -> float: ...
 
     def decide(self, snapshot: Snapshot) -> list[Action]: ...
 
@@ -39,7 +41,7 @@ class Policy:
     PARAMS: dict[str, dict[str, Any]] = {
         "interval_s": {"type": "number", "exclusiveMinimum": 0,
                        "description": "seconds between decisions (default: the class's interval_s)"},
-    }  # fmt: skip
+    }
     #: replica counts at t = 0 (None: every job starts with 1 replica)
     def __init__(
         self,

@@ -48,7 +48,8 @@ def explain_layer(layer, snapshot: Snapshot) -> dict[str, dict[str, Any]]:
 
 def _hybrid_notes(owner, snapshot: Snapshot) -> dict[str, dict[str, Any]]:
     seen = owner.rates_seen
-    step = owner.steps_log[-1] if owner.steps_log and owner.steps_log[-1].get("time") == snapshot.time else None
+    last = owner.steps_log[-1] if owner.steps_log else None
+    step = last if last is not None and last.get("time") == snapshot.time else None
     q = step.get("quantile") if step else None
     rates = seen.get((snapshot.time, q))
     if rates is None:  # MArk: a point forecast
@@ -73,13 +74,14 @@ def _hybrid_notes(owner, snapshot: Snapshot) -> dict[str, dict[str, Any]]:
             proc_s=np.array([j.processing_ms for j in snapshot.jobs]) / 1000.0,
             slo_s=np.array([j.slo_ms for j in snapshot.jobs]) / 1000.0,
             current=np.array([j.replicas for j in snapshot.jobs], float),
-            relaxed=bool(kw.get("relaxed", True)), cold_start=snapshot.free_cpus <= 0, mdc=bool(kw.get("mdc", True)),
-        )  # fmt: skip
+            relaxed=bool(kw.get("relaxed", True)), cold_start=snapshot.free_cpus <= 0,
+            mdc=bool(kw.get("mdc", True)),
+        )
     binding = int(sum(step["replicas"])) >= snapshot.quota
     for k, j in enumerate(snapshot.jobs):
         notes[j.name].update(
             objective=float(step["objective"]), seconds=float(step["seconds"]), binding=binding,
             evals=int(step["n_evals"]) if "n_evals" in step else None,
             utility=None if util is None else float(util[k]), desired=float(step["replicas"][k]),
-        )  # fmt: skip
+        )
     return notes

@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import logging
 import re
-from pathlib import Path
 from collections.abc import Mapping, Sequence
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -25,6 +25,9 @@ from faro.forecast.registry import NAMES as FORECASTER_NAMES
 from faro.policies.base import Policy, ceil_int
 from faro.policies.reactive import AI
 from faro.solver.solve import METHODS
+
+if TYPE_CHECKING:
+    from faro.forecast.base import Forecaster
 
 log = logging.getLogger("faro.policies.hybrid")
 
@@ -61,21 +64,24 @@ class Hybrid(Policy):
         "forecaster": {"enum": list(FORECASTER_NAMES), "default": "default",
                        "description": "load forecaster (faro.forecast)"},
         "forecaster_params": {"type": "object", "default": {},
-                              "description": "keyword arguments of the forecaster (nhits: num_samples, seed)"},
+                              "description": "keyword arguments of the forecaster "
+                                             "(nhits: num_samples, seed)"},
         "series": {"type": "array", "items": {"type": "integer", "minimum": 0},
-                   "description": "history series of each job (default: the trailing number of its name, mod 10)"},
+                   "description": "history series of each job "
+                                  "(default: the trailing number of its name, mod 10)"},
         "input_len": {"type": "integer", "minimum": 1,
                       "description": "forecast input window in minutes (default 15; 10 for series 2 and 8)"},
         "horizon": {"type": "integer", "minimum": 0, "default": HORIZON,
                     "description": "forecast horizon in minutes (0: current rates)"},
-        "reactive": {"type": "boolean", "default": True, "description": "run the AI layer between predictive steps"},
+        "reactive": {"type": "boolean", "default": True,
+                     "description": "run the AI layer between predictive steps"},
         "reactive_interval_s": {"type": "number", "exclusiveMinimum": 0, "default": 10,
                                 "description": "seconds between AI ticks"},
         "upscale_ticks": {"type": "integer", "minimum": 1, "default": 3,
                           "description": "AI: ticks above the SLO before an upscale"},
         "downscale_ticks": {"type": "integer", "minimum": 1, "default": 60,
                             "description": "AI: downscale signal period (AI never downscales)"},
-    }  # fmt: skip
+    }
 
     def __init__(self, params: Mapping[str, Any] | None = None, *, jobs: Sequence[str] = (), quota: int = 0):
         super().__init__(params, jobs=jobs, quota=quota)
@@ -83,17 +89,20 @@ class Hybrid(Policy):
         self.trials = int(p["trials"])
         self.forecaster_name = str(p["forecaster"])
         self.forecaster_params = dict(p["forecaster_params"])
-        self.series = [int(s) for s in p["series"]] if "series" in p else [_series_of(j, k) for k, j in enumerate(self.jobs)]
+        if "series" in p:
+            self.series = [int(s) for s in p["series"]]
+        else:
+            self.series = [_series_of(j, k) for k, j in enumerate(self.jobs)]
         self.unit_time = 60.0
         self.ai = AI(
             {"interval_s": p["reactive_interval_s"], "only_idle_executors": True,
              "upscale_ticks": p["upscale_ticks"], "downscale_ticks": p["downscale_ticks"]},
             jobs=jobs, quota=quota,
-        )  # fmt: skip
+        )
         self.reactive = bool(p["reactive"])
         self._predictive = _Predictive(self, float(p["interval_s"]))
         self.interval_s = self._predictive.interval_s
-        self.forecaster = None
+        self.forecaster: Forecaster | None = None
         self.steps_log: list[dict] = []
 
     def layers(self):
@@ -124,12 +133,13 @@ class Hybrid(Policy):
         self.forecaster = (given if given is not None
                            else build_forecaster(self.forecaster_name, self.forecaster_params, context))
 
-    def _ensure_forecaster(self) -> None:
+    def _ensure_forecaster(self) -> Forecaster:
         if self.forecaster is None:
             raise RuntimeError(
                 f"{type(self).__name__}: no forecaster bound; the backend must call bind(context) "
                 "(with data_dir for trained forecasters)"
             )
+        return self.forecaster
 
     # -- inputs of the predictive step ---------------------------------------
     def input_len(self, k: int) -> int:
@@ -138,7 +148,7 @@ class Hybrid(Policy):
     def rates(self, snapshot: Snapshot, quantile: float | None) -> np.ndarray:
         """Rates (req/s), shape (n_jobs, steps): forecasts where enough history exists,
         else the observed counts (docs/model.md section 4)."""
-        self._ensure_forecaster()
+        forecaster = self._ensure_forecaster()
         hists = [np.asarray(j.arrivals_per_min, dtype=float) for j in snapshot.jobs]
         n_obs = min(len(h) for h in hists)
         steps = HORIZON if n_obs >= HORIZON else max(1, n_obs)
@@ -147,11 +157,11 @@ class Hybrid(Policy):
         for k, h in enumerate(hists):
             if len(h) >= self.input_len(k) and horizon > 0:
                 q = 0.5 if quantile is None else quantile
-                if self.forecaster.name == "oracle":
-                    f = self.forecaster.predict(h, horizon, (q,), job=k)[0]
+                if forecaster.name == "oracle":
+                    f = forecaster.predict(h, horizon, (q,), job=k)[0]
                 else:  # trained on the artifact's counts: forecast in its scale
                     s = self.trace_scale
-                    f = self.forecaster.predict(h / s, horizon, (q,), job=self.series[k])[0] * s
+                    f = forecaster.predict(h / s, horizon, (q,), job=self.series[k])[0] * s
                 rows.append(f[:steps] if horizon >= steps else np.resize(f, steps))
             elif len(h) == 0:
                 rows.append(np.zeros(steps))
@@ -181,8 +191,10 @@ class Faro(Hybrid):
     _unit = {"type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": 1}
     #: the solver's keys have no default here: faro.solver.solve.solve's own apply
     PARAMS = {
-        "objective": {"enum": ["sum", "fair", "fair_sum", "penalty_sum", "penalty_fair_sum"], "default": "sum",
-                      "description": "cluster objective (Faro-Sum, -Fair, -FairSum, -PenaltySum, -PenaltyFairSum)"},
+        "objective": {"enum": ["sum", "fair", "fair_sum", "penalty_sum", "penalty_fair_sum"],
+                      "default": "sum",
+                      "description": "cluster objective (Faro-Sum, -Fair, -FairSum, -PenaltySum, "
+                                     "-PenaltyFairSum)"},
         "quantile": {**_unit, "default": 0.6, "description": "forecast quantile the plan starts from"},
         "slack_escalation": {"type": "boolean", "default": True,
                              "description": "raise the quantile while the plan leaves CPUs free"},
@@ -191,19 +203,22 @@ class Faro(Hybrid):
         "probabilistic": {"type": "boolean", "default": True,
                           "description": "plan on a quantile forecast (false: the point forecast)"},
         "method": {"enum": list(METHODS), "description": "solver (default cobyla)"},
-        "rhobeg": {"type": "number", "exclusiveMinimum": 0, "description": "COBYLA's initial step (default 3.0)"},
+        "rhobeg": {"type": "number", "exclusiveMinimum": 0,
+                   "description": "COBYLA's initial step (default 3.0)"},
         "relaxed": {"type": "boolean", "description": "relaxed (inverse) utility (default true)"},
         "adjust": {"type": "boolean", "description": "adjust pass after rounding (default true)"},
         "mdc": {"type": "boolean", "description": "M/D/c latency estimate (default true; false: M/M/c)"},
-        "rho_cap": {"type": "number", "exclusiveMinimum": 0, "description": "utilisation cap of the latency model"},
+        "rho_cap": {"type": "number", "exclusiveMinimum": 0,
+                    "description": "utilisation cap of the latency model"},
         "fair_weight": {"type": "number", "minimum": 0,
-                        "description": "weight of U in the fair objective (default 0: Faro-Fair is the spread alone)"},
+                        "description": "weight of U in the fair objective "
+                                       "(default 0: Faro-Fair is the spread alone)"},
         "admission_round_up": {"type": "boolean", "default": False,
                                "description": "Penalty variants: round admission rates up to whole percents "
                                               "(default false: enforced as the solver returns them)"},
         "groups": {"type": "integer", "minimum": 1,
                    "description": "hierarchical solving above this many jobs (default 10)"},
-    }  # fmt: skip
+    }
 
     def __init__(self, params=None, *, jobs=(), quota=0):
         super().__init__(params, jobs=jobs, quota=quota)
@@ -238,13 +253,14 @@ class Faro(Hybrid):
         if self.slack and self.probabilistic:
             res = solve_with_slack(
                 lambda q: self.rates(snapshot, q), current, snapshot.quota,
-                start_quantile=q0, step=self.quantile_step, max_quantile=self.max_quantile, solver=solve_auto, **kw,
-            )  # fmt: skip
+                start_quantile=self.quantile, step=self.quantile_step, max_quantile=self.max_quantile,
+                solver=solve_auto, **kw,
+            )
         else:
             res = solve_auto(self.rates(snapshot, q0), current, snapshot.quota, **kw)
         self.steps_log.append({"time": snapshot.time, "replicas": res.replicas.tolist(),
                                "objective": float(res.objective), "quantile": getattr(res, "quantile", q0),
-                               "seconds": float(res.seconds), "n_evals": int(res.n_evals)})  # fmt: skip
+                               "seconds": float(res.seconds), "n_evals": int(res.n_evals)})
         out = []
         for k, job in enumerate(snapshot.jobs):
             adm = None
@@ -255,7 +271,7 @@ class Faro(Hybrid):
                     # artifact's description; the README shows what it changes)
                     adm = min(1.0, ceil_int(adm * 100.0) / 100.0)
             out.append(Action(job.name, target=int(res.replicas[k]), trials=self.trials, admission_rate=adm,
-                              source=f"faro_{self.objective}"))  # fmt: skip
+                              source=f"faro_{self.objective}"))
         return out
 
 
@@ -279,7 +295,8 @@ def build_forecaster(name: str, params: Mapping[str, Any], context: Mapping[str,
     if key in ("last_value", "lastvalue", "persistence"):
         return make_forecaster("last_value")
     if key == "nhits":
-        return make_forecaster("nhits", model_dir=str(Path(context["data_dir"]) / "models" / "nhits"), **dict(params))
+        return make_forecaster("nhits", model_dir=str(Path(context["data_dir"]) / "models" / "nhits"),
+                               **dict(params))
     if key in TRAINED:
         return load_trained(model_path(context["data_dir"], key))
     raise ValueError(f"unknown forecaster {name!r}")

@@ -46,6 +46,9 @@ class ProductionPolicy(Policy):
     DEFAULTS: ClassVar[dict[str, float]] = {}
     #: name in decision records and action sources
     record_name: ClassVar[str] = ""
+    # parameters every subclass's DEFAULTS declares (set per instance by __init__)
+    min_replicas: int
+    max_replicas: int
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         """Declare ``DEFAULTS`` as the class's parameters (faro.policies.params): the
@@ -57,7 +60,7 @@ class ProductionPolicy(Policy):
                 k: {"type": kinds[type(v)], "minimum": 0, "default": v,
                     "description": f"{k} (the project's documented default: {v})"}
                 for k, v in cls.DEFAULTS.items()
-            }  # fmt: skip
+            }
 
     def __init__(self, params: Mapping[str, Any] | None = None, *, jobs: Sequence[str] = (), quota: int = 0):
         super().__init__(params, jobs=jobs, quota=quota)
@@ -143,6 +146,13 @@ class RayServeDefault(ProductionPolicy):
         "min_replicas": 1,
         "max_replicas": 100,
     }
+    # the parameters (set per instance from DEFAULTS and the policy's params)
+    target_ongoing_requests: float
+    look_back_period_s: float
+    upscale_delay_s: float
+    downscale_delay_s: float
+    upscaling_factor: float
+    downscaling_factor: float
 
     def __init__(self, params=None, *, jobs=(), quota=0):
         super().__init__(params, jobs=jobs, quota=quota)
@@ -247,6 +257,16 @@ class K8sHPA(ProductionPolicy):
         "min_replicas": 1,
         "max_replicas": 100,
     }
+    # the parameters (set per instance from DEFAULTS and the policy's params)
+    target_utilization: float
+    tolerance: float
+    downscale_stabilization_s: float
+    upscale_stabilization_s: float
+    scale_up_pods: int
+    scale_up_percent: float
+    scale_up_period_s: float
+    scale_down_percent: float
+    scale_down_period_s: float
 
     def __init__(self, params=None, *, jobs=(), quota=0):
         super().__init__(params, jobs=jobs, quota=quota)
@@ -370,6 +390,15 @@ class KnativeKPA(ProductionPolicy):
         "min_replicas": 1,
         "max_replicas": 100,
     }
+    # the parameters (set per instance from DEFAULTS and the policy's params)
+    container_concurrency: int
+    target_utilization: float
+    stable_window_s: float
+    panic_window_percentage: float
+    panic_threshold: float
+    max_scale_up_rate: float
+    max_scale_down_rate: float
+    scale_down_delay_s: float
 
     def __init__(self, params=None, *, jobs=(), quota=0):
         super().__init__(params, jobs=jobs, quota=quota)
@@ -422,7 +451,7 @@ class KnativeKPA(ProductionPolicy):
                     win.popleft()
                 desired = max(d for _, d in win)
             self.notes[job.name] = {"metric": obs_stable, "desired": float(dspc),
-                                    "mode": "panic" if since is not None else "stable"}  # fmt: skip
+                                    "mode": "panic" if since is not None else "stable"}
             out += self.ask(job, self.bounded(desired))
         return out
 

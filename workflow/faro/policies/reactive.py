@@ -18,7 +18,8 @@ from faro.policies.base import Policy, ceil_int
 UP, DOWN, NONE = 1, -1, 0
 
 
-def step_counter(counter: int, latency_ms: float, slo_ms: float, up_ticks: int, down_ticks: int) -> tuple[int, int]:
+def step_counter(counter: int, latency_ms: float, slo_ms: float, up_ticks: int,
+                 down_ticks: int) -> tuple[int, int]:
     """One tick of the reactive counter: returns (new counter, signal UP/DOWN/NONE)."""
     if latency_ms > slo_ms:
         counter = counter + 1 if counter >= 0 else 1
@@ -46,8 +47,9 @@ class Reactive(Policy):
         "downscale_ticks": {"type": "integer", "minimum": 1, "default": 60,
                             "description": "ticks below the SLO before a downscale"},
         "only_idle_executors": {"type": "boolean",
-                                "description": "act only on jobs whose executor is idle (default: the class's)"},
-    }  # fmt: skip
+                                "description": "act only on jobs whose executor is idle "
+                                               "(default: the class's)"},
+    }
 
     def __init__(self, params: Mapping[str, Any] | None = None, *, jobs: Sequence[str] = (), quota: int = 0):
         super().__init__(params, jobs=jobs, quota=quota)
@@ -66,7 +68,8 @@ class Reactive(Policy):
             if self.only_idle_executors and job.executor_busy:
                 continue
             old = self.counters.get(job.name, 0)
-            counter, signal = step_counter(old, job.avg_latency_ms, job.slo_ms, self.up_ticks, self.down_ticks)
+            counter, signal = step_counter(old, job.avg_latency_ms, job.slo_ms, self.up_ticks,
+                                           self.down_ticks)
             if signal == DOWN and self.ignore_downscale:
                 counter = old - 1 if old <= 0 else -1
                 signal = NONE

@@ -143,7 +143,8 @@ def _make_problem(
     min_r = np.broadcast_to(np.asarray(min_replicas, dtype=np.int64), (n,)).copy()
     if int(quota) < int(min_r.sum()):
         raise ValueError(f"quota {quota} is below the minimum total {int(min_r.sum())}")
-    obj = objective if isinstance(objective, Objective) else parse_objective(objective, fair_weight=fair_weight)
+    obj = objective if isinstance(objective, Objective) else parse_objective(objective,
+                                                                             fair_weight=fair_weight)
     return _Problem(
         rates=r, current=cur, quota=int(quota), proc=_as_jobs(proc_s, n, "proc_s"),
         slo=_as_jobs(slo_s, n, "slo_s"), min_r=min_r, objective=obj, relaxed=relaxed,
@@ -269,7 +270,7 @@ def _adjust(x: NDArray[np.int64], prob: _Problem, f: _IntObjective, tol: float) 
         if not offered:
             return x
     log.warning("adjust: no fixed point after %d rounds (quota %d); keeping %s", ADJUST_MAX_ROUNDS_PER_CPU
-                * prob.quota + 4, prob.quota, x.tolist())  # fmt: skip
+                * prob.quota + 4, prob.quota, x.tolist())
     return x
 
 
@@ -342,7 +343,8 @@ def evaluate(
     fair_weight: float = 0.0,
 ) -> float:
     """Objective of a given allocation (for comparisons and the hierarchical result)."""
-    obj = objective if isinstance(objective, Objective) else parse_objective(objective, fair_weight=fair_weight)
+    obj = objective if isinstance(objective, Objective) else parse_objective(objective,
+                                                                             fair_weight=fair_weight)
     x = np.asarray(replicas, dtype=np.float64)
     u = job_utilities(x, rates, proc_s=proc_s, slo_s=slo_s, current=current, relaxed=relaxed,
                       cold_start=cold_start and current is not None, mdc=mdc)
@@ -372,13 +374,14 @@ def hand_out_leftover(
     replicas than its members' separate queues; the inner solves are capped by the
     group's share, so without this pass CPUs stay idle while jobs miss their SLO.
     """
-    obj = objective if isinstance(objective, Objective) else parse_objective(objective, fair_weight=fair_weight)
+    obj = objective if isinstance(objective, Objective) else parse_objective(objective,
+                                                                             fair_weight=fair_weight)
     x = np.asarray(replicas, dtype=np.int64).copy()
     cs = cold_start and current is not None
 
     def utilities(v: NDArray[np.int64]) -> NDArray[np.float64]:
         u = job_utilities(v.astype(np.float64), rates, proc_s=proc_s, slo_s=slo_s, current=current,
-                          relaxed=relaxed, cold_start=cs, mdc=mdc)  # fmt: skip
+                          relaxed=relaxed, cold_start=cs, mdc=mdc)
         return apply_admission(u, admission) if obj.penalty and admission is not None else np.asarray(u)
 
     # a job's utility depends on its own count only: keep u(x) and u(x + 1) per job
@@ -396,7 +399,8 @@ def hand_out_leftover(
     return x
 
 
-def _replace_one(u0: NDArray[np.float64], u1: NDArray[np.float64], kind: str, fair_weight: float) -> NDArray[np.float64]:
+def _replace_one(u0: NDArray[np.float64], u1: NDArray[np.float64], kind: str,
+                 fair_weight: float) -> NDArray[np.float64]:
     """The objective when job j's utility goes from u0[j] to u1[j], for every j at once."""
     total = total_utility(u0) - u0 + u1
     if kind == "sum":
@@ -478,15 +482,17 @@ def solve_hierarchical(
             any_adm = True
     adm = adm_all if any_adm else None
     model = dict(relaxed=kwargs.get("relaxed", True), cold_start=kwargs.get("cold_start", False),
-                 mdc=kwargs.get("mdc", True), fair_weight=kwargs.get("fair_weight", 0.0))  # fmt: skip
+                 mdc=kwargs.get("mdc", True), fair_weight=kwargs.get("fair_weight", 0.0))
     replicas = hand_out_leftover(replicas, r, quota, objective=objective, slo_s=slo, proc_s=proc, current=cur,
-                                 admission=adm, **model)  # fmt: skip
-    value = evaluate(replicas, r, objective=objective, slo_s=slo, proc_s=proc, current=cur, admission=adm, **model)
+                                 admission=adm, **model)
+    value = evaluate(replicas, r, objective=objective, slo_s=slo, proc_s=proc, current=cur, admission=adm,
+                     **model)
     return SolveResult(replicas=replicas, admission=adm, objective=value, n_evals=n_evals,
                        seconds=time.perf_counter() - t0, relaxed_x=None)
 
 
-def solve_auto(rates: ArrayLike, current: ArrayLike, quota: int, *, groups: int = 10, **kwargs: Any) -> SolveResult:
+def solve_auto(rates: ArrayLike, current: ArrayLike, quota: int, *, groups: int = 10,
+               **kwargs: Any) -> SolveResult:
     """:func:`solve_hierarchical` when there are more than ``groups`` jobs, else :func:`solve`."""
     n = np.atleast_2d(np.asarray(rates)).shape[0]
     if n > groups:

@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from faro.solver import evaluate, solve, solve_hierarchical
+from faro.solver.solve import evaluate, solve, solve_hierarchical
 from faro.solver.utility import job_utilities
 
 #: the artifact's trace: $FARO_DATA_MIRROR, else the ../shared convention beside the project

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from faro.forecast import LastValue, Oracle
+from faro.forecast.base import LastValue, Oracle
 from faro.forecast.evaluate import (
     evaluate_forecasters,
     forecast_table,

@@ -7,7 +7,9 @@ import time
 import numpy as np
 import pytest
 
-from faro.forecast import LastValue, LogARForecaster, Oracle, make_forecaster
+from faro.forecast.base import LastValue, Oracle
+from faro.forecast.light import LogARForecaster
+from faro.forecast.registry import make_forecaster
 from faro.forecast.base import monotone_nonneg
 
 QS = (0.9, 0.1, 0.5, 0.6)  # deliberately unsorted

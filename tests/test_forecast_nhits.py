@@ -20,7 +20,7 @@ def test_imports_without_torch_and_says_how_to_install():
         "import sys\n"
         "sys.modules['torch'] = None; sys.modules['darts'] = None\n"
         "import faro.forecast.nhits as m\n"
-        "from faro.forecast import make_forecaster\n"
+        "from faro.forecast.registry import make_forecaster\n"
         "try:\n"
         "    make_forecaster('nhits', model_dir='nowhere')\n"
         "except ImportError as e:\n"

@@ -253,7 +253,7 @@ def test_every_figure_from_the_tree(tree):
 
 
 def test_forecast_figure_from_a_forecast_table(tree):
-    from faro.forecast import LastValue
+    from faro.forecast.base import LastValue
     from faro.plots.forecast import rolling_forecast
 
     truth = np.vstack([np.arange(30, dtype=float), 100 + np.arange(30, dtype=float)])

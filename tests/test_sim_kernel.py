@@ -348,3 +348,9 @@ def test_create_rejects_limits_beyond_the_fixed_buffers():
     with pytest.raises(ValueError, match="max_queued 127"):
         make_kernel([[0.0]], max_queued=127)
     make_kernel([[0.0]], max_queued=120, max_held=8)  # the schema's maxima fit
+
+
+def test_the_parse_stages_status_code_is_the_kernels():
+    from faro.backends.sim import frames
+
+    assert frames.S_OK == S_OK

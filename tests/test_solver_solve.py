@@ -5,7 +5,7 @@ import itertools
 import numpy as np
 import pytest
 
-from faro.solver import solve, solve_auto, solve_hierarchical, solve_with_slack
+from faro.solver.solve import solve, solve_auto, solve_hierarchical, solve_with_slack
 from faro.solver.objectives import parse_objective
 from faro.solver.solve import _IntObjective, _adjust, _make_problem, _round_to_quota
 from faro.solver.utility import job_utilities

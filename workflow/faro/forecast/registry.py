@@ -7,7 +7,6 @@ from typing import Any
 import numpy as np
 
 from faro.forecast.base import Forecaster, LastValue, Oracle
-from faro.forecast.light import LogARForecaster
 
 NAMES = ("default", "light", "last_value", "oracle", "nhits")
 
@@ -24,6 +23,8 @@ def make_forecaster(name: str, *, train: list[np.ndarray] | None = None,
     """
     key = name.lower().replace("-", "_")
     if key in ("default", "light"):
+        from faro.forecast.light import LogARForecaster  # numba: imported when used
+
         f: Forecaster = LogARForecaster(**params)
     elif key in ("last_value", "lastvalue", "persistence"):
         f = LastValue(**params)

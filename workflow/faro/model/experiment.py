@@ -9,7 +9,6 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import jsonschema
 import numpy as np
 import yaml
 
@@ -100,12 +99,17 @@ def _lognormal(d: dict) -> LogNormal:
     return LogNormal(float(d["shape"]), float(d["loc"]), float(d["scale"]))
 
 
-def experiment_from_dict(raw: dict[str, Any], source: str = "<dict>") -> Experiment:
-    try:
-        jsonschema.validate(raw, _schema())
-    except jsonschema.ValidationError as e:
-        where = "/".join(str(p) for p in e.absolute_path) or "(top level)"
-        raise ExperimentError(f"{source}: at {where}: {e.message}") from None
+def experiment_from_dict(raw: dict[str, Any], source: str = "<dict>", *, validate: bool = True) -> Experiment:
+    """The experiment a definition describes; ``validate=False`` only for a definition that was
+    validated already (a run spec's, which the workflow built from a checked experiment)."""
+    if validate:
+        import jsonschema
+
+        try:
+            jsonschema.validate(raw, _schema())
+        except jsonschema.ValidationError as e:
+            where = "/".join(str(p) for p in e.absolute_path) or "(top level)"
+            raise ExperimentError(f"{source}: at {where}: {e.message}") from None
     models = {
         name: Model(name, float(m["processing_ms"]), float(m["slo_ms"]), _lognormal(m["service_time"]))
         for name, m in raw["models"].items()

@@ -78,7 +78,8 @@ class RunSpec:
     # -- derived, computed once per object ------------------------------------------
     @cached_property
     def exp(self) -> Experiment:
-        return experiment_from_dict(dict(self.experiment), f"run spec of {self.label}")
+        # validated where the spec was made (make_run_spec, read_json): a stage does not redo it
+        return experiment_from_dict(dict(self.experiment), f"run spec of {self.label}", validate=False)
 
     @property
     def experiment_name(self) -> str:
@@ -173,4 +174,7 @@ class RunSpec:
 
     @classmethod
     def read_json(cls, path: str | os.PathLike) -> RunSpec:
-        return cls.from_dict(json.loads(Path(path).read_text()))
+        """A run spec from a file (by-hand tools, a pod): its experiment is validated here."""
+        spec = cls.from_dict(json.loads(Path(path).read_text()))
+        experiment_from_dict(dict(spec.experiment), str(path))
+        return spec

@@ -33,9 +33,9 @@ def rolling_forecast(forecaster, truth: np.ndarray, job: int, *, horizon: int = 
 
 
 def forecast_day11(history, job: int, forecaster: str = "default", **kw) -> pd.DataFrame:
-    """Train ``forecaster`` (:func:`faro.forecast.make_forecaster`) on days 1-10 and forecast
+    """Train ``forecaster`` (:func:`faro.forecast.registry.make_forecaster`) on days 1-10 and forecast
     ``job`` over day 11 (sample 0, the replayed trace)."""
-    from faro.forecast import make_forecaster
+    from faro.forecast.registry import make_forecaster
 
     f = make_forecaster(forecaster, train=history.training_series())
     out = rolling_forecast(f, history.test_series(0), job, **kw)

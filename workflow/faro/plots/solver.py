@@ -85,7 +85,7 @@ def hierarchical_benchmark(counts: np.ndarray, *, job_counts: Sequence[int] = (1
     ``counts``: (series, minutes) per-minute counts; quota = round(cpus_per_job x n_jobs); the
     decision starts from an even split.  ``relative_objective`` = objective / the flat one.
     """
-    from faro.solver import solve, solve_hierarchical
+    from faro.solver.solve import solve, solve_hierarchical
 
     counts = np.asarray(counts, dtype=float)
     # decision times inside the trace (a short trace: its first minute)

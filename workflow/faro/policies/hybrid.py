@@ -24,7 +24,7 @@ from faro.control.types import Action, Snapshot
 from faro.forecast.registry import NAMES as FORECASTER_NAMES
 from faro.policies.base import Policy, ceil_int
 from faro.policies.reactive import AI
-from faro.solver.solve import METHODS
+from faro.solver.names import METHODS
 
 if TYPE_CHECKING:
     from faro.forecast.base import Forecaster

@@ -41,6 +41,7 @@ from scipy.optimize import LinearConstraint, differential_evolution, minimize
 
 from faro.solver.fastpath import job_utilities_1d
 from faro.solver.latency import RHO_CAP
+from faro.solver.names import METHODS
 from faro.solver.objectives import Objective, apply_admission, combine, parse_objective, total_utility
 from faro.solver.utility import job_utilities
 
@@ -54,7 +55,6 @@ ADJUST_TOL: float = 1e-4
 ADJUST_MAX_ROUNDS_PER_CPU: int = 4
 #: removal candidates are compared on the objective rounded to this many decimals (docs/model.md section 4)
 REMOVAL_DECIMALS: int = 4
-METHODS: tuple[str, ...] = ("cobyla", "slsqp", "de")
 
 
 @dataclass(frozen=True, slots=True)

@@ -426,8 +426,6 @@ def make_run_spec(*, experiment: Mapping[str, Any] | str | os.PathLike, backend:
     experiment (its definition, or its file), the policy's file (class, parameters, the data
     files it reads).  The rules' ``get_run_spec`` and the by-hand tools build runs only here."""
     from faro.model.runspec import PolicySpec, RunSpec
-    from faro.workflow.support import policy_data
-
     raw = dict(experiment) if isinstance(experiment, Mapping) else dict(load_experiment(experiment).raw)
     pdir = Path(policy_dir)
     spec = load_policy_file(policy, pdir if pdir.is_absolute() else project_root() / pdir)
@@ -441,3 +439,13 @@ def make_run_spec(*, experiment: Mapping[str, Any] | str | os.PathLike, backend:
                    unit_time=float(unit_time), trace_file=str(trace_file), results=str(results),
                    data_dir=str(data_dir), project_root=str(project_root()), config_hash=config_hash,
                    backend_options=options)
+
+
+def policy_data(policy_file: str, data_dir: str) -> list[str]:
+    """Data files a policy reads (e.g. the forecaster's training history)."""
+    from faro.policies.registry import policy_class
+
+    spec = yaml.safe_load((project_root() / policy_file).read_text())
+    cls = policy_class(spec["class"], project_root())
+    fn = getattr(cls, "data_inputs", None)
+    return list(fn(spec.get("params") or {}, data_dir)) if callable(fn) else []

@@ -273,7 +273,7 @@ def plot_solver_optimality(smk) -> None:
 def forecast_day11(smk) -> None:
     """Fig. 8's data: the configured forecaster, trained on days 1-10, rolling over day 11."""
     from faro.model.data import DATASETS, HISTORY_FILE
-    from faro.forecast import load_history
+    from faro.forecast.history import load_history
     from faro.plots.forecast import forecast_day11 as run
 
     with logged(smk) as log:

@@ -16,7 +16,8 @@ from pathlib import Path
 
 import yaml
 
-from faro.workflow.config import project_root
+from faro.workflow.config import policy_data  # noqa: F401 (re-exported for the rules)
+from faro.workflow.paths import project_root
 
 log = logging.getLogger("faro.workflow")
 
@@ -123,16 +124,6 @@ def policy_code(policy_file: str) -> list[str]:
         except ValueError:
             pass  # an installed third-party module: not tracked
     return []
-
-
-def policy_data(policy_file: str, data_dir: str) -> list[str]:
-    """Data files a policy reads (e.g. the forecaster's training history)."""
-    from faro.policies.registry import policy_class
-
-    spec = yaml.safe_load((project_root() / policy_file).read_text())
-    cls = policy_class(spec["class"], project_root())
-    fn = getattr(cls, "data_inputs", None)
-    return list(fn(spec.get("params") or {}, data_dir)) if callable(fn) else []
 
 
 def run_order(quotas, policies, seeds) -> list[tuple[int, str, int]]:

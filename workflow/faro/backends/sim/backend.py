@@ -137,7 +137,7 @@ class SimBackend:
         with np.load(raw / REQUESTS) as z:
             jobs = [str(j) for j in z["jobs"]]
             job, arrival, start, end, status = z["job"], z["arrival"], z["start"], z["end"], z["status"]
-        from faro.backends.sim.engine import replicas_frame, requests_frame
+        from faro.backends.sim.frames import replicas_frame, requests_frame
 
         requests = requests_frame(jobs, run.seed, job, arrival, start, end, status)
         return requests, replicas_frame(jobs, np.load(raw / REPLICAS))

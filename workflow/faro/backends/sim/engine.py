@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from faro.backends.sim.frames import replicas_frame, requests_frame
 from faro.backends.sim.kernel import R_ACTIVE, R_DRAINING, R_FREE, S_OK, KernelState
 from faro.backends.sim.random import RunStreams
 from faro.control.controller import Controller, JobMetrics, JobSpec
@@ -65,36 +66,6 @@ class SimResult:
 
     def replicas_frame(self) -> pd.DataFrame:
         return replicas_frame(self.jobs, self.replica_log)
-
-
-def requests_frame(jobs, seed, job, arrival, start, end, status) -> pd.DataFrame:
-    """Simulator arrays -> the requests schema's columns (no copies of the big arrays)."""
-    ok = status == S_OK
-    return pd.DataFrame(
-        {
-            "job": pd.Categorical.from_codes(job, categories=list(jobs)),
-            "seed": np.full(len(job), int(seed), np.int64),
-            "arrival_s": arrival,
-            "start_s": start,
-            "end_s": end,
-            "latency_ms": np.where(ok, (end - arrival) * 1000.0, np.nan),
-            "succeeded": ok,
-            "status": np.where(ok, 200, 503).astype(np.int16),
-        },
-        copy=False,
-    )
-
-
-def replicas_frame(jobs, replica_log: np.ndarray) -> pd.DataFrame:
-    """Rows (time, job index, active replicas) -> the replicas schema's columns."""
-    rep = np.asarray(replica_log, dtype=float).reshape(-1, 3)
-    return pd.DataFrame(
-        {
-            "time_s": rep[:, 0],
-            "job": pd.Categorical.from_codes(rep[:, 1].astype(int), categories=list(jobs)),
-            "replicas": rep[:, 2].astype(np.int32),
-        }
-    )
 
 
 class SimCluster:

@@ -33,7 +33,7 @@ R_ACTIVE = 1
 R_DRAINING = 2
 
 S_PENDING = 0
-S_OK = 1
+S_OK = 1  # also faro.backends.sim.frames.S_OK (tests/test_sim_kernel.py checks they agree)
 S_DROP_QUEUE = 2
 S_DROP_ADMISSION = 3
 

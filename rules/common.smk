@@ -131,7 +131,7 @@ def get_run_hash(wildcards):
 
 
 def get_run_spec(wildcards):
-    """The run's typed spec (faro.model.runspec.RunSpec) as a JSON-able dict: everything a stage
+    """The run's typed spec (faro.runspec.RunSpec) as a JSON-able dict: everything a stage
     needs, resolved here once (also a rerun trigger, so nothing here may depend on the rest of
     the matrix: narrowing `policies` must not touch finished runs)."""
     return make_run_spec(

@@ -157,7 +157,7 @@ rule fetch_logs:
 
 rule k8s_manifests:
     # k8s: what the stages apply for one run, as YAML (inspect it, `kubectl apply --dry-run=server`)
-    # and its run spec, the input of the by-hand `python -m faro.backends.k8s.cli stage`; no cluster
+    # and its run spec, the input of the by-hand `python -m faro.workflow.k8s_cli stage`; no cluster
     input:
         trace=get_trace,
         data=get_policy_data,

@@ -31,7 +31,7 @@ def one_run(name: str, quota: int, seed: int, exp, trace, data_dir: str, record:
     from faro.workflow.config import load_policy_file
     from faro.control.records import DecisionRecorder
     from faro.policies import make_policy
-    from faro.model.runspec import policy_context
+    from faro.runspec import policy_context
     from faro.policies.explain import instrument
     from faro.backends.sim.engine import simulate
 

@@ -23,7 +23,7 @@ CHILD = r"""
 import json, resource, sys, time
 t0 = time.perf_counter()
 sys.path.insert(0, {pkg!r})
-from faro.model.runspec import policy_context
+from faro.runspec import policy_context
 from faro.model.experiment import load_experiment
 from faro.policies import make_policy
 from faro.backends.sim.engine import simulate

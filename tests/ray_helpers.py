@@ -7,7 +7,7 @@ from pathlib import Path
 
 import yaml
 
-from faro.model.runspec import PolicySpec, RunSpec
+from faro.runspec import PolicySpec, RunSpec
 
 TESTS = str(Path(__file__).resolve().parent)
 PROJECT = Path(__file__).resolve().parents[1]

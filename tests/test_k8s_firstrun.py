@@ -25,7 +25,7 @@ import yaml
 from test_k8s_dag import runbook_command
 from test_k8s_workflow import Cluster, FakeServe
 
-from faro.backends.k8s import cli as k8s_cli
+from faro.workflow import k8s_cli
 from faro.backends.k8s import session as st
 from faro.backends.k8s.validate import validate_all
 
@@ -78,7 +78,7 @@ def test_the_first_run_by_the_runbooks_commands(cluster, httpserver, tmp_path, m
     fast = tmp_path / "run_spec.json"
     fast.write_text(json.dumps(spec))
     loop = next(ln for ln in (PROJECT / "docs/k8s-runbook.md").read_text().splitlines()
-                if "python -m faro.backends.k8s.cli stage $stage" in ln)
+                if "python -m faro.workflow.k8s_cli stage $stage" in ln)
     stages_line = next(ln for ln in (PROJECT / "docs/k8s-runbook.md").read_text().splitlines()
                        if ln.strip().startswith("for stage in setup_quota"))
     stages = shlex.split(stages_line.strip().split(" in ", 1)[1].split(";")[0])

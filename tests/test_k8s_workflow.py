@@ -33,7 +33,7 @@ from werkzeug import Request, Response
 
 from faro.backends.base import STAGES, get_backend
 from faro.backends.k8s.config import K8sSettings, settings_from_config
-from faro.model.runspec import RunSpec
+from faro.runspec import RunSpec
 from faro.workflow.config import ConfigError, check_k8s_section, make_run_spec, project_root
 from faro.model.schema import read_requests, write_requests
 from faro.workflow.stage_runner import run_stage
@@ -355,7 +355,7 @@ def test_a_replay_survives_api_outages_and_a_crashed_host_then_reattaches(cluste
 
     # the replay stage in its own process, killed while the replay runs
     spec = run.write_json(tmp_path / "run.json")
-    code = ("import sys; from faro.model.runspec import RunSpec; from faro.workflow.stage_runner import run_stage; "
+    code = ("import sys; from faro.runspec import RunSpec; from faro.workflow.stage_runner import run_stage; "
             "run_stage('replay', RunSpec.read_json(sys.argv[1]), sys.argv[2])")
     host = subprocess.Popen([sys.executable, "-c", code, str(spec), str(run_dir)], cwd=ROOT,
                             env={"PYTHONPATH": str(ROOT / "workflow"), "PATH": "/usr/bin:/bin"})
@@ -413,7 +413,7 @@ def test_manifests_and_stage_clis_are_what_the_workflow_applies(cluster, httpser
     with the bodies the stand-in received), and the stage CLI runs the whole session by hand,
     autoscaler config, initial replicas and all."""
     from faro.backends.k8s import manifests as mf
-    from faro.backends.k8s import cli as k8s_cli
+    from faro.workflow import k8s_cli
     from faro.backends.k8s import session as st
 
     run = _run_spec(httpserver, tmp_path)

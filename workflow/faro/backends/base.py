@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 if TYPE_CHECKING:  # pandas is heavy; the light stages never need it
     import pandas as pd
 
-    from faro.model.runspec import RunSpec
+    from faro.runspec import RunSpec
 
 STAGES = ("quota", "clusters", "jobs", "autoscaler", "replay", "fetch", "teardown")
 #: stages whose recorded state lives outside the run folder until teardown

@@ -15,17 +15,24 @@ anything runs, naming the key, with a close match when there is one.
 
 from __future__ import annotations
 
+import difflib
+
 from collections.abc import Mapping
 from typing import Any
 
 import jsonschema
 
-from faro.workflow.config import suggest
 
 
 class ParamError(ValueError):
     """A policy parameter that is unknown, of the wrong type or out of range."""
 
+
+
+def suggest(word: str, choices) -> str:
+    """`` (did you mean 'x'?)`` for the closest of ``choices``, or ``""``."""
+    close = difflib.get_close_matches(str(word), [str(c) for c in choices], n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
 
 def declared_params(cls: type) -> dict[str, dict[str, Any]] | None:
     """Every parameter ``cls`` declares, its bases' first; None if no class declares any."""

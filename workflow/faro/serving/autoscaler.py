@@ -36,7 +36,7 @@ rewritten atomically to ``raw/decisions.parquet`` every ``RECORDS_EVERY`` ticks
 and at the end.  SIGTERM/SIGINT end
 the loop cleanly; the process also ends on ``raw/replay_end.json``.
 
-Config: ``run`` is the run's :class:`~faro.model.runspec.RunSpec` (as a dict): jobs, policy,
+Config: ``run`` is the run's :class:`~faro.runspec.RunSpec` (as a dict): jobs, policy,
 quota, seed, time scale, trace, controller settings all come from it, nothing else; the
 other keys say where this session's endpoints are and what it deployed (``initial``, ``app``).
 
@@ -331,7 +331,7 @@ class Autoscaler:
         self.run_dir = Path(cfg["run_dir"])
         self.raw = Path(cfg["raw_dir"]) if cfg.get("raw_dir") else self.run_dir / "raw"
         self.raw.mkdir(parents=True, exist_ok=True)
-        from faro.model.runspec import RunSpec
+        from faro.runspec import RunSpec
         from faro.model.trace import parse_trace
 
         self.spec = run = RunSpec.from_dict(cfg["run"])

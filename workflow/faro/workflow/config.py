@@ -9,7 +9,6 @@ with a message naming the offending value.
 
 from __future__ import annotations
 
-import difflib
 import hashlib
 import json
 import copy
@@ -30,10 +29,11 @@ from faro.model.experiment import Experiment, ExperimentError, load_experiment
 ROOT_MARKER = ".faro-root.json"
 
 
+from faro.policies.params import suggest  # noqa: E402,F401 (re-exported)
 from faro.workflow.paths import project_root, set_project_root  # noqa: E402,F401 (re-exported)
 
 if TYPE_CHECKING:
-    from faro.model.runspec import RunSpec
+    from faro.runspec import RunSpec
 
 
 class ConfigError(ValueError):
@@ -67,12 +67,6 @@ def coerce_cli(config: dict[str, Any]) -> dict[str, Any]:
     if "unit_time" in config:
         config["unit_time"] = num(config["unit_time"])
     return config
-
-
-def suggest(word: str, choices) -> str:
-    """`` (did you mean 'x'?)`` for the closest of ``choices``, or ``""``."""
-    close = difflib.get_close_matches(str(word), [str(c) for c in choices], n=1, cutoff=0.6)
-    return f" (did you mean {close[0]!r}?)" if close else ""
 
 
 def config_sources(configfiles: Sequence[str | os.PathLike] = (), cli: Mapping[str, Any] | None = None):
@@ -422,10 +416,10 @@ def make_run_spec(*, experiment: Mapping[str, Any] | str | os.PathLike, backend:
                   seed: int, unit_time: float, trace_file: str, policy_dir: str | os.PathLike = "config/policies",
                   results: str = "results", data_dir: str = "results/data",
                   backend_options: Mapping[str, Any] | None = None, config_hash: str | None = None) -> RunSpec:
-    """One run's :class:`~faro.model.runspec.RunSpec`, resolved from the config's pieces: the
+    """One run's :class:`~faro.runspec.RunSpec`, resolved from the config's pieces: the
     experiment (its definition, or its file), the policy's file (class, parameters, the data
     files it reads).  The rules' ``get_run_spec`` and the by-hand tools build runs only here."""
-    from faro.model.runspec import PolicySpec, RunSpec
+    from faro.runspec import PolicySpec, RunSpec
     raw = dict(experiment) if isinstance(experiment, Mapping) else dict(load_experiment(experiment).raw)
     pdir = Path(policy_dir)
     spec = load_policy_file(policy, pdir if pdir.is_absolute() else project_root() / pdir)

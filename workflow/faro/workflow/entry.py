@@ -78,7 +78,7 @@ def prepare_trace(smk) -> None:
 
 
 def stage(smk) -> None:
-    from faro.model.runspec import RunSpec
+    from faro.runspec import RunSpec
     from faro.workflow.stage_runner import run_stage, sigterm_as_interrupt
 
     with logged(smk) as log, sigterm_as_interrupt():
@@ -90,9 +90,9 @@ def stage(smk) -> None:
 
 def k8s_manifests(smk) -> None:
     """A k8s run's objects as YAML, exactly what its stages apply, plus its run spec (the input of
-    ``python -m faro.backends.k8s.cli stage``). Touches no cluster."""
+    ``python -m faro.workflow.k8s_cli stage``). Touches no cluster."""
     from faro.backends.k8s.backend import write_manifests
-    from faro.model.runspec import RunSpec
+    from faro.runspec import RunSpec
 
     with logged(smk) as log:
         run = RunSpec.from_dict(smk.params.run)
@@ -112,7 +112,7 @@ def k8s_manifests(smk) -> None:
 
 def parse(smk) -> None:
     from faro.backends.base import get_backend
-    from faro.model.runspec import RunSpec
+    from faro.runspec import RunSpec
     from faro.model.schema import write_replicas, write_requests
     from faro.workflow.provenance import run_provenance
 
@@ -132,7 +132,7 @@ def parse_decisions(smk) -> None:
     import pyarrow.parquet as pq
 
     from faro.backends.base import get_backend
-    from faro.model.runspec import RunSpec
+    from faro.runspec import RunSpec
     from faro.model.schema import write_decisions
     from faro.workflow.provenance import run_provenance
 
@@ -146,7 +146,7 @@ def parse_decisions(smk) -> None:
 
 
 def run_stats(smk) -> None:
-    from faro.model.runspec import RunSpec
+    from faro.runspec import RunSpec
     from faro.model.schema import read_replicas, read_requests
     from faro.model.stats import latency_stats, write_stats
     from faro.model.trace import parse_trace

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from faro.workflow.paths import project_root
 
 if TYPE_CHECKING:
-    from faro.model.runspec import RunSpec
+    from faro.runspec import RunSpec
 
 ENV = "FARO_PROVENANCE"
 

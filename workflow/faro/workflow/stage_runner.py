@@ -27,7 +27,7 @@ from faro.backends.base import LIVE_BACKENDS, SESSION_STAGES, STAGES, get_backen
 from faro.workflow.provenance import provenance
 
 if TYPE_CHECKING:
-    from faro.model.runspec import RunSpec
+    from faro.runspec import RunSpec
 
 log = logging.getLogger("faro.workflow.stage_runner")
 
@@ -174,7 +174,7 @@ def main(argv: list[str] | None = None) -> int:
     SIGTERM handled like Ctrl-C)."""
     import argparse
 
-    from faro.model.runspec import RunSpec
+    from faro.runspec import RunSpec
 
     ap = argparse.ArgumentParser(prog="python -m faro.workflow.stage_runner")
     ap.add_argument("stage", choices=STAGES)

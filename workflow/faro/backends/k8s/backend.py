@@ -1,6 +1,6 @@
 """The ``k8s`` backend behind the shared stage rules: run spec -> :class:`Session` -> the k8s stages.
 
-The run's :class:`~faro.model.runspec.RunSpec` maps onto a :class:`~faro.backends.k8s.config.Cell`
+The run's :class:`~faro.runspec.RunSpec` maps onto a :class:`~faro.backends.k8s.config.Cell`
 (:func:`cell_for`: jobs, initial replicas, service times, the policy's data files), and the
 in-pod autoscaler reads the same spec as the ``ray`` backend's, with the pod's paths; the
 ``k8s:`` config section (``RunSpec.backend_options``) becomes :class:`K8sSettings`.
@@ -12,8 +12,8 @@ Records: the replayer's into ``RUN/raw/replayer/``, the autoscaler's into ``RUN/
 :meth:`K8sBackend.parse` reads them with the ``ray`` backend's parser (same formats).
 
 One source of manifests: :func:`cell_objects` (run spec -> cell -> objects) is what the stages
-apply and what the ``k8s_manifests`` rule and ``python -m faro.backends.k8s.cli manifests --run-spec``
-write as YAML; the by-hand ``python -m faro.backends.k8s.cli stage STAGE --run-spec ... --run-dir RUN``
+apply and what the ``k8s_manifests`` rule and ``python -m faro.workflow.k8s_cli manifests --run-spec``
+write as YAML; the by-hand ``python -m faro.workflow.k8s_cli stage STAGE --run-spec ... --run-dir RUN``
 runs the workflow's own stage runner on the same run spec.
 """
 
@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 from faro.backends.k8s import manifests as mf
 from faro.backends.k8s import session as k8s
 from faro.backends.k8s.config import Cell, K8sSettings, settings_from_config
-from faro.model.runspec import RunSpec
+from faro.runspec import RunSpec
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -205,7 +205,7 @@ class Cell:
     initial: Mapping[str, int] = field(default_factory=dict)
     #: per-job service-time model of the Serve app (overrides ``serve_app_args["service"]``)
     services: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
-    #: the run's spec (faro.model.runspec.RunSpec.to_dict) that the in-pod autoscaler reads;
+    #: the run's spec (faro.runspec.RunSpec.to_dict) that the in-pod autoscaler reads;
     #: manifests.autoscaler_config adds the per-job clusters (empty: no autoscaler.json)
     run_spec: Mapping[str, Any] = field(default_factory=dict)
     #: files under the data folder the policy reads (forecaster models), shipped in ConfigMap faro-data

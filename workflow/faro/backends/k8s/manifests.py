@@ -14,7 +14,7 @@ The stage code applies exactly what these functions return, and the tests valida
 object offline against the Kubernetes OpenAPI schemas and KubeRay's CRDs
 (:mod:`faro.backends.k8s.validate`).
 
-CLI: ``python -m faro.backends.k8s.cli manifests --run-spec RUN/manifests/run_spec.json --out DIR``
+CLI: ``python -m faro.workflow.k8s_cli manifests --run-spec RUN/manifests/run_spec.json --out DIR``
 writes a run's objects as YAML for inspection: the run spec the workflow's stage rules use
 (``rules/common.smk:get_run_spec``, written by the ``k8s_manifests`` rule), turned into the same
 cell by the same function (:func:`faro.backends.k8s.backend.cell_objects`), so the YAML is what the

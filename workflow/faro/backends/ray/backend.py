@@ -11,7 +11,7 @@ from faro.backends.ray import session as ray_stages
 if TYPE_CHECKING:
     import pandas as pd
 
-    from faro.model.runspec import RunSpec
+    from faro.runspec import RunSpec
 
 _STAGE_FN = {
     "quota": ray_stages.setup_quota,

@@ -1,6 +1,6 @@
 """The stages of one ``ray`` run (a live session on a local Ray head).
 
-Each stage takes the run folder and the run's :class:`~faro.model.runspec.RunSpec`,
+Each stage takes the run folder and the run's :class:`~faro.runspec.RunSpec`,
 returns a JSON-able record of what it did and the live state it created, and checks the
 live state it relies on (raising :class:`SessionGone` when the session is gone and must be
 rebuilt).  A failed stage does not tear down itself: the workflow's stage runner
@@ -37,7 +37,7 @@ from faro.serving.replayer import run_replay
 from faro.serving.serve_app import app_config, serve_config
 
 if TYPE_CHECKING:
-    from faro.model.runspec import RunSpec
+    from faro.runspec import RunSpec
 
 log = logging.getLogger("faro.ray.stages")
 #: what one attempt of a run writes into ``raw/`` (kept aside when the run is redone)

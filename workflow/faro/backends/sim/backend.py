@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     import numpy as np
     import pandas as pd
 
-    from faro.model.runspec import RunSpec
+    from faro.runspec import RunSpec
 
 LIVE = "live"
 RAW = "raw"

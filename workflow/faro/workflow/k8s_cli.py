@@ -1,8 +1,8 @@
 """The ``k8s`` backend's by-hand commands, on the run spec the workflow wrote (rule
 ``k8s_manifests``: ``RUN/manifests/run_spec.json``):
 
-    python -m faro.backends.k8s.cli manifests --run-spec RUN/manifests/run_spec.json --out DIR
-    python -m faro.backends.k8s.cli stage STAGE --run-spec RUN/manifests/run_spec.json --run-dir RUN
+    python -m faro.workflow.k8s_cli manifests --run-spec RUN/manifests/run_spec.json --out DIR
+    python -m faro.workflow.k8s_cli stage STAGE --run-spec RUN/manifests/run_spec.json --run-dir RUN
 
 ``manifests`` renders every object the stages apply, as YAML (touches no cluster); ``stage``
 runs one stage through the workflow's own stage runner, so it applies exactly what the
@@ -22,7 +22,7 @@ CLI_STAGES = {"setup_quota": "quota", "deploy_clusters": "clusters", "deploy_job
 
 
 def manifests(argv: Sequence[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m faro.backends.k8s.cli manifests",
+    ap = argparse.ArgumentParser(prog="python -m faro.workflow.k8s_cli manifests",
                                  description="Render a run's Kubernetes objects as YAML, as the stages apply them.")
     ap.add_argument("--run-spec", type=Path, required=True,
                     help="the run spec JSON the workflow wrote (RUN/manifests/run_spec.json, rule k8s_manifests)")
@@ -42,7 +42,7 @@ def stage(argv: Sequence[str] | None = None) -> int:
     from faro.backends.k8s.backend import DETACHED, load_run_spec
     from faro.workflow.stage_runner import run_stage
 
-    ap = argparse.ArgumentParser(prog="python -m faro.backends.k8s.cli stage")
+    ap = argparse.ArgumentParser(prog="python -m faro.workflow.k8s_cli stage")
     ap.add_argument("stage", choices=list(CLI_STAGES))
     ap.add_argument("--run-spec", type=Path, required=True,
                     help="the run spec JSON the workflow wrote (RUN/manifests/run_spec.json)")
@@ -70,7 +70,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     args = list(sys.argv[1:] if argv is None else argv)
     if not args or args[0] not in COMMANDS:
-        print(f"usage: python -m faro.backends.k8s.cli {{{','.join(COMMANDS)}}} ...", file=sys.stderr)
+        print(f"usage: python -m faro.workflow.k8s_cli {{{','.join(COMMANDS)}}} ...", file=sys.stderr)
         return 2
     return COMMANDS[args[0]](args[1:])
 

@@ -28,12 +28,12 @@ sys.path.insert(0, str(ROOT / "workflow"))
 
 def one_run(name: str, quota: int, seed: int, exp, trace, data_dir: str, record: bool) -> tuple[float, float, int]:
     """(seconds of the run, seconds inside the recorder, rows)."""
-    from faro.workflow.config import load_policy_file
-    from faro.control.records import DecisionRecorder
-    from faro.policies import make_policy
-    from faro.model.runspec import policy_context
-    from faro.policies.explain import instrument
     from faro.backends.sim.engine import simulate
+    from faro.control.records import DecisionRecorder
+    from faro.model.runspec import policy_context
+    from faro.policies import make_policy
+    from faro.policies.explain import instrument
+    from faro.workflow.config import load_policy_file
 
     spec = load_policy_file(name, ROOT / "config/policies")
     run = {"unit_time": 60.0, "data_dir": data_dir, "seed": seed}

@@ -56,8 +56,8 @@ def in_process(root: Path, out: Path, seed: int) -> dict[str, list[float]]:
     call them (inputs read, figures built, PNG + PDF saved into ``out``), timed per rule."""
     import types
 
-    from faro.workflow import plot_entry as R
     from faro.plots.data import read_stats_table
+    from faro.workflow import plot_entry as R
 
     t: dict[str, list[float]] = defaultdict(list)
 

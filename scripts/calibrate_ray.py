@@ -26,8 +26,8 @@ import numpy as np
 from scipy import stats
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "workflow"))
-from faro.serving import serve_api  # noqa: E402
 from faro.backends.ray import session as rs  # noqa: E402
+from faro.serving import serve_api  # noqa: E402
 from faro.serving.serve_app import SENT_HEADER, app_config, serve_config  # noqa: E402
 
 

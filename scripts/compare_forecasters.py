@@ -25,9 +25,9 @@ sys.path.insert(0, str(ROOT / "workflow"))
 
 def one(args: tuple) -> dict:
     policy, forecaster, quota, seed, quantile, data_dir, mirror = args
+    from faro.backends.sim.inprocess import load_policy_spec, run_stats
     from faro.model.experiment import load_experiment
     from faro.model.runspec import policy_context
-    from faro.backends.sim.inprocess import load_policy_spec, run_stats
     from faro.model.trace import parse_trace
 
     exp = load_experiment(ROOT / "experiments/twitter_10jobs")

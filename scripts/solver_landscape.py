@@ -48,14 +48,14 @@ def main() -> int:
 
     import importlib
 
-    from faro.model.experiment import load_experiment
-    from faro.forecast.registry import make_forecaster
-    from faro.policies import make_policy
     from faro.backends.sim.engine import simulate
     from faro.backends.sim.inprocess import load_policy_spec
+    from faro.forecast.registry import make_forecaster
+    from faro.model.experiment import load_experiment
+    from faro.model.trace import parse_trace
+    from faro.policies import make_policy
     from faro.solver.objectives import parse_objective
     from faro.solver.utility import job_utilities
-    from faro.model.trace import parse_trace
 
     solve_mod = importlib.import_module("faro.solver.solve")
     seen: list[tuple] = []

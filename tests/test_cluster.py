@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from faro.workflow.executor import RUN_GROUP, check_executor, run_mem_mb, runtime_min, train_mem_mb
 from faro.workflow.config import ConfigError
+from faro.workflow.executor import RUN_GROUP, check_executor, run_mem_mb, runtime_min, train_mem_mb
 
 PROJECT = Path(__file__).resolve().parents[1]
 #: the jobs of one run: on a cluster they are one job (the group)

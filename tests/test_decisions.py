@@ -11,15 +11,15 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pytest
+from test_controller import FakeActuator, LayeredPolicy, ScriptedLayer
+from test_sim_engine import EXP, trace
 
 from faro.control.controller import Controller, JobMetrics, JobSpec
 from faro.control.records import DecisionRecorder
 from faro.explain import explain
+from faro.model.schema import DECISIONS_SCHEMA, read_decisions, read_provenance, write_decisions
 from faro.policies.explain import instrument
 from faro.policies.reactive import AIAD
-from faro.model.schema import DECISIONS_SCHEMA, read_decisions, read_provenance, write_decisions
-from test_controller import FakeActuator, LayeredPolicy, ScriptedLayer
-from test_sim_engine import EXP, trace
 
 NAMES = ["a", "b"]
 

@@ -14,8 +14,14 @@ import pandas as pd
 import pytest
 import yaml
 
-from faro.model import data as fdata
 from faro.cli import main as faro_main
+from faro.model import data as fdata
+from faro.model.schema import write_requests
+from faro.model.stats import write_stats
+from faro.model.trace import Trace, TraceError, parse_trace, write_trace
+from faro.policies.params import ParamError, resolve_params
+from faro.policies.reactive import AIAD
+from faro.policies.registry import make_policy
 from faro.workflow.config import (
     ConfigError,
     check_config,
@@ -26,13 +32,7 @@ from faro.workflow.config import (
     target_cells,
 )
 from faro.workflow.doctor import format_report, scan, set_aside_corrupt
-from faro.policies.params import ParamError, resolve_params
-from faro.policies.reactive import AIAD
-from faro.policies.registry import make_policy
-from faro.model.schema import write_requests
-from faro.model.stats import write_stats
 from faro.workflow.summary import summary_table
-from faro.model.trace import Trace, TraceError, parse_trace, write_trace
 
 PROJECT = Path(__file__).resolve().parents[1]
 BASE_EXP = PROJECT / "experiments/twitter_10jobs/experiment.yaml"

@@ -17,8 +17,9 @@ import re
 import socket
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 from urllib.parse import unquote
 
 import pytest
@@ -29,7 +30,6 @@ from faro.backends.k8s import session as st
 from faro.backends.k8s.client import ApiError, ApiUnavailable, KubeClient
 from faro.backends.k8s.config import Cell, K8sSettings, default_jobs
 from faro.backends.k8s.lease import LeaseLock, LockLost, LockTimeout
-
 
 NS = "faro-16cpus-aiad"
 
@@ -116,7 +116,7 @@ class StandIn:
     def add_event(self, name: str, kind: str, obj: str, reason: str, message: str,
                   last: dt.datetime | None = None) -> None:
         """A Warning event (re-adding it = the controller failed again: count and lastTimestamp move)."""
-        last = last or dt.datetime.now(dt.timezone.utc)
+        last = last or dt.datetime.now(dt.UTC)
         path = f"/api/v1/namespaces/{self.ns}/events/{name}"
         old = self.objs.get(path)
         ev = {"apiVersion": "v1", "kind": "Event", "type": "Warning",
@@ -632,7 +632,7 @@ def _other_holder(api: StandIn, renew: dt.datetime, duration: int = 600) -> None
 
 def test_lease_held_by_another_session_times_out_with_a_clear_error(api, kc):
     """API-contract test, not a cluster test: an unexpired foreign lease -> wait, then LockTimeout."""
-    _other_holder(api, dt.datetime.now(dt.timezone.utc))
+    _other_holder(api, dt.datetime.now(dt.UTC))
     sess = make_session(kc, lock_timeout_s=0.1)
     with pytest.raises(LockTimeout, match=r"held by 'faro-32cpus-mark/seed-42'.*delete lease faro-session"):
         st.setup_quota(sess)
@@ -642,7 +642,7 @@ def test_lease_held_by_another_session_times_out_with_a_clear_error(api, kc):
 
 def test_lease_is_taken_over_once_released_during_the_wait(api, kc):
     """API-contract test, not a cluster test: the waiter proceeds when the holder releases."""
-    _other_holder(api, dt.datetime.now(dt.timezone.utc))
+    _other_holder(api, dt.datetime.now(dt.UTC))
     gets = {"n": 0}
     path = "/apis/coordination.k8s.io/v1/namespaces/default/leases/faro-session"
 
@@ -659,7 +659,7 @@ def test_lease_is_taken_over_once_released_during_the_wait(api, kc):
 
 def test_expired_lease_is_taken_over_with_a_transition(api, kc):
     """API-contract test, not a cluster test: renewTime + duration in the past -> take over (CAS PUT)."""
-    _other_holder(api, dt.datetime.now(dt.timezone.utc) - dt.timedelta(seconds=700), duration=600)
+    _other_holder(api, dt.datetime.now(dt.UTC) - dt.timedelta(seconds=700), duration=600)
     rec = LeaseLock(kc, settings(), "me").acquire()
     assert rec["action"] == "taken-over" and rec["transitions"] == 1
     put = api.requests("PUT", "leases/faro-session")[-1]
@@ -676,7 +676,7 @@ def test_lease_renew_and_release(api, kc):
     d = api.requests("DELETE", "leases")[-1]
     assert d["body"]["preconditions"]["resourceVersion"]
     assert lock.release() is False  # idempotent
-    _other_holder(api, dt.datetime.now(dt.timezone.utc))
+    _other_holder(api, dt.datetime.now(dt.UTC))
     with pytest.raises(LockLost, match="faro-32cpus-mark"):
         lock.renew()
     assert lock.release() is False  # never deletes another holder's lease

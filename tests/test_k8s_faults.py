@@ -32,8 +32,8 @@ from test_k8s_api_contract import (
 from faro.backends.k8s import manifests as mf
 from faro.backends.k8s import session as st
 from faro.backends.k8s.client import ApiUnavailable, KubeClient, object_path
-from faro.workflow.stage_runner import teardown_on_failure
 from faro.backends.k8s.config import K8sSettings, mem_bytes
+from faro.workflow.stage_runner import teardown_on_failure
 
 NS_PATH = f"/api/v1/namespaces/{NS}"
 
@@ -106,7 +106,7 @@ def test_a_stage_after_a_lapsed_lease_takes_it_back(api, kc):
     sess = make_session(kc)
     st.setup_quota(sess)
     lease = api.objs["/apis/coordination.k8s.io/v1/namespaces/default/leases/faro-session"]
-    lease["spec"]["renewTime"] = mf.micro_time(dt.datetime.now(dt.timezone.utc) - dt.timedelta(hours=2))
+    lease["spec"]["renewTime"] = mf.micro_time(dt.datetime.now(dt.UTC) - dt.timedelta(hours=2))
     api.on_request.append(_heads_become_ready_after(polls=1))
     rec = st.deploy_clusters(sess)
     assert rec["lock"]["action"] == "renewed" and rec["lock"]["holder"] == f"{NS}/seed-7"
@@ -117,7 +117,7 @@ def test_stale_quota_events_are_ignored(api, kc):
     """Defect 6: an 'exceeded quota' event from an hour ago counted as current forever."""
     sess = make_session(kc, ready_timeout_s=30.0)
     st.setup_quota(sess)
-    old = dt.datetime.now(dt.timezone.utc) - dt.timedelta(hours=1)
+    old = dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)
     api.add_event("ev-old", "RayCluster", "serve-cluster1", "FailedToCreateHeadPod",
                   'pods "serve-cluster1-head-q" is forbidden: exceeded quota: faro-quota', last=old)
     api.on_request.append(_heads_become_ready_after(polls=20))

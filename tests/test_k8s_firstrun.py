@@ -26,7 +26,6 @@ from test_k8s_dag import runbook_command
 from test_k8s_workflow import Cluster, FakeServe
 
 from faro.backends.k8s import cli as k8s_cli
-from faro.backends.k8s import session as st
 from faro.backends.k8s.validate import validate_all
 
 pytestmark = pytest.mark.slow

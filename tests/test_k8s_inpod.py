@@ -11,7 +11,6 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
-
 from ray_helpers import run_config
 
 from faro.backends.k8s import manifests as mf

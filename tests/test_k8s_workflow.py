@@ -34,10 +34,10 @@ from werkzeug import Request, Response
 from faro.backends.base import STAGES, get_backend
 from faro.backends.k8s.config import K8sSettings, settings_from_config
 from faro.model.runspec import RunSpec
-from faro.workflow.config import ConfigError, check_k8s_section, make_run_spec, project_root
 from faro.model.schema import read_requests, write_requests
-from faro.workflow.stage_runner import run_stage
 from faro.model.stats import latency_stats
+from faro.workflow.config import ConfigError, check_k8s_section, make_run_spec, project_root
+from faro.workflow.stage_runner import run_stage
 
 ROOT = project_root()
 JOBS = ("serve-cluster0", "serve-cluster1")
@@ -412,9 +412,7 @@ def test_manifests_and_stage_clis_are_what_the_workflow_applies(cluster, httpser
     CLI renders, from the workflow's run spec, exactly the objects the stages then apply (compared
     with the bodies the stand-in received), and the stage CLI runs the whole session by hand,
     autoscaler config, initial replicas and all."""
-    from faro.backends.k8s import manifests as mf
     from faro.backends.k8s import cli as k8s_cli
-    from faro.backends.k8s import session as st
 
     run = _run_spec(httpserver, tmp_path)
     spec = run.write_json(tmp_path / "run_spec.json")

@@ -11,7 +11,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from faro.workflow import plot_entry as R
+from faro.model.schema import write_replicas, write_requests
+from faro.model.stats import average_over_seeds, latency_stats, stats_row, write_stats
+from faro.model.trace import Trace, write_trace
 from faro.plots.data import (
     cell_summary,
     cilantro_minutes,
@@ -37,9 +39,7 @@ from faro.plots.tables import (
     to_latex,
     to_markdown,
 )
-from faro.model.schema import write_replicas, write_requests
-from faro.model.stats import average_over_seeds, latency_stats, stats_row, write_stats
-from faro.model.trace import Trace, write_trace
+from faro.workflow import plot_entry as R
 
 JOBS = ["serve-cluster0", "serve-cluster1", "serve-cluster2"]
 QUOTAS = [6, 9]

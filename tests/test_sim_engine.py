@@ -22,15 +22,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from faro.control.types import Action
-from faro.model.experiment import ExperimentError, experiment_from_dict
-from faro.policies.base import Policy
-from faro.policies.reactive import AIAD
-from faro.model.schema import write_requests
 from faro.backends.sim.engine import SimCluster, simulate
 from faro.backends.sim.kernel import R_ACTIVE, R_FREE, KernelState
+from faro.control.types import Action
+from faro.model.experiment import ExperimentError, experiment_from_dict
+from faro.model.schema import write_requests
 from faro.model.stats import used_replicas
 from faro.model.trace import Trace
+from faro.policies.base import Policy
+from faro.policies.reactive import AIAD
 
 RAW = {
     "name": "tiny",

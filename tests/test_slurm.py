@@ -27,7 +27,12 @@ from pathlib import Path
 
 import pytest
 
-from faro.workflow.executor import parquet_data_digest, slurm_job_record, submitted_slurm_jobs, window_experiment
+from faro.workflow.executor import (
+    parquet_data_digest,
+    slurm_job_record,
+    submitted_slurm_jobs,
+    window_experiment,
+)
 
 pytestmark = [pytest.mark.slow, pytest.mark.slurm]
 PROJECT = Path(__file__).resolve().parents[1]

@@ -7,7 +7,7 @@ import pytest
 
 from faro.solver import solve, solve_auto, solve_hierarchical, solve_with_slack
 from faro.solver.objectives import parse_objective
-from faro.solver.solve import _IntObjective, _adjust, _make_problem, _round_to_quota
+from faro.solver.solve import _adjust, _IntObjective, _make_problem, _round_to_quota
 from faro.solver.utility import job_utilities
 
 OBJECTIVES = ["sum", "fair", "fair_sum", "penalty_sum", "penalty_fair_sum"]

@@ -83,11 +83,11 @@ from typing import Any
 import numpy as np
 import tenacity
 
-from faro.serving import serve_api
-from faro.serving.serve_app import app_config, serve_config
 from faro.control.controller import Controller, JobMetrics
 from faro.control.records import DecisionRecorder
 from faro.policies.explain import instrument
+from faro.serving import serve_api
+from faro.serving.serve_app import app_config, serve_config
 
 log = logging.getLogger("faro.autoscaler")
 #: decision records file in the raw folder, and how often (controller ticks) it is rewritten
@@ -248,7 +248,7 @@ class MetricsActors:
     def connect(self) -> None:
         import ray
 
-        from faro.serving.metrics import ACTOR_NAME, NAMESPACE, get_or_create_metrics_actor
+        from faro.serving.metrics import ACTOR_NAME, NAMESPACE
 
         if not self.multi:
             ray.init(address=self.clusters[0]["gcs_address"], logging_level="ERROR", log_to_driver=False,

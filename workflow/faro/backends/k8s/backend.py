@@ -101,7 +101,7 @@ def write_manifests(run: RunSpec, out: Path, ray_services: bool = False) -> list
     objs = cell_objects(run, cell, s)
     if ray_services:
         objs += [mf.ray_service(cell, s, j) for j in cell.jobs]
-    objs.append(mf.lease(s, k8s.session_holder(cell, s), dt.datetime.now(dt.timezone.utc)))
+    objs.append(mf.lease(s, k8s.session_holder(cell, s), dt.datetime.now(dt.UTC)))
     paths = mf.write_yaml(objs, out)
     run.write_json(out / "run_spec.json")
     return paths

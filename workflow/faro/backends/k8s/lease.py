@@ -31,7 +31,7 @@ class LockLost(RuntimeError):
 
 
 def _utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc)
+    return dt.datetime.now(dt.UTC)
 
 
 def parse_time(s: str | None) -> dt.datetime | None:

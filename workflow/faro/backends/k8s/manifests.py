@@ -380,7 +380,7 @@ def replayer_service(cell: Cell, s: K8sSettings) -> Obj:
 
 def micro_time(t: dt.datetime) -> str:
     """Kubernetes MicroTime (RFC 3339, microseconds, UTC)."""
-    return t.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return t.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def lease(s: K8sSettings, holder: str, now: dt.datetime, transitions: int = 0) -> Obj:

@@ -36,14 +36,14 @@ CASE: dict[str, Any] = {
 def golden_checksums(project_root: str | Path, mirror: str | Path, *,
                      policies: list[str] | None = None) -> dict[str, dict[str, str]]:
     """``{policy: {"requests": sha256, "replicas": sha256}}`` of the reference case."""
-    from faro.model.experiment import load_experiment
-    from faro.forecast.registry import make_forecaster
-    from faro.forecast.training import training_data
-    from faro.policies import make_policy
-    from faro.model.schema import data_checksum, write_replicas, write_requests
     from faro.backends.sim.engine import simulate
     from faro.backends.sim.inprocess import load_policy_spec
+    from faro.forecast.registry import make_forecaster
+    from faro.forecast.training import training_data
+    from faro.model.experiment import load_experiment
+    from faro.model.schema import data_checksum, write_replicas, write_requests
     from faro.model.trace import Trace, parse_trace
+    from faro.policies import make_policy
 
     root = Path(project_root)
     exp = load_experiment(root / CASE["experiment"])

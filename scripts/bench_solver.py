@@ -126,7 +126,7 @@ def main() -> None:
     start = np.full(10, q // 10)
     rows = []
     settings = [("cobyla", {}), ("slsqp", {})] + [("de", {"de_maxiter": m}) for m in args.de_maxiter]
-    for inst, (t, rates) in enumerate(insts):
+    for _inst, (t, rates) in enumerate(insts):
         for relaxed in (True, False):
             utility = "relaxed" if relaxed else "step"
             found = []

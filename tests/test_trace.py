@@ -105,7 +105,7 @@ def test_integral_float_count_is_accepted(tmp_path):
 @pytest.mark.parametrize("bad", ["NaN", "1e400"])
 def test_non_finite_count_reports_its_line(tmp_path, bad):
     p = tmp_path / "t.json"
-    p.write_text(line(0, a=1) + "\n" + '{"ts": 1, "counts": {"a": {"classifier": %s}}}\n' % bad)
+    p.write_text(line(0, a=1) + "\n" + '{"ts": 1, "counts": {"a": {"classifier": ' + bad + "}}}\n")
     with pytest.raises(TraceError, match=r"t\.json:2:"):
         parse_trace(p)
 

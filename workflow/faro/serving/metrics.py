@@ -92,7 +92,7 @@ class MetricsStore:
             fin = self.finished[job]
             while fin and fin[0][0] < now - self.keep_s:
                 fin.popleft()
-            lat = [l for (e, l, _s) in fin if now - window_s <= e <= now]
+            lat = [lat_s for (e, lat_s, _s) in fin if now - window_s <= e <= now]
             avg = 1000.0 * float(np.mean(lat)) if lat else 0.0
             sent = np.asarray(self.sent[job], dtype=float)
             counts = np.histogram(sent, bins=edges)[0] if n_bins > 0 else np.zeros(0, dtype=int)

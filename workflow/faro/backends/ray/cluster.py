@@ -196,9 +196,10 @@ def health(record: dict[str, Any], *, driver_check: bool = True, timeout_s: floa
         raise RuntimeError(f"Ray dashboard {record['dashboard_url']} does not answer: the session is gone")
     out: dict[str, Any] = {"dashboard": True}
     if driver_check:
+        gcs = record["gcs_address"]
         code = (
-            "import json, ray; ray.init(address=%r, logging_level='ERROR', log_to_driver=False);"
-            "print(json.dumps(ray.cluster_resources())); ray.shutdown()" % record["gcs_address"]
+            f"import json, ray; ray.init(address={gcs!r}, logging_level='ERROR', log_to_driver=False);"
+            "print(json.dumps(ray.cluster_resources())); ray.shutdown()"
         )
         env = dict(os.environ, RAY_USAGE_STATS_ENABLED="0")
         p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=timeout_s, env=env)

@@ -225,7 +225,7 @@ class SimCluster:
 
     def _monitor(self, now: float) -> None:
         """Remove pods idle for the idle timeout (never a job's last pod)."""
-        for job, pods in enumerate(self.pods):
+        for _job, pods in enumerate(self.pods):
             for p in list(pods):
                 if len(pods) <= self.c.min_replicas:
                     break

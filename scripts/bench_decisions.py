@@ -38,7 +38,7 @@ def one_run(name: str, quota: int, seed: int, exp, trace, data_dir: str, record:
     spec = load_policy_file(name, ROOT / "config/policies")
     run = {"unit_time": 60.0, "data_dir": data_dir, "seed": seed}
     policy = make_policy(spec["class"], spec["params"], jobs=exp.jobs, quota=quota, base_dir=ROOT,
-                         context=policy_context(exp, **run, trace_counts=trace.counts))  # fmt: skip
+                         context=policy_context(exp, **run, trace_counts=trace.counts))
     inside = [0.0]
     t0 = time.perf_counter()
     recorder = DecisionRecorder(name, instrument(policy)) if record else None

@@ -64,7 +64,7 @@ def main() -> int:
             code = CHILD.format(pkg=str(ROOT / "workflow"), exp=str(ROOT / "experiments/twitter_10jobs"),
                                 trace=str(Path(a.mirror) / "input.json"), data=a.data_dir, seed=a.seed,
                                 policy_file=str(ROOT / f"config/policies/{a.policy}.yaml"), quota=a.quota,
-                                out=str(Path(tmp) / "raw.npz"))  # fmt: skip
+                                out=str(Path(tmp) / "raw.npz"))
             out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
             rec = json.loads(out.stdout.strip().splitlines()[-1])
             if k:

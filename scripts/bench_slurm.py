@@ -34,7 +34,7 @@ def _seconds(hms: str) -> int:
 def run(tmp: Path, name: str, args: list[str], a) -> tuple[float, str]:
     cmd = [sys.executable, "-m", "snakemake", *args, "--nolock", "stats", "--config",
            f"experiment={tmp / 'exp'}", f"results={tmp / name}", f"data_dir={tmp / ('data_' + name)}",
-           f"data_mirror={a.mirror}", f"policies=[{a.policies}]", f"quotas=[{a.quotas}]", "seeds=[42]"]  # fmt: skip
+           f"data_mirror={a.mirror}", f"policies=[{a.policies}]", f"quotas=[{a.quotas}]", "seeds=[42]"]
     t0 = time.perf_counter()
     out = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
     dt = time.perf_counter() - t0
@@ -52,7 +52,7 @@ def main() -> int:
     ap.add_argument("--mirror", default=str(ROOT.parent / "shared/data/faro-artifact"))
     a = ap.parse_args()
     cpus = sum(int(x) for x in subprocess.run(["sinfo", "-h", "-o", "%c"], capture_output=True, text=True,
-                                              check=True).stdout.split())  # fmt: skip
+                                              check=True).stdout.split())
     local_t, slurm_t, job_t, n_jobs = [], [], [], 0
     for k in range(a.repeats):
         with tempfile.TemporaryDirectory() as tmp:

@@ -39,7 +39,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="faro-cal-") as tmp:
         run = Path(tmp)
         cfg = {"seed": 0, "quota": 1 + a.starts, "policy": "aiad", "jobs": [{"name": "cal", "slo_ms": 720, "processing_ms": 180}],
-               "trace_path": "", "unit_time": 60, "model": "emulated", "service": {}, "ray": {"state_dir": str(run / "state")}}  # fmt: skip
+               "trace_path": "", "unit_time": 60, "model": "emulated", "service": {}, "ray": {"state_dir": str(run / "state")}}
         try:
             rs.setup_quota(run, cfg)
             head = rs.deploy_clusters(run, cfg)["head"]

@@ -42,7 +42,7 @@ def one(args: tuple) -> dict:
     return {"policy": policy, "forecaster": forecaster, "quantile": q, "quota": quota, "seed": seed,
             "slo_rate": st["slo_rate"],
             "avg_total_utility": st["avg_total_utility"], "avg_total_slo_rate": st["avg_total_slo_rate"],
-            "avg_used_replicas": st["avg_used_replicas"]}  # fmt: skip
+            "avg_used_replicas": st["avg_used_replicas"]}
 
 
 def main() -> int:
@@ -62,7 +62,7 @@ def main() -> int:
     import pandas as pd
 
     grid = list(itertools.product(a.policies.split(","), a.forecasters.split(","), map(int, a.quotas.split(",")),
-                                  map(int, a.seeds.split(","))))  # fmt: skip
+                                  map(int, a.seeds.split(","))))
     with ProcessPoolExecutor(a.jobs) as pool:
         rows = list(pool.map(one, [(*g, a.quantile, a.data_dir, a.mirror) for g in grid]))
     df = pd.DataFrame(rows)
@@ -71,7 +71,7 @@ def main() -> int:
     df["violation"] = 1 - df["avg_total_slo_rate"]
     g = df.groupby(["quota", "policy", "forecaster", "quantile"], dropna=False).agg(
         slo_rate=("slo_rate", "mean"), slo_sd=("slo_rate", "std"), utility=("avg_total_utility", "mean"),
-        violation=("violation", "mean"), n=("seed", "count"))  # fmt: skip
+        violation=("violation", "mean"), n=("seed", "count"))
     print(g.round(3).to_string())
     return 0
 

@@ -21,7 +21,7 @@ from faro.workflow.executor import RUN_GROUP, check_executor, run_mem_mb, runtim
 PROJECT = Path(__file__).resolve().parents[1]
 #: the jobs of one run: on a cluster they are one job (the group)
 RUN_RULES = {"setup_quota", "deploy_clusters", "deploy_jobs", "launch_autoscaler", "replay",
-             "fetch_logs", "teardown_run", "parse_logs", "run_stats", "parse_decisions"}  # fmt: skip
+             "fetch_logs", "teardown_run", "parse_logs", "run_stats", "parse_decisions"}
 #: the other rules that go to the cluster (one job each)
 REMOTE_RULES = {"train_forecaster", "train_nhits"}
 
@@ -84,7 +84,7 @@ def test_every_rule_is_local_or_a_sized_cluster_job(tmp_path):
     the jobs of one run form one group (one cluster job per simulation run)."""
     cfg = {"results": str(tmp_path / "r"), "data_dir": str(tmp_path / "d")}
     out = subprocess.run([sys.executable, "-c", _RULES_SCRIPT, json.dumps(cfg)], cwd=PROJECT,
-                         capture_output=True, text=True, timeout=300)  # fmt: skip
+                         capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-3000:]
     assert "localrules directive specifies rules that are not present" not in out.stdout + out.stderr
     rules = json.loads(next(ln for ln in out.stdout.splitlines() if ln.startswith("RULES "))[6:])
@@ -129,7 +129,7 @@ def test_a_live_backend_job_started_by_a_remote_executor_fails(tmp_path):
          "--config", f"experiment={exp}", f"results={tmp_path / 'r'}", f"data_dir={tmp_path / 'd'}", "backend=ray",
          "quotas=[4]", "policies=[fairshare]"],
         cwd=PROJECT, capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
+    )
     text = out.stdout + out.stderr
     assert out.returncode != 0 and "backend 'ray' runs live sessions" in text, text[-3000:]
 
@@ -144,7 +144,7 @@ def test_live_backend_with_the_slurm_profile_fails_before_submitting(tmp_path):
          f"experiment={exp}", f"results={tmp_path / 'r'}", f"data_dir={tmp_path / 'd'}", "backend=ray",
          "quotas=[4]", "policies=[fairshare]"],
         cwd=PROJECT, capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
+    )
     text = out.stdout + out.stderr
     assert out.returncode != 0
     assert "backend 'ray' runs live sessions" in text and "executor 'slurm'" in text, text[-3000:]

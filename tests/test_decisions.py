@@ -29,7 +29,7 @@ def metrics(busy=(0.0, 0.0)):
         n: JobMetrics(active_replicas=1, head_queue=3, replica_queues=(2,), avg_latency_ms=900.0,
                       arrivals_per_min=np.array([50, 60]), busy_s=b)
         for n, b in zip(NAMES, busy, strict=True)
-    }  # fmt: skip
+    }
 
 
 def controller(plan, quota, settling=(), initial=None):
@@ -37,7 +37,7 @@ def controller(plan, quota, settling=(), initial=None):
     rec = DecisionRecorder("scripted")
     ctl = Controller(LayeredPolicy(layer, initial=initial), [JobSpec(n, 720.0, 180.0) for n in NAMES], quota,
                      FakeActuator(set(settling)), rng=np.random.default_rng(0), upscale_order="job",
-                     recorder=rec)  # fmt: skip
+                     recorder=rec)
     return ctl, rec
 
 
@@ -69,7 +69,7 @@ def test_busy_executor_is_recorded():
     # b (2 replicas) is still starting replicas: its downscale 2 -> 1 meets a busy executor,
     # 1 trial -> dropped, the ledger unchanged (4 - 1 - 2 = 1 free)
     ctl, rec = controller({10.0: [dict(job="b", delta=-1, source="s")]}, quota=4, settling={"b"},
-                          initial={"a": 1, "b": 2})  # fmt: skip
+                          initial={"a": 1, "b": 2})
     ctl.tick(10.0, metrics())
     row = rec.table().to_pandas().set_index("job").loc["b"]
     assert (row["outcome"], bool(row["executor_busy"]), row["requested"], row["applied"]) == ("dropped", True, 1, 2)
@@ -163,7 +163,7 @@ def test_why_figure_draws_the_records():
         ctl.tick(t, metrics())
     d = rec.table().to_pandas()
     binned = pd.DataFrame({"job": ["a", "b"], "minute": [0, 0], "requests": [60, 60], "failed": [0, 0],
-                           "slo_frac": [0.5, 1.0], "util": [0.5, 1.0], "effective_util": [0.5, 1.0]})  # fmt: skip
+                           "slo_frac": [0.5, 1.0], "util": [0.5, 1.0], "effective_util": [0.5, 1.0]})
     assert worst_job(binned) == "a"
     fig = fig_why(d, binned, "a", unit_time=60.0, title="t")
     axes = fig.get_axes()

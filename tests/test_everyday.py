@@ -53,7 +53,7 @@ def tiny_experiment(tmp: Path, jobs=("job0", "job1"), trace_jobs=None, minutes: 
 def tiny_config(tmp: Path, **over) -> dict:
     cfg = default_config()
     cfg.update(experiment=str(tmp / "exp"), results=str(tmp / "results"), data_dir=str(tmp / "data"),
-               quotas=[4], policies=["fairshare", "aiad"])  # fmt: skip
+               quotas=[4], policies=["fairshare", "aiad"])
     cfg.update(over)
     return cfg
 
@@ -128,11 +128,11 @@ def test_data_mirror_is_no_rule_param():
 
 def test_run_identity_ignores_the_rest_of_the_matrix():
     base = dict(experiment={"name": "e"}, unit_time=60.0, backend="sim", backend_options={},
-                policy={"class": "aiad", "params": {"upscale_ticks": 3}}, quota=32, seed=42)  # fmt: skip
+                policy={"class": "aiad", "params": {"upscale_ticks": 3}}, quota=32, seed=42)
     h = run_identity_hash(**base)
     assert h == run_identity_hash(**{**base, "backend_options": None})
     for key, value in [("quota", 36), ("seed", 43), ("policy", {"class": "aiad", "params": {"upscale_ticks": 2}}),
-                       ("unit_time", 10.0), ("backend", "ray")]:  # fmt: skip
+                       ("unit_time", 10.0), ("backend", "ray")]:
         assert run_identity_hash(**{**base, key: value}) != h, key
     common = (PROJECT / "rules/common.smk").read_text()
     assert "CONFIG_HASH" not in common, "no hash of the whole config in a run's params"
@@ -173,7 +173,7 @@ def test_every_shipped_policy_file_passes_its_declaration():
     for f in sorted((PROJECT / "config/policies").glob("*.yaml")):
         spec = yaml.safe_load(f.read_text())
         make_policy(spec["class"], spec.get("params") or {}, jobs=["serve-cluster0", "serve-cluster1"], quota=8,
-                    base_dir=PROJECT)  # fmt: skip
+                    base_dir=PROJECT)
 
 
 def test_policy_param_typo_fails_the_config_check_naming_file_and_key(tmp_path):
@@ -260,7 +260,7 @@ def test_target_paths_name_their_cells(tmp_path):
     cfg = tiny_config(tmp_path)
     root = cfg["results"]
     got = target_cells(cfg, ["all", f"{root}/2_cpus/aiad/latency_stats.pkl", f"{root}/6_cpus",
-                             f"{root}/plots/headline_4cpus.png"])  # fmt: skip
+                             f"{root}/plots/headline_4cpus.png"])
     assert [(q, p) for _, q, p in got] == [(2, "aiad"), (6, "fairshare"), (6, "aiad")]
     with pytest.raises(ConfigError, match="outside the results root"):
         target_cells(cfg, ["elsewhere/4_cpus/aiad/latency_stats.pkl"])
@@ -286,7 +286,7 @@ def test_quota_below_a_policys_starting_replicas_fails(tmp_path):
     mod = tmp_path / "greedy.py"
     mod.write_text("from faro.policies.base import Policy\n\n\nclass Greedy(Policy):\n"
                    "    def initial_replicas(self):\n        return {j: 3 for j in self.jobs}\n\n"
-                   "    def decide(self, snapshot):\n        return []\n")  # fmt: skip
+                   "    def decide(self, snapshot):\n        return []\n")
     pol = tmp_path / "policies"
     pol.mkdir()
     (pol / "greedy.yaml").write_text(f"class: {mod}:Greedy\n")
@@ -304,12 +304,12 @@ def _fake_cell(root: Path, quota=4, policy="aiad", seeds=(42,)) -> Path:
         (run / "stages").mkdir(parents=True)
         (run / "stages" / "teardown.json").write_text("{}")
         df = pd.DataFrame({"job": ["a"], "seed": [s], "arrival_s": [0.0], "start_s": [0.0], "end_s": [0.1],
-                           "latency_ms": [100.0], "succeeded": [True], "status": [200]})  # fmt: skip
+                           "latency_ms": [100.0], "succeeded": [True], "status": [200]})
         write_requests(df, run / "requests.parquet", {"seed": s})
         write_stats({"slo_rate": 90.0, "avg_total_utility": 0.9, "avg_total_slo_rate": 0.95, "avg_util_a": 0.9},
-                    run / "latency_stats.pkl", run / "latency_stats.json")  # fmt: skip
+                    run / "latency_stats.pkl", run / "latency_stats.json")
     write_stats({"slo_rate": 90.0, "avg_total_utility": 0.9, "avg_total_slo_rate": 0.95, "avg_util_a": 0.9,
-                 "seeds": list(seeds)}, cell / "latency_stats.pkl", cell / "latency_stats.json")  # fmt: skip
+                 "seeds": list(seeds)}, cell / "latency_stats.pkl", cell / "latency_stats.json")
     return cell
 
 
@@ -332,7 +332,7 @@ def test_doctor_finds_corrupt_missing_and_stale_and_says_how_to_rebuild(tmp_path
     moved = set_aside_corrupt(root)
     # with it, what was made from it (else Snakemake keeps those and never rebuilds the file)
     assert [m[0] for m in moved] == [req, cell / "seed_42/latency_stats.pkl", cell / "seed_42/latency_stats.json",
-                                     cell / "latency_stats.pkl", cell / "latency_stats.json"]  # fmt: skip
+                                     cell / "latency_stats.pkl", cell / "latency_stats.json"]
     assert not req.exists() and moved[1][2] == "made from requests.parquet"
     assert moved[0][1].parent == cell / "seed_42" / "corrupt" and moved[0][1].is_file(), "kept, never deleted"
 

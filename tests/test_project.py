@@ -75,7 +75,7 @@ def test_every_rule_has_a_conda_env_and_a_log():
 
 def test_snakefmt_clean():
     out = subprocess.run([sys.executable, "-m", "snakefmt", "--check", "Snakefile", "rules"], cwd=PROJECT,
-                         capture_output=True, text=True)  # fmt: skip
+                         capture_output=True, text=True)
     assert out.returncode == 0, out.stdout + out.stderr
 
 
@@ -84,7 +84,7 @@ def test_snakemake_lint_clean(tmp_path):
         [sys.executable, "-m", "snakemake", "--lint", "--config", f"results={tmp_path / 'r'}",
          f"data_dir={tmp_path / 'd'}"],
         cwd=PROJECT, capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
+    )
     text = out.stdout + out.stderr
     assert out.returncode == 0 and "Lints for" not in text, text[-4000:]
 

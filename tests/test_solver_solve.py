@@ -223,6 +223,6 @@ def test_hierarchical_hands_out_cpus_the_groups_left_idle():
     # 20 identical jobs of 14 req/s (the pooled groups need fewer replicas than their members)
     rates = np.full((20, 7), 14.0)
     res = solve_hierarchical(rates, np.full(20, 2), 80, groups=4, objective="sum",
-                             slo_s=np.full(20, 0.72), proc_s=np.full(20, 0.18))  # fmt: skip
+                             slo_s=np.full(20, 0.72), proc_s=np.full(20, 0.18))
     # 14 req/s x 0.18 s = 2.52 busy CPUs: every job needs at least 3, and 4 fits the quota
     assert res.replicas.min() >= 3 and res.replicas.sum() <= 80

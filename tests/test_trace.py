@@ -111,7 +111,7 @@ def test_non_finite_count_reports_its_line(tmp_path, bad):
 
 
 @pytest.mark.parametrize(("ts", "msg"), [(2, "expected ts 1, found 2"), (0, "expected ts 1, found 0"),
-                                         ("1", "expected ts 1, found '1'")])  # fmt: skip
+                                         ("1", "expected ts 1, found '1'")])
 def test_wrong_ts_order(tmp_path, ts, msg):
     p = write(tmp_path, line(0, a=1), line(ts, a=1))
     with pytest.raises(TraceError, match=rf":2: {msg}"):

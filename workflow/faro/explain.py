@@ -125,7 +125,7 @@ def why_not(r) -> str:
     return OUTCOME_WHY.get(outcome, outcome).format(
         applied=int(r["applied"]), requested=_num(r["requested"], "{:.0f}"), shortfall=int(r["shortfall"]),
         trials_left=_num(r["trials_left"], "{:.0f}"),
-    )  # fmt: skip
+    )
 
 
 def tick_text(r) -> tuple[tuple, str | None]:

@@ -302,7 +302,7 @@ def simulate(
         arrival, service, router_in, router_out, np.zeros(1, f4), offsets,
         n_slots=2 * c.max_replicas + 8, horizon_s=horizon,
         max_queued=c.max_queued_requests, max_held=c.max_ongoing_requests,
-    )  # fmt: skip
+    )
     # per-second cumulative arrivals, for the per-minute counts the policies see
     n_sec = int(np.ceil(horizon)) + 2
     arrivals_cum = np.zeros((exp.n_jobs, n_sec + 1), np.int64)
@@ -320,7 +320,7 @@ def simulate(
         batch_upscale_order=ctl.batch_upscale_order,
         min_replicas=c.min_replicas, max_replicas=c.max_replicas, time_scale=unit_time / 60.0,
         recorder=recorder,
-    )  # fmt: skip
+    )
     for name, n in controller.allocation.items():
         cluster.start_replicas(cluster.index[name], n)
 

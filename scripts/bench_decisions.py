@@ -26,7 +26,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "workflow"))
 
 
-def one_run(name: str, quota: int, seed: int, exp, trace, data_dir: str, record: bool) -> tuple[float, float, int]:
+def one_run(name: str, quota: int, seed: int, exp, trace, data_dir: str, record: bool) -> tuple[float, float,
+                                                                                                int]:
     """(seconds of the run, seconds inside the recorder, rows)."""
     from faro.backends.sim.engine import simulate
     from faro.control.records import DecisionRecorder

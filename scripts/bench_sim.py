@@ -52,7 +52,8 @@ print(json.dumps({{"import_s": t_import, "simulate_s": t2 - t1, "write_s": t3 - 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--mirror", default=str(ROOT.parent / "shared/data/faro-artifact"))
-    ap.add_argument("--data-dir", default=str(ROOT / "results/data"), help="for Faro/MArk: holds models/light.pkl")
+    ap.add_argument("--data-dir", default=str(ROOT / "results/data"),
+                    help="for Faro/MArk: holds models/light.pkl")
     ap.add_argument("--policy", default="aiad")
     ap.add_argument("--quota", type=int, default=32)
     ap.add_argument("--seed", type=int, default=42)

@@ -64,7 +64,8 @@ def main() -> int:
             ids = submitted_slurm_jobs(text)
             n_jobs = len(ids)
             job_t += [_seconds(slurm_job_record(j)["RunTime"]) for j in ids]
-        print(f"repeat {k + 1}: local {local_t[-1]:.1f} s, Slurm {slurm_t[-1]:.1f} s ({n_jobs} Slurm jobs)", flush=True)
+        print(f"repeat {k + 1}: local {local_t[-1]:.1f} s, Slurm {slurm_t[-1]:.1f} s ({n_jobs} Slurm jobs)",
+              flush=True)
     lo, sl = statistics.median(local_t), statistics.median(slurm_t)
     slots = cpus  # every run's job asks for 1 CPU
     waves = -(-n_jobs // slots)

@@ -32,7 +32,8 @@ from faro.solver import evaluate, solve, solve_hierarchical
 from faro.solver.utility import job_utilities
 
 #: the artifact's trace: $FARO_DATA_MIRROR, else the ../shared convention beside the project
-TRACE = Path(os.environ.get("FARO_DATA_MIRROR", Path(__file__).resolve().parents[2] / "shared/data/faro-artifact")) / "input.json"
+TRACE = Path(os.environ.get("FARO_DATA_MIRROR",
+                            Path(__file__).resolve().parents[2] / "shared/data/faro-artifact")) / "input.json"
 OBJECTIVES = ("sum", "fair", "fair_sum", "penalty_sum", "penalty_fair_sum")
 
 

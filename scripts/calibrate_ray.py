@@ -38,8 +38,10 @@ def main() -> int:
     a = ap.parse_args()
     with tempfile.TemporaryDirectory(prefix="faro-cal-") as tmp:
         run = Path(tmp)
-        cfg = {"seed": 0, "quota": 1 + a.starts, "policy": "aiad", "jobs": [{"name": "cal", "slo_ms": 720, "processing_ms": 180}],
-               "trace_path": "", "unit_time": 60, "model": "emulated", "service": {}, "ray": {"state_dir": str(run / "state")}}
+        cfg = {"seed": 0, "quota": 1 + a.starts, "policy": "aiad",
+               "jobs": [{"name": "cal", "slo_ms": 720, "processing_ms": 180}],
+               "trace_path": "", "unit_time": 60, "model": "emulated", "service": {},
+               "ray": {"state_dir": str(run / "state")}}
         try:
             rs.setup_quota(run, cfg)
             head = rs.deploy_clusters(run, cfg)["head"]
@@ -59,7 +61,8 @@ def main() -> int:
             starts = []
             for n in range(2, 2 + a.starts):
                 t0 = time.monotonic()
-                serve_api.put_config(head["dashboard_url"], serve_config([app_config("cal", n)], head["http_port"]))
+                serve_api.put_config(head["dashboard_url"],
+                                     serve_config([app_config("cal", n)], head["http_port"]))
                 while len(serve_api.job_states(serve_api.get_details(head["dashboard_url"]))["cal"]["running"]) < n:
                     time.sleep(0.05)
                 starts.append(time.monotonic() - t0)

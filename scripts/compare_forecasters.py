@@ -51,18 +51,20 @@ def main() -> int:
     ap.add_argument("--forecasters", default="default,last_value,oracle")
     ap.add_argument("--quotas", default="32,36")
     ap.add_argument("--seeds", default="24,32,40,42,62")
-    ap.add_argument("--data-dir", default=str(ROOT / "results/data"), help="holds models/light.pkl (snakemake trains it)")
+    ap.add_argument("--data-dir", default=str(ROOT / "results/data"),
+                    help="holds models/light.pkl (snakemake trains it)")
     ap.add_argument("--mirror", default=str(ROOT.parent / "shared/data/faro-artifact"))
     ap.add_argument("--out", default=str(ROOT / "results/forecasters.csv"))
     ap.add_argument("--jobs", type=int, default=2)
-    ap.add_argument("--quantile", type=float, default=None, help="Faro's planning quantile (default: the config's)")
+    ap.add_argument("--quantile", type=float, default=None,
+                    help="Faro's planning quantile (default: the config's)")
     a = ap.parse_args()
     if a.quantile is not None and not 0 < a.quantile < 1:
         ap.error(f"--quantile must be in (0, 1), got {a.quantile}")
     import pandas as pd
 
-    grid = list(itertools.product(a.policies.split(","), a.forecasters.split(","), map(int, a.quotas.split(",")),
-                                  map(int, a.seeds.split(","))))
+    grid = list(itertools.product(a.policies.split(","), a.forecasters.split(","),
+                                  map(int, a.quotas.split(",")), map(int, a.seeds.split(","))))
     with ProcessPoolExecutor(a.jobs) as pool:
         rows = list(pool.map(one, [(*g, a.quantile, a.data_dir, a.mirror) for g in grid]))
     df = pd.DataFrame(rows)

@@ -126,8 +126,8 @@ def test_a_live_backend_job_started_by_a_remote_executor_fails(tmp_path):
     exp = _tiny_experiment(tmp_path)
     out = subprocess.run(
         [sys.executable, "-m", "snakemake", "--mode", "remote", "--cores", "1", "--nolock", "-n", "stats",
-         "--config", f"experiment={exp}", f"results={tmp_path / 'r'}", f"data_dir={tmp_path / 'd'}", "backend=ray",
-         "quotas=[4]", "policies=[fairshare]"],
+         "--config", f"experiment={exp}", f"results={tmp_path / 'r'}", f"data_dir={tmp_path / 'd'}",
+         "backend=ray", "quotas=[4]", "policies=[fairshare]"],
         cwd=PROJECT, capture_output=True, text=True, timeout=300,
     )
     text = out.stdout + out.stderr

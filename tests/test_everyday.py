@@ -131,7 +131,8 @@ def test_run_identity_ignores_the_rest_of_the_matrix():
                 policy={"class": "aiad", "params": {"upscale_ticks": 3}}, quota=32, seed=42)
     h = run_identity_hash(**base)
     assert h == run_identity_hash(**{**base, "backend_options": None})
-    for key, value in [("quota", 36), ("seed", 43), ("policy", {"class": "aiad", "params": {"upscale_ticks": 2}}),
+    for key, value in [("quota", 36), ("seed", 43),
+                       ("policy", {"class": "aiad", "params": {"upscale_ticks": 2}}),
                        ("unit_time", 10.0), ("backend", "ray")]:
         assert run_identity_hash(**{**base, key: value}) != h, key
     common = (PROJECT / "rules/common.smk").read_text()
@@ -142,7 +143,8 @@ def test_run_identity_ignores_the_rest_of_the_matrix():
 
 
 def test_policy_params_unknown_key_names_it_with_a_suggestion():
-    with pytest.raises(ParamError, match=r"params\.upscale_tick: unknown parameter of AIAD \(did you mean 'upscale_ticks'\?\)"):
+    with pytest.raises(ParamError,
+                       match=r"params\.upscale_tick: unknown parameter of AIAD \(did you mean 'upscale_ticks'\?\)"):
         resolve_params(AIAD, {"upscale_tick": 2})
 
 
@@ -172,8 +174,8 @@ def test_policy_params_defaults_come_from_the_declaration():
 def test_every_shipped_policy_file_passes_its_declaration():
     for f in sorted((PROJECT / "config/policies").glob("*.yaml")):
         spec = yaml.safe_load(f.read_text())
-        make_policy(spec["class"], spec.get("params") or {}, jobs=["serve-cluster0", "serve-cluster1"], quota=8,
-                    base_dir=PROJECT)
+        make_policy(spec["class"], spec.get("params") or {}, jobs=["serve-cluster0", "serve-cluster1"],
+                    quota=8, base_dir=PROJECT)
 
 
 def test_policy_param_typo_fails_the_config_check_naming_file_and_key(tmp_path):
@@ -208,7 +210,8 @@ def test_config_error_names_the_configfile(tmp_path):
     with pytest.raises(ConfigError, match=rf"^{cf}: key seeds/0: 'x' is not of type 'integer'$"):
         check_config_schema(cfg, config_sources([cf], None))
     cfg = {**default_config(), "backend": "slrum"}
-    with pytest.raises(ConfigError, match=r"^config/config\.yaml: key backend: 'slrum' is not one of sim, ray, k8s"):
+    with pytest.raises(ConfigError,
+                       match=r"^config/config\.yaml: key backend: 'slrum' is not one of sim, ray, k8s"):
         check_config_schema(cfg, config_sources((), None))
 
 
@@ -269,7 +272,8 @@ def test_target_paths_name_their_cells(tmp_path):
 @pytest.mark.parametrize(
     "cell, match",
     [
-        ("2_cpus/aiad", r"target .*2_cpus/aiad/latency_stats.pkl: quota 2 is smaller than the experiment's 3 jobs"),
+        ("2_cpus/aiad",
+         r"target .*2_cpus/aiad/latency_stats.pkl: quota 2 is smaller than the experiment's 3 jobs"),
         ("4_cpus/nosuch", r"unknown policy 'nosuch'"),
         ("4_cpus/aiadd", r"unknown policy 'aiadd' \(did you mean 'aiad'\?\)"),
     ],
@@ -290,7 +294,8 @@ def test_quota_below_a_policys_starting_replicas_fails(tmp_path):
     pol = tmp_path / "policies"
     pol.mkdir()
     (pol / "greedy.yaml").write_text(f"class: {mod}:Greedy\n")
-    with pytest.raises(ConfigError, match=r"policy 'greedy' starts the 2 jobs with 6 replicas, more than the quota"):
+    with pytest.raises(ConfigError,
+                       match=r"policy 'greedy' starts the 2 jobs with 6 replicas, more than the quota"):
         check_config(tiny_config(tmp_path, policy_dir=str(pol), policies=["greedy"], quotas=[4]))
 
 
@@ -306,7 +311,8 @@ def _fake_cell(root: Path, quota=4, policy="aiad", seeds=(42,)) -> Path:
         df = pd.DataFrame({"job": ["a"], "seed": [s], "arrival_s": [0.0], "start_s": [0.0], "end_s": [0.1],
                            "latency_ms": [100.0], "succeeded": [True], "status": [200]})
         write_requests(df, run / "requests.parquet", {"seed": s})
-        write_stats({"slo_rate": 90.0, "avg_total_utility": 0.9, "avg_total_slo_rate": 0.95, "avg_util_a": 0.9},
+        write_stats({"slo_rate": 90.0, "avg_total_utility": 0.9, "avg_total_slo_rate": 0.95,
+                     "avg_util_a": 0.9},
                     run / "latency_stats.pkl", run / "latency_stats.json")
     write_stats({"slo_rate": 90.0, "avg_total_utility": 0.9, "avg_total_slo_rate": 0.95, "avg_util_a": 0.9,
                  "seeds": list(seeds)}, cell / "latency_stats.pkl", cell / "latency_stats.json")
@@ -331,7 +337,8 @@ def test_doctor_finds_corrupt_missing_and_stale_and_says_how_to_rebuild(tmp_path
     assert "snakemake --cores 2" in text and str(other / "seed_42" / "latency_stats.pkl") in text
     moved = set_aside_corrupt(root)
     # with it, what was made from it (else Snakemake keeps those and never rebuilds the file)
-    assert [m[0] for m in moved] == [req, cell / "seed_42/latency_stats.pkl", cell / "seed_42/latency_stats.json",
+    assert [m[0] for m in moved] == [req, cell / "seed_42/latency_stats.pkl",
+                                     cell / "seed_42/latency_stats.json",
                                      cell / "latency_stats.pkl", cell / "latency_stats.json"]
     assert not req.exists() and moved[1][2] == "made from requests.parquet"
     assert moved[0][1].parent == cell / "seed_42" / "corrupt" and moved[0][1].is_file(), "kept, never deleted"
@@ -379,7 +386,8 @@ def test_interrupted_line_is_one_line():
 def test_targets_and_run_mode_come_from_snakemakes_own_parser():
     from faro.workflow.support import requested_targets, will_run_jobs
 
-    argv = ["/venv/bin/snakemake", "--cores", "2", "results/2_cpus/aiad/latency_stats.pkl", "--config", "quotas=[2]"]
+    argv = ["/venv/bin/snakemake", "--cores", "2", "results/2_cpus/aiad/latency_stats.pkl", "--config",
+            "quotas=[2]"]
     assert requested_targets(None, argv) == ["results/2_cpus/aiad/latency_stats.pkl"]
     assert will_run_jobs(argv)
     assert not will_run_jobs([*argv, "-n"]) and not will_run_jobs(["snakemake", "--report", "r.html"])

@@ -31,7 +31,8 @@ def rules_run(out: subprocess.CompletedProcess) -> list[str]:
 def offline_env(tmp: Path) -> dict:
     """No mirror anywhere (config, environment, user settings) and no network."""
     env = {k: v for k, v in os.environ.items() if k != "FARO_DATA_MIRROR"}
-    env.update(XDG_CONFIG_HOME=str(tmp / "xdg"), https_proxy="http://127.0.0.1:9", HTTPS_PROXY="http://127.0.0.1:9")
+    env.update(XDG_CONFIG_HOME=str(tmp / "xdg"), https_proxy="http://127.0.0.1:9",
+               HTTPS_PROXY="http://127.0.0.1:9")
     return env
 
 
@@ -135,7 +136,8 @@ def test_ctrl_c_prints_one_line_saying_how_to_resume(tmp_path):
     make_experiment(tmp_path, minutes=3000, jobs=10)
     cmd = smk_cmd(tmp_path, "stats", config={"quotas": "[20]", "policies": "[aiad]"}, cores=1)
     proc = subprocess.Popen(cmd, cwd=PROJECT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            start_new_session=True, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+                            start_new_session=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     for line in proc.stdout:
         if "rule replay:" in line:
             break

@@ -27,7 +27,8 @@ def snap(history, *, replicas=(1, 1), free=0, quota=8, t=960.0, busy=(False, Fal
 
 
 def mark(**params):
-    return make_policy("mark", {"forecaster": "last_value", **params}, jobs=JOBS, quota=8, context={"unit_time": 60})
+    return make_policy("mark", {"forecaster": "last_value", **params}, jobs=JOBS, quota=8,
+                       context={"unit_time": 60})
 
 
 def test_series_of_job_names():
@@ -91,7 +92,8 @@ def test_faro_matches_the_solver_and_fits_the_quota():
 
 
 def test_faro_penalty_variant_sets_admission_rates():
-    p = make_policy("faro", {"objective": "penalty_sum", "forecaster": "last_value", "slack_escalation": False},
+    p = make_policy("faro",
+                    {"objective": "penalty_sum", "forecaster": "last_value", "slack_escalation": False},
                     jobs=JOBS, quota=4, context={"unit_time": 60})
     acts = p.layers()[0].decide(snap([[1200] * 20, [1800] * 20], quota=4))
     assert all(a.admission_rate is not None and 0.0 <= a.admission_rate <= 1.0 for a in acts)

@@ -71,7 +71,8 @@ def test_non_transient_answers_are_not_retried(api, kc_retry):
 
 def test_an_outage_during_a_stage_is_ridden_out_and_nothing_is_torn_down(api, kc_retry):
     """Defect 2: an API outage (503/502/429/drops/timeouts) in the middle of a wait."""
-    sess = st.Session(kc_retry, make_session(kc_retry).s.with_(ready_timeout_s=30.0), make_session(kc_retry).cell)
+    sess = st.Session(kc_retry, make_session(kc_retry).s.with_(ready_timeout_s=30.0),
+                      make_session(kc_retry).cell)
     st.setup_quota(sess)
     api.on_request.append(_heads_become_ready_after(polls=8))
     api.faults += outage(time.monotonic() + 0.02, 1.0, delay_s=0.5)
@@ -86,7 +87,8 @@ def test_an_outage_during_a_stage_is_ridden_out_and_nothing_is_torn_down(api, kc
 def test_an_outage_longer_than_the_grace_keeps_the_session_for_a_reattach(api, kc_retry):
     """Defect 2: when even the grace runs out, the stage fails without deleting the namespace,
     and running it again once the API is back carries on."""
-    sess = st.Session(kc_retry, make_session(kc_retry).s.with_(ready_timeout_s=30.0), make_session(kc_retry).cell)
+    sess = st.Session(kc_retry, make_session(kc_retry).s.with_(ready_timeout_s=30.0),
+                      make_session(kc_retry).cell)
     st.setup_quota(sess)
     api.faults.append(Fault("status", 503, start=time.monotonic(), end=time.monotonic() + 5.0))
     with pytest.raises(ApiUnavailable, match="run the same command again to reattach"):
@@ -159,7 +161,8 @@ def test_unschedulable_waits_for_a_node_autoscaler(api, kc):
             up = time.monotonic() - t0 > 0.5  # the node autoscaler added a node
             for i in range(2):
                 s.add_pod(f"serve-cluster{i}-head-x", _head_labels(i), ready=up,
-                          scheduled=None if up else ("Unschedulable", "0/3 nodes are available: 3 Insufficient cpu."))
+                          scheduled=None if up else ("Unschedulable",
+                                                     "0/3 nodes are available: 3 Insufficient cpu."))
     api.on_request.append(hook)
     rec = st.deploy_clusters(sess)
     assert rec["waited_s"] > 0.4
@@ -190,10 +193,12 @@ def test_heads_are_sized_for_their_load_and_configurable():
     the metrics actor; the artifact gave its heads 4 GiB, KubeRay's autoscaler sample 5 GiB."""
     cell = make_session(KubeClient.for_host("http://127.0.0.1:9")).cell
     s = K8sSettings()
-    head = mf.ray_cluster(cell, s, "serve-cluster0")["spec"]["headGroupSpec"]["template"]["spec"]["containers"][0]
+    head = mf.ray_cluster(cell, s,
+                          "serve-cluster0")["spec"]["headGroupSpec"]["template"]["spec"]["containers"][0]
     assert mem_bytes(head["resources"]["limits"]["memory"]) >= 4 * 2**30
     s2 = s.with_(head=type(s.head)("2", "6Gi"))
-    head2 = mf.ray_cluster(cell, s2, "serve-cluster0")["spec"]["headGroupSpec"]["template"]["spec"]["containers"][0]
+    head2 = mf.ray_cluster(cell, s2,
+                           "serve-cluster0")["spec"]["headGroupSpec"]["template"]["spec"]["containers"][0]
     assert head2["resources"]["requests"] == {"cpu": "2", "memory": "6Gi"}
     _, mem = mf.quota_totals(cell, s2)
     assert mem - mf.quota_totals(cell, s)[1] == 2 * 2**30  # the quota grows with the heads
@@ -202,7 +207,8 @@ def test_heads_are_sized_for_their_load_and_configurable():
 # -- reattach and restarts in the replay stage -----------------------------------------------------
 def _available_autoscaler(api: StandIn) -> None:
     api.put(f"/apis/apps/v1/namespaces/{NS}/deployments/faro-autoscaler",
-            {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "faro-autoscaler", "generation": 1},
+            {"apiVersion": "apps/v1", "kind": "Deployment",
+             "metadata": {"name": "faro-autoscaler", "generation": 1},
              "status": {"observedGeneration": 1, "conditions": [{"type": "Available", "status": "True"}]}})
 
 

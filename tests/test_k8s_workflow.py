@@ -153,14 +153,15 @@ class Cluster(StandIn):
     def _decision_log(self) -> bytes:
         cfg = self.autoscaler_cfg or {}
         lines = [{"kind": "start", "wall_s": None, "initial": cfg.get("initial")}]
-        lines += [{"kind": "replicas", "job": j, "replicas": n, "wall_s": None} for j, n in cfg["initial"].items()]
+        lines += [{"kind": "replicas", "job": j, "replicas": n,
+                   "wall_s": None} for j, n in cfg["initial"].items()]
         start = self.records / "replay_start.json"
         if start.exists():
             lines.append({"kind": "replay_start", "t0": json.loads(start.read_text())["t0"], "wall_s": 0.0})
             lines += [{"kind": "replicas", "job": j, "replicas": n, "wall_s": 0.01, "at_start": True}
                       for j, n in cfg["initial"].items()]
-            lines.append({"kind": "replicas", "job": "serve-cluster0", "replicas": cfg["initial"]["serve-cluster0"] + 1,
-                          "wall_s": 0.5})
+            lines.append({"kind": "replicas", "job": "serve-cluster0",
+                          "replicas": cfg["initial"]["serve-cluster0"] + 1, "wall_s": 0.5})
         if (self.records / "replay_end.json").exists():
             lines += [{"kind": "replay_end", "wall_s": 1.5}, {"kind": "stop", "wall_s": 1.5}]
         return "".join(json.dumps(x) + "\n" for x in lines).encode()
@@ -214,7 +215,8 @@ def _experiment(tmp: Path, unit_time: float = UNIT_TIME) -> Path:
     exp["jobs"] = {"names": list(JOBS), "model": "resnet34"}
     d = tmp / "exp"
     d.mkdir()
-    (d / "trace.json").write_text("".join(json.dumps({"ts": k, "counts": {j: {"classifier": n} for j, n in m.items()}})
+    (d / "trace.json").write_text("".join(json.dumps({"ts": k,
+                                                      "counts": {j: {"classifier": n} for j, n in m.items()}})
                                           + "\n" for k, m in enumerate(COUNTS)))
     (d / "experiment.yaml").write_text(yaml.safe_dump(exp))
     return d
@@ -227,7 +229,8 @@ def _run_spec(httpserver, tmp: Path, unit_time: float = UNIT_TIME, **opts: Any) 
             "image": "registry.example/faro:test"}
     fast.update(opts)
     return make_run_spec(experiment=exp / "experiment.yaml", backend="k8s", quota=16, policy="aiad", seed=7,
-                         unit_time=unit_time, trace_file=str(exp / "trace.json"), policy_dir=ROOT / "config/policies",
+                         unit_time=unit_time, trace_file=str(exp / "trace.json"),
+                         policy_dir=ROOT / "config/policies",
                          results=str(tmp / "results"), data_dir=str(tmp / "data"), config_hash="test",
                          backend_options={**fast, "server": httpserver.url_for("").rstrip("/")})
 
@@ -445,7 +448,8 @@ def test_the_stage_runner_keeps_a_session_whose_api_server_is_gone(cluster, http
     from faro.backends.k8s.client import ApiUnavailable
     from faro.workflow.support import teardown_sessions
 
-    run = _run_spec(httpserver, tmp_path, api_timeout_s=0.3, api_retry_grace_s=0.5, api_retry_max_backoff_s=0.05)
+    run = _run_spec(httpserver, tmp_path, api_timeout_s=0.3, api_retry_grace_s=0.5,
+                    api_retry_max_backoff_s=0.05)
     root = tmp_path / "results"
     run_dir = root / "16_cpus" / "aiad" / "seed_7"
 

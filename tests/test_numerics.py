@@ -73,14 +73,16 @@ print(hashlib.sha256(b"".join(p.tobytes() for p in parts)).hexdigest())
 
 @pytest.mark.slow
 def test_same_bits_with_other_cpu_features():
-    variants = [{}, {"NPY_DISABLE_CPU_FEATURES": "X86_V4 AVX512_ICL AVX512_SPR", "OPENBLAS_CORETYPE": "Haswell",
+    variants = [{},
+                {"NPY_DISABLE_CPU_FEATURES": "X86_V4 AVX512_ICL AVX512_SPR", "OPENBLAS_CORETYPE": "Haswell",
                      "OPENBLAS_NUM_THREADS": "1", "NUMBA_CPU_NAME": "generic"}]
     sums = set()
     for extra in variants:
-        env = {k: v for k, v in os.environ.items() if k not in ("OPENBLAS_CORETYPE", "NPY_DISABLE_CPU_FEATURES")}
+        env = {k: v for k, v in os.environ.items() if k not in ("OPENBLAS_CORETYPE",
+                                                                "NPY_DISABLE_CPU_FEATURES")}
         env.update(extra)
-        out = subprocess.run([sys.executable, "-c", _CHILD], env=env, capture_output=True, text=True, check=True,
-                             timeout=600)
+        out = subprocess.run([sys.executable, "-c", _CHILD], env=env, capture_output=True, text=True,
+                             check=True, timeout=600)
         sums.add(out.stdout.strip())
     assert len(sums) == 1, sums
     assert hashlib.sha256(b"").hexdigest() not in sums

@@ -211,7 +211,8 @@ def test_production_policies_do_not_know_the_quota(name):
         out = []
         for k, t in enumerate(range(10, 400, 10)):
             load = 30 if 100 <= t < 250 else 3
-            jobs = [job("a", replicas=2, held=(min(4, load // 2),) * 2, head=max(0, load - 8), busy_s=5.0 * k),
+            jobs = [job("a", replicas=2, held=(min(4, load // 2),) * 2, head=max(0, load - 8),
+                        busy_s=5.0 * k),
                     job("b", replicas=1, held=(1,), busy_s=1.0 * k)]
             out.append(targets(p.decide(snap(t, *jobs, quota=quota, free=free))))
         return out

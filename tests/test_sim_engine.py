@@ -40,7 +40,8 @@ RAW = {
         "m": {
             "processing_ms": 180,
             "slo_ms": 720,
-            "service_time": {"shape": 0.42247119243841247, "loc": 0.07930158214998745, "scale": 0.06858078649769431},
+            "service_time": {"shape": 0.42247119243841247, "loc": 0.07930158214998745,
+                             "scale": 0.06858078649769431},
         }
     },
     "router": {"shape": 0.4807840738997673, "loc": 0.003485330525882586, "scale": 0.000987812095765591},
@@ -382,4 +383,5 @@ def test_run_stats_in_process_matches_simulate_and_applies_overrides():
     # an override replaces the file's parameter: never upscaling changes the run
     slow = run_stats(EXP, tr, spec, 4, 42, context={"unit_time": 60.0}, params={"upscale_ticks": 1000})
     assert slow["slo_rate"] < st["slo_rate"]
-    assert load_policy_spec(Path(__file__).resolve().parents[1] / "config/policies", "aiad")["class"] == "aiad"
+    assert load_policy_spec(Path(__file__).resolve().parents[1] / "config/policies",
+                            "aiad")["class"] == "aiad"

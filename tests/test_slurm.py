@@ -55,7 +55,8 @@ def slurm_unavailable() -> str | None:
         said = (ping.stdout + ping.stderr).strip().splitlines()
         return (f"no Slurm controller answers `scontrol ping` ({said[-1][:160] if said else 'no answer'}; "
                 "a test cluster: sudo .ci/slurm-single-node start)")
-    states = subprocess.run(["sinfo", "-h", "-o", "%t"], capture_output=True, text=True, timeout=30).stdout.split()
+    states = subprocess.run(["sinfo", "-h", "-o", "%t"], capture_output=True, text=True,
+                            timeout=30).stdout.split()
     if not {"idle", "mix"} & set(states):
         return f"no idle Slurm node (sinfo: {' '.join(states) or 'none'})"
     return None
@@ -121,10 +122,12 @@ def test_matrix_through_slurm_equals_a_local_run(tmp_path, mirror, slurm):
     local, viaslurm = tmp_path / "local", tmp_path / "slurm"
     for run in RUNS:
         for name in ("requests.parquet", "replicas.parquet"):
-            (a, rows), (b, _) = parquet_data_digest(local / run / name), parquet_data_digest(viaslurm / run / name)
+            (a, rows), (b,
+                        _) = parquet_data_digest(local / run / name), parquet_data_digest(viaslurm / run / name)
             assert a == b, f"{run}/{name}: data differ between the local and the Slurm run"
             report.append(f"  {run}/{name}: {rows} rows, data sha256 local {a[:16]} == slurm {b[:16]}")
-        assert filecmp.cmp(local / run / "latency_stats.json", viaslurm / run / "latency_stats.json", shallow=False)
+        assert filecmp.cmp(local / run / "latency_stats.json", viaslurm / run / "latency_stats.json",
+                           shallow=False)
     assert filecmp.cmp(local / "stats.csv", viaslurm / "stats.csv", shallow=False)
     report.append("  latency_stats.json of every run and stats.csv: identical files")
     report.append(f"  time (snakemake stats, 44 jobs): local --cores 2 {t_local:.1f} s, "

@@ -52,10 +52,12 @@ def smk_cmd(tmp: Path, *args: str, config: dict | None = None, cores: int = 2) -
         "policies": "[fairshare,aiad,queue_threshold]",
     }
     cfg.update(config or {})
-    return [*SNAKEMAKE, "--cores", str(cores), "--nolock", *args, "--config", *[f"{k}={v}" for k, v in cfg.items()]]
+    return [*SNAKEMAKE, "--cores", str(cores), "--nolock", *args, "--config",
+            *[f"{k}={v}" for k, v in cfg.items()]]
 
 
-def smk(tmp: Path, *args: str, config: dict | None = None, check: bool = True, **kw) -> subprocess.CompletedProcess:
+def smk(tmp: Path, *args: str, config: dict | None = None, check: bool = True,
+        **kw) -> subprocess.CompletedProcess:
     cmd = smk_cmd(tmp, *args, config=config)
     out = subprocess.run(cmd, cwd=PROJECT, capture_output=True, text=True, timeout=600, **kw)
     if check and out.returncode != 0:
@@ -209,7 +211,8 @@ def test_checksum_mismatch_is_a_clear_error(tmp_path, mirror):
     (bad / "input.json").write_text((mirror / "input.json").read_text().replace("957", "958", 1))
     out = subprocess.run(
         [*SNAKEMAKE, "--cores", "1", "--nolock", str(tmp_path / "data/faro-artifact/input.json"),
-         "--config", f"data_mirror={bad}", f"data_dir={tmp_path / 'data'}", f"results={tmp_path / 'results'}"],
+         "--config", f"data_mirror={bad}", f"data_dir={tmp_path / 'data'}",
+         f"results={tmp_path / 'results'}"],
         cwd=PROJECT, capture_output=True, text=True, timeout=300,
     )
     assert out.returncode != 0
@@ -274,5 +277,6 @@ def test_live_sessions_form_one_chain_seed_first(tmp_path):
     assert "teardown.json" not in inputs[chain[0]]
     for prev, run in zip(chain, chain[1:]):
         assert f"{prev}/stages/teardown.json" in inputs[run], (run, inputs[run])
-    sim = smk(tmp_path, "-n", "--forceall", "stats", config={**cfg, "backend": "sim", "results": str(tmp_path / "r2")})
+    sim = smk(tmp_path, "-n", "--forceall", "stats",
+              config={**cfg, "backend": "sim", "results": str(tmp_path / "r2")})
     assert not any("teardown.json" in v for v in _quota_inputs(sim.stdout).values())

@@ -147,7 +147,8 @@ def tick_text(r) -> tuple[tuple, str | None]:
                  f"controller: {why_not(r)}; now {int(r['applied'])} replica(s)")
 
 
-def explain(path: str | Path, minute: float, *, seed: int | None = None, jobs: list[str] | None = None) -> str:
+def explain(path: str | Path, minute: float, *, seed: int | None = None,
+            jobs: list[str] | None = None) -> str:
     run = run_dir_of(path, seed)
     df, unit_time = load(run)
     rows = at_minute(df, minute)

@@ -114,12 +114,15 @@ def transient(e: BaseException) -> bool:
 
 def retrying(budget_s: float, max_backoff_s: float = 2.0) -> tenacity.Retrying:
     """Retries of one dashboard call: transient failures, capped backoff with jitter, ``budget_s`` in all."""
-    return tenacity.Retrying(retry=tenacity.retry_if_exception(transient), stop=tenacity.stop_after_delay(budget_s),
-                             wait=tenacity.wait_exponential_jitter(multiplier=0.2, max=max_backoff_s, jitter=0.2),
+    return tenacity.Retrying(retry=tenacity.retry_if_exception(transient),
+                             stop=tenacity.stop_after_delay(budget_s),
+                             wait=tenacity.wait_exponential_jitter(multiplier=0.2, max=max_backoff_s,
+                                                                   jitter=0.2),
                              reraise=True)
 
 
-def with_replicas(template: dict[str, Any], replicas: dict[str, int], admission: dict[str, float]) -> dict[str, Any]:
+def with_replicas(template: dict[str, Any], replicas: dict[str, int],
+                  admission: dict[str, float]) -> dict[str, Any]:
     """A deploy stage's Serve config with new replica counts and admission rates (nothing else changes,
     so Serve updates the applications in place instead of redeploying them)."""
     conf = copy.deepcopy(template)
@@ -161,8 +164,8 @@ class ServeActuator:
             return with_replicas(c["serve_config"], self.replicas, self.admission)
         app = self.cfg.get("app", {})
         apps = [
-            app_config(j, self.replicas[j], admission_rate=self.admission[j], model=app.get("model", "emulated"),
-                       service=self.services.get(j, app.get("service")),
+            app_config(j, self.replicas[j], admission_rate=self.admission[j],
+                       model=app.get("model", "emulated"), service=self.services.get(j, app.get("service")),
                        seed=int(app.get("seed", 0)))
             for j in c["jobs"] if j in self.replicas
         ]
@@ -214,7 +217,8 @@ class ServeActuator:
                 if not transient(e):
                     raise
                 self.unreachable += 1
-                log.warning("cluster %s unreachable for a GET (%s); keeping its last state", c["dashboard_url"], e)
+                log.warning("cluster %s unreachable for a GET (%s); keeping its last state",
+                            c["dashboard_url"], e)
                 self.emit("unreachable", op="get", cluster=c["dashboard_url"], jobs=list(c["jobs"]),
                           error=f"{type(e).__name__}: {e}"[:300])
                 continue
@@ -258,7 +262,8 @@ class MetricsActors:
         os.environ.setdefault("RAY_CLIENT_RECONNECT_GRACE_PERIOD", str(self.client_grace_s))
         for i in range(len(self.clusters)):  # a head may still be starting: retry the connection
             got = tenacity.Retrying(stop=tenacity.stop_after_delay(self.connect_timeout_s),
-                                    wait=tenacity.wait_exponential_jitter(multiplier=0.5, max=10.0), reraise=True)(
+                                    wait=tenacity.wait_exponential_jitter(multiplier=0.5, max=10.0),
+                                    reraise=True)(
                 self._connect_one, i)
             self.handles.append(got)
         self.conn = list(self.handles)
@@ -468,7 +473,8 @@ class Autoscaler:
                         decisions = self.controller.tick(next_tick, m)
                         self.emit("tick", now=next_tick, lag_s=(now - next_tick) / self.scale,
                                   metrics={j: dataclasses.asdict(v) for j, v in m.items()},
-                                  allocation=dict(self.controller.allocation), free_cpus=self.controller.free_cpus)
+                                  allocation=dict(self.controller.allocation),
+                                  free_cpus=self.controller.free_cpus)
                         for d in decisions:
                             self.emit("decision", **dataclasses.asdict(d))
                         n_ticks += 1

@@ -57,7 +57,8 @@ class MetricsStore:
             if int(status) == 503:
                 self.admission_drops[job] += 1
 
-    def report_held(self, job: str, replica: str, held: int, epoch: float, busy_s: float | None = None) -> None:
+    def report_held(self, job: str, replica: str, held: int, epoch: float,
+                    busy_s: float | None = None) -> None:
         with self._lock:
             self.held[job][replica] = (int(held), float(epoch))
             if busy_s is not None:

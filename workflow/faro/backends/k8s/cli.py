@@ -18,7 +18,8 @@ from pathlib import Path
 
 #: the k8s stage names of the by-hand CLI -> the workflow's stage names (faro.backends.base.STAGES)
 CLI_STAGES = {"setup_quota": "quota", "deploy_clusters": "clusters", "deploy_jobs": "jobs",
-              "launch_autoscaler": "autoscaler", "replay": "replay", "fetch_logs": "fetch", "teardown": "teardown"}
+              "launch_autoscaler": "autoscaler", "replay": "replay", "fetch_logs": "fetch",
+              "teardown": "teardown"}
 
 
 def manifests(argv: Sequence[str] | None = None) -> int:
@@ -46,7 +47,8 @@ def stage(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("stage", choices=list(CLI_STAGES))
     ap.add_argument("--run-spec", type=Path, required=True,
                     help="the run spec JSON the workflow wrote (RUN/manifests/run_spec.json)")
-    ap.add_argument("--run-dir", type=Path, required=True, help="the run's folder (RESULTS/Q_cpus/POLICY/seed_S)")
+    ap.add_argument("--run-dir", type=Path, required=True,
+                    help="the run's folder (RESULTS/Q_cpus/POLICY/seed_S)")
     ap.add_argument("--server", help="API server URL instead of the kubeconfig (e.g. `kubectl proxy`)")
     a = ap.parse_args(argv)
 

@@ -50,7 +50,8 @@ def millis(quantity: str | int | float) -> int:
     return round(float(q) * 1000)
 
 
-_MEM_UNITS = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "k": 10**3, "M": 10**6, "G": 10**9, "T": 10**12}
+_MEM_UNITS = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "k": 10**3, "M": 10**6, "G": 10**9,
+              "T": 10**12}
 
 
 def mem_bytes(quantity: str | int) -> int:

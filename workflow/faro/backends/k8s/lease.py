@@ -141,8 +141,9 @@ class LeaseLock:
                 return False
             raise
 
-    def _record(self, action: str, lease: dict[str, Any], t0: float, waited_for: str | None) -> dict[str, Any]:
-        return {"lease": f"{self.s.lock_namespace}/{self.s.lock_name}", "holder": self.holder, "action": action,
-                "uid": lease.get("metadata", {}).get("uid"),
+    def _record(self, action: str, lease: dict[str, Any], t0: float, waited_for: str | None) -> dict[str,
+                                                                                                     Any]:
+        return {"lease": f"{self.s.lock_namespace}/{self.s.lock_name}", "holder": self.holder,
+                "action": action, "uid": lease.get("metadata", {}).get("uid"),
                 "transitions": (lease.get("spec") or {}).get("leaseTransitions"),
                 "waited_s": round(self.monotonic() - t0, 3), "waited_for": waited_for}

@@ -107,7 +107,8 @@ def resource_quota(cell: Cell, s: K8sSettings) -> Obj:
     ann = {"faro.io/worker-quota-cpus": str(cell.quota),
            "faro.io/overhead-cpu": cpu_quantity(overhead_millicpu(s, len(cell.jobs)))}
     return {"apiVersion": "v1", "kind": "ResourceQuota",
-            "metadata": _meta("faro-quota", cell_namespace(cell, s), _labels(cell, s, "quota"), annotations=ann),
+            "metadata": _meta("faro-quota", cell_namespace(cell, s), _labels(cell, s, "quota"),
+                              annotations=ann),
             "spec": {"hard": {"requests.cpu": c, "requests.memory": m, "limits.cpu": c, "limits.memory": m}}}
 
 

@@ -202,7 +202,8 @@ def health(record: dict[str, Any], *, driver_check: bool = True, timeout_s: floa
             "print(json.dumps(ray.cluster_resources())); ray.shutdown()"
         )
         env = dict(os.environ, RAY_USAGE_STATS_ENABLED="0")
-        p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=timeout_s, env=env)
+        p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=timeout_s,
+                           env=env)
         if p.returncode != 0:
             raise RuntimeError(f"ray.init(address={record['gcs_address']}) failed: {p.stderr[-2000:]}")
         res = json.loads(p.stdout.strip().splitlines()[-1])

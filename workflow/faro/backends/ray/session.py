@@ -152,7 +152,8 @@ def deploy_jobs(run_dir: Path, run: RunSpec) -> dict:
         f"ray.init(address={head['gcs_address']!r}, logging_level='ERROR', log_to_driver=False);"
         "a = g(); ray.get(a.ping.remote(), timeout=60); ray.shutdown()"
     )
-    p = subprocess.run([sys.executable, "-c", code], env=_env(run), capture_output=True, text=True, timeout=120)
+    p = subprocess.run([sys.executable, "-c", code], env=_env(run), capture_output=True, text=True,
+                       timeout=120)
     if p.returncode != 0:
         raise RuntimeError(f"could not create the metrics actor: {p.stderr[-2000:]}")
     init = run.initial_replicas()
@@ -215,7 +216,8 @@ def launch_autoscaler(run_dir: Path, run: RunSpec) -> dict:
     cpath = run_dir / "live" / "autoscaler_config.json"
     cpath.write_text(json.dumps(acfg, indent=1))
     logf = open(raw / "autoscaler.log", "w")
-    proc = subprocess.Popen([sys.executable, "-m", "faro.serving.autoscaler", "--config", str(cpath.resolve())],
+    proc = subprocess.Popen([sys.executable, "-m", "faro.serving.autoscaler", "--config",
+                             str(cpath.resolve())],
                             env=_env(run), stdout=logf, stderr=subprocess.STDOUT, start_new_session=True)
     logf.close()
     rec = {"pid": proc.pid, "config": str(cpath.resolve())}
@@ -317,4 +319,5 @@ def teardown(run_dir: str | Path) -> dict:
     return out
 
 
-STAGES = {f.__name__: f for f in (setup_quota, deploy_clusters, deploy_jobs, launch_autoscaler, replay, fetch_logs)}
+STAGES = {f.__name__: f for f in (setup_quota, deploy_clusters, deploy_jobs, launch_autoscaler, replay,
+                                  fetch_logs)}

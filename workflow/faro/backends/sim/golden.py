@@ -68,7 +68,8 @@ def golden_checksums(project_root: str | Path, mirror: str | Path, *,
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m faro.backends.sim.golden", description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(prog="python -m faro.backends.sim.golden",
+                                 description=__doc__.splitlines()[0])
     ap.add_argument("--mirror", required=True, help="folder with the artifact's input.json and history")
     ap.add_argument("--project", default=".", help="project root (default: .)")
     ap.add_argument("--write", metavar="JSON", help="write {case, checksums} to this file")

@@ -103,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
 
     p = sub.add_parser("explain",
                        help="what each job's policy saw and decided at one minute of a run, and why "
-                       "the controller did or did not carry it out (reads the run's decisions.parquet)")
+                            "the controller did or did not carry it out (reads the run's decisions.parquet)")
     p.add_argument("cell",
                    help="a cell folder (results/32_cpus/faro_sum: seed 42, else the first) or a run folder")
     p.add_argument("--at", type=float, required=True, metavar="MINUTE", help="trace minute (from 0)")

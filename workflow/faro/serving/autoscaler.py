@@ -263,8 +263,7 @@ class MetricsActors:
         for i in range(len(self.clusters)):  # a head may still be starting: retry the connection
             got = tenacity.Retrying(stop=tenacity.stop_after_delay(self.connect_timeout_s),
                                     wait=tenacity.wait_exponential_jitter(multiplier=0.5, max=10.0),
-                                    reraise=True)(
-                self._connect_one, i)
+                                    reraise=True)(self._connect_one, i)
             self.handles.append(got)
         self.conn = list(self.handles)
         self.last = [{} for _ in self.clusters]

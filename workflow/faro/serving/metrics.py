@@ -146,7 +146,8 @@ def get_or_create_metrics_actor(on_head: bool = False):
     if on_head:
         from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
-        head = next(n["NodeID"] for n in ray.nodes() if n.get("Alive") and "node:__internal_head__" in n["Resources"])
+        head = next(n["NodeID"] for n in ray.nodes()
+                    if n.get("Alive") and "node:__internal_head__" in n["Resources"])
         opts["scheduling_strategy"] = NodeAffinitySchedulingStrategy(node_id=head, soft=False)
     return FaroMetrics.options(  # type: ignore[union-attr]
         name=ACTOR_NAME, namespace=NAMESPACE, lifetime="detached", get_if_exists=True, **opts

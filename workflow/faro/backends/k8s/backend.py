@@ -194,8 +194,8 @@ class K8sBackend:
                     "note": "no k8s session recorded"}
         detached = Path(run_dir) / "live" / DETACHED
         if detached.is_file():
-            note = (f"session {sess.ns} is detached (its API server was unreachable; see {detached}): kept for a "
-                    f"reattach; `snakemake teardown` deletes it")
+            note = (f"session {sess.ns} is detached (its API server was unreachable; see {detached}): "
+                    f"kept for a reattach; `snakemake teardown` deletes it")
             print(f"faro k8s: {note}", flush=True)
             return {"stage": "teardown", "backend": "k8s", "deleted": False, "namespace": sess.ns,
                     "note": note}

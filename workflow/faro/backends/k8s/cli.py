@@ -24,9 +24,11 @@ CLI_STAGES = {"setup_quota": "quota", "deploy_clusters": "clusters", "deploy_job
 
 def manifests(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m faro.backends.k8s.cli manifests",
-                                 description="Render a run's Kubernetes objects as YAML, as the stages apply them.")
+                                 description="Render a run's Kubernetes objects as YAML, "
+                                             "as the stages apply them.")
     ap.add_argument("--run-spec", type=Path, required=True,
-                    help="the run spec JSON the workflow wrote (RUN/manifests/run_spec.json, rule k8s_manifests)")
+                    help="the run spec JSON the workflow wrote "
+                         "(RUN/manifests/run_spec.json, rule k8s_manifests)")
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--ray-service", action="store_true", help="also render each job as a RayService")
     a = ap.parse_args(argv)

@@ -156,8 +156,9 @@ class KubeClient:
         except tenacity.RetryError as e:
             last = e.last_attempt.exception()
             raise ApiUnavailable(f"{what}: the API server kept failing for {self.retry_grace_s:.0f} s "
-                                 f"(last: {type(last).__name__}: {last}); the cell is left running in the "
-                                 f"cluster: run the same command again to reattach, or tear it down") from last
+                                 f"(last: {type(last).__name__}: {last}); the cell is left running in "
+                                 f"the cluster: run the same command again to reattach, or tear it down"
+                                 ) from last
 
     # -- construction -------------------------------------------------------------------
     @classmethod
@@ -230,7 +231,8 @@ class KubeClient:
 
     def stream_to(self, path: str, dest: Path, *, query: list[tuple[str, str]] | None = None,
                   timeout: float | None = None) -> int:
-        """GET ``path`` and stream the body into ``dest`` (atomically, retried whole); returns bytes written."""
+        """GET ``path`` and stream the body into ``dest`` (atomically, retried whole); returns bytes
+        written."""
         return self._retrying(f"GET {path}", lambda: self._stream_once(path, dest, query, timeout))
 
     def _stream_once(self, path: str, dest: Path, query: list[tuple[str, str]] | None,

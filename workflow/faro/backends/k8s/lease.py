@@ -110,7 +110,8 @@ class LeaseLock:
                     f"lease {self.s.lock_namespace}/{self.s.lock_name} is held by {waited_for!r} "
                     f"(expires {exp.isoformat() if exp else '?'}); waited {timeout_s:.0f} s for it. "
                     f"Another faro session is running on this cluster; if it died, wait for the lease to "
-                    f"expire or delete it: kubectl -n {self.s.lock_namespace} delete lease {self.s.lock_name}")
+                    f"expire or delete it: "
+                    f"kubectl -n {self.s.lock_namespace} delete lease {self.s.lock_name}")
             self.sleep(self.s.poll_s)
 
     def renew(self) -> dict[str, Any]:
@@ -141,8 +142,8 @@ class LeaseLock:
                 return False
             raise
 
-    def _record(self, action: str, lease: dict[str, Any], t0: float, waited_for: str | None) -> dict[str,
-                                                                                                     Any]:
+    def _record(self, action: str, lease: dict[str, Any], t0: float,
+                waited_for: str | None) -> dict[str, Any]:
         return {"lease": f"{self.s.lock_namespace}/{self.s.lock_name}", "holder": self.holder,
                 "action": action, "uid": lease.get("metadata", {}).get("uid"),
                 "transitions": (lease.get("spec") or {}).get("leaseTransitions"),

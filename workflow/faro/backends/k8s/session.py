@@ -122,7 +122,8 @@ class Session:
     def require_namespace(self) -> None:
         ns = self.kc.get("v1", "Namespace", self.ns)
         if ns is None or (ns.get("status") or {}).get("phase") == "Terminating":
-            raise StageError(f"namespace {self.ns} is gone or terminating: run the session from quota setup again")
+            raise StageError(f"namespace {self.ns} is gone or terminating: "
+                             f"run the session from quota setup again")
 
 
 def _stage(name: str, sess: Session, t0: float, wall0: float, **extra: Any) -> Record:
@@ -179,7 +180,8 @@ def creation_problems(kc: KubeClient, ns: str, involved: Callable[[Mapping[str, 
     for ev in kc.list("v1", "Event", ns, field_selector="type=Warning"):
         obj = ev.get("involvedObject") or {}
         msg = ev.get("message") or ""
-        if not ((ev.get("reason") in FAILED_CREATE | FAILED_START or "exceeded quota" in msg) and involved(obj)):
+        if not ((ev.get("reason") in FAILED_CREATE | FAILED_START or "exceeded quota" in msg)
+                and involved(obj)):
             continue
         t = event_time(ev)
         if t is not None and ((since is not None and t < since - CLOCK_SKEW_S)
@@ -254,7 +256,8 @@ def setup_quota(sess: Session, trace_text: str | None = None,
     rq = applied[1]
     return _stage("setup_quota", sess, t0, w0, lock=lock, objects=[summary(o) for o in applied],
                   resource_quota={"hard": (rq.get("spec") or {}).get("hard")},
-                  reused_namespace=existing is not None and (existing.get("status") or {}).get("phase") == "Active")
+                  reused_namespace=(existing is not None
+                                    and (existing.get("status") or {}).get("phase") == "Active"))
 
 
 def deploy_clusters(sess: Session) -> Record:
@@ -278,8 +281,8 @@ def deploy_clusters(sess: Session) -> Record:
                     ready_at.setdefault(c, sess.monotonic() - t0)
                 elif (prob := pod_problem(p)) is not None:
                     problems.append((f"Pod/{p['metadata']['name']}", *prob))
-        problems += current_events(sess, lambda o: o.get("kind") == "RayCluster" and o.get("name") in names,
-                                   w0)
+        problems += current_events(sess,
+                                   lambda o: o.get("kind") == "RayCluster" and o.get("name") in names, w0)
         missing = sorted(names - set(ready_at))
         return not missing, problems, {"not_ready": missing, "pods": {c: p["metadata"]["name"]
                                                                        for c, p in by_cluster.items()}}
@@ -373,8 +376,8 @@ def launch_autoscaler(sess: Session) -> Record:
         if pod is None:
             return False, problems, names
         if (st or {}).get("state") == "exited":
-            raise StageError(f"the autoscaler process in pod {pod} exited with {st.get('returncode')} at start "
-                             f"(kubectl -n {sess.ns} logs {pod})")
+            raise StageError(f"the autoscaler process in pod {pod} exited with {st.get('returncode')} "
+                             f"at start (kubectl -n {sess.ns} logs {pod})")
         files = (sess.kc.proxy("GET", sess.ns, "Pod", pod, mf.RECORDS_PORT, "files") or {}).get("files", [])
         return any(f["name"] == "autoscaler.jsonl" and f.get("size") for f in files), problems, [pod]
 
@@ -489,12 +492,12 @@ def replay(sess: Session) -> Record:
             local = _raw(sess, "replayer")
             if done[0] == "Complete" and local.is_dir() and any(local.iterdir()):
                 return _stage("replay", sess, t0, w0, lock=lock, objects=[summary(existing)],
-                              reattached=reattached,
-                              job_outcome="Complete", files=[{"name": p.name, "bytes": p.stat().st_size}
-                                                             for p in sorted(local.iterdir()) if p.is_file()],
+                              reattached=reattached, job_outcome="Complete",
+                              files=[{"name": p.name, "bytes": p.stat().st_size}
+                                     for p in sorted(local.iterdir()) if p.is_file()],
                               note="the replay had finished and its records were fetched before")
-            raise StageError(f"replayer Job {mf.REPLAYER} in {sess.ns} already ended ({done[0]}: {done[1]}) and its "
-                             f"records were not fetched: run the session again from setup_quota")
+            raise StageError(f"replayer Job {mf.REPLAYER} in {sess.ns} already ended ({done[0]}: {done[1]}) "
+                             f"and its records were not fetched: run the session again from setup_quota")
     else:
         applied = [sess.kc.apply(o) for o in mf.replayer_objects(sess.cell, sess.s)]
     sel = f"job-name={mf.REPLAYER}"

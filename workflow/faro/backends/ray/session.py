@@ -226,7 +226,8 @@ def launch_autoscaler(run_dir: Path, run: RunSpec) -> dict:
     decisions = raw / "autoscaler.jsonl"
     while not (decisions.exists() and '"kind": "start"' in decisions.read_text()):
         if proc.poll() is not None:
-            raise RuntimeError(f"autoscaler exited with {proc.returncode} at start; see {raw / 'autoscaler.log'}")
+            raise RuntimeError(f"autoscaler exited with {proc.returncode} at start; "
+                               f"see {raw / 'autoscaler.log'}")
         if time.monotonic() - t > 60:
             raise TimeoutError("autoscaler did not start within 60 s")
         time.sleep(0.2)
@@ -240,7 +241,8 @@ def replay(run_dir: Path, run: RunSpec) -> dict:
     asr = _read_live(run_dir, "autoscaler.json")
     if not _autoscaler_alive(asr):
         raise SessionGone(
-            f"the autoscaler (pid {asr and asr.get('pid')}) is not running: the session is gone and must be rebuilt"
+            f"the autoscaler (pid {asr and asr.get('pid')}) is not running: "
+            f"the session is gone and must be rebuilt"
         )
     jobs = _read_live(run_dir, "jobs.json") or {}
     raw = run_dir / "raw"

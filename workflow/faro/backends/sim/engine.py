@@ -288,8 +288,8 @@ def simulate(
     del arrivals
     jobs = range(exp.n_jobs)
     f4 = np.float32
-    service = np.concatenate([exp.job_models[j].service_time.draw(streams.service(j),
-                                                                  sizes[j]).astype(f4) for j in jobs])
+    service = np.concatenate([exp.job_models[j].service_time.draw(streams.service(j), sizes[j]).astype(f4)
+                              for j in jobs])
     if replica_overhead_s:
         service += f4(replica_overhead_s)
     router_in = np.concatenate([exp.router.draw(streams.router(j, 0), sizes[j]).astype(f4) for j in jobs])
@@ -310,8 +310,8 @@ def simulate(
     arrivals_cum = np.zeros((exp.n_jobs, n_sec + 1), np.int64)
     for j in jobs:
         a = arrival[offsets[j] : offsets[j + 1]]
-        arrivals_cum[j,
-                     1:] = np.cumsum(np.bincount(np.minimum(a.astype(np.int64), n_sec - 1), minlength=n_sec))
+        arrivals_cum[j, 1:] = np.cumsum(np.bincount(np.minimum(a.astype(np.int64), n_sec - 1),
+                                                    minlength=n_sec))
 
     cluster = SimCluster(exp, quota, kernel, streams.dispatch())
     cluster.admission_draws = admission_draws

@@ -10,7 +10,8 @@ other numpy CPU features, BLAS kernels and numba target CPUs.
 
 After a change that is meant to change results, rewrite the file and say why in the commit::
 
-    python -m faro.backends.sim.golden --mirror ../shared/data/faro-artifact --write tests/golden/checksums.json
+    python -m faro.backends.sim.golden --mirror ../shared/data/faro-artifact \
+        --write tests/golden/checksums.json
 """
 
 from __future__ import annotations

@@ -26,8 +26,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "workflow"))
 
 
-def one_run(name: str, quota: int, seed: int, exp, trace, data_dir: str, record: bool) -> tuple[float, float,
-                                                                                                int]:
+def one_run(name: str, quota: int, seed: int, exp, trace, data_dir: str,
+            record: bool) -> tuple[float, float, int]:
     """(seconds of the run, seconds inside the recorder, rows)."""
     from faro.backends.sim.engine import simulate
     from faro.control.records import DecisionRecorder
@@ -78,7 +78,8 @@ def main() -> int:
     exp = load_experiment(ROOT / "experiments/twitter_10jobs/experiment.yaml")
     trace = parse_trace(a.trace, exp.jobs)
     one_run("aiad", a.quota, a.seed, exp, trace, a.data_dir, False)  # warm the compiled kernel
-    print("policy | without records (s) | with records (s) | overhead | inside the recorder (s) | its share | rows")
+    print("policy | without records (s) | with records (s) | overhead | "
+          "inside the recorder (s) | its share | rows")
     for name in a.policies.split(","):
         off, on, ins, rows = [], [], [], 0
         for _ in range(a.repeats):

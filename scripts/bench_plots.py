@@ -77,7 +77,8 @@ def in_process(root: Path, out: Path, seed: int) -> dict[str, list[float]]:
     runs = read_stats_table(table)
     quotas = sorted(int(q) for q in runs["quota"].unique())
     policies = list(dict.fromkeys(runs["policy"]))
-    jobs = [c[len("avg_util_"):] for c in runs.columns if c.startswith("avg_util_") and not c.endswith("_std")]
+    jobs = [c[len("avg_util_"):] for c in runs.columns
+            if c.startswith("avg_util_") and not c.endswith("_std")]
     seeds = sorted(runs["seed"].unique())
     qp = {"policies": policies, "quotas": quotas}
     tables = {k: str(out / f"t.{k}") for k in ("csv", "md", "tex", "html")}
@@ -145,7 +146,8 @@ def main() -> None:
     for kind, v in t.items():
         print(f"  {kind:24s} n={len(v):3d}  median {np.median(v):6.2f} s  total {sum(v):6.1f} s")
     print(f"  {'all':24s}        total {total:6.1f} s wall, {cpu:6.1f} s CPU (one process, no start-up; "
-          f"CPU time is what a quiet machine's wall time would be, load average now {os.getloadavg()[0]:.1f})")
+          f"CPU time is what a quiet machine's wall time would be, "
+          f"load average now {os.getloadavg()[0]:.1f})")
 
     if args.snakemake:
         rules = [r for r, pattern in PLOT_RULES.items() if any(args.root.glob(pattern))]

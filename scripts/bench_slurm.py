@@ -69,12 +69,15 @@ def main() -> int:
     lo, sl = statistics.median(local_t), statistics.median(slurm_t)
     slots = cpus  # every run's job asks for 1 CPU
     waves = -(-n_jobs // slots)
-    print(f"\nmatrix: policies {a.policies} x quotas {a.quotas}, 30-minute window, {a.repeats} repeats (medians)")
+    print(f"\nmatrix: policies {a.policies} x quotas {a.quotas}, 30-minute window, "
+          f"{a.repeats} repeats (medians)")
     print("| executor | wall time | Slurm jobs | a Slurm job's own run time |")
     print("|---|---|---|---|")
     print(f"| local, --cores {a.cores} | {lo:.1f} s | - | - |")
-    print(f"| --profile profiles/slurm ({cpus} CPUs) | {sl:.1f} s | {n_jobs} | median {statistics.median(job_t):.0f} s |")
-    print(f"overhead per Slurm job: ({sl:.1f} - {lo:.1f}) s / {waves} waves of {slots} jobs = {(sl - lo) / waves:.1f} s")
+    print(f"| --profile profiles/slurm ({cpus} CPUs) | {sl:.1f} s | {n_jobs} | "
+          f"median {statistics.median(job_t):.0f} s |")
+    print(f"overhead per Slurm job: ({sl:.1f} - {lo:.1f}) s / {waves} waves of {slots} jobs "
+          f"= {(sl - lo) / waves:.1f} s")
     return 0
 
 

@@ -111,7 +111,8 @@ def main() -> None:
     print(f"\n10 jobs, quota 32, {len(rates_list)} decisions (every {args.every} min):")
     for obj in OBJECTIVES:
         secs = timed_chain(rates_list, 32, np.full(10, 3), solve, objective=obj, **common)
-        print(f"  {obj:18s} median {1e3 * np.median(secs):7.1f} ms   p90 {1e3 * np.quantile(secs, 0.9):7.1f} ms")
+        print(f"  {obj:18s} median {1e3 * np.median(secs):7.1f} ms   "
+              f"p90 {1e3 * np.quantile(secs, 0.9):7.1f} ms")
 
     if not args.skip_large:
         big = [np.tile(r, (10, 1)) for r in rates_list[: args.large_instances]]
@@ -162,14 +163,16 @@ def main() -> None:
             w.writerow({c: r[c] for c in cols})
     tmp.replace(args.out)
 
-    print(f"\nOptimality vs time, 10 jobs / {q} CPUs, objective {args.opt_objective}, {len(insts)} instances:")
+    print(f"\nOptimality vs time, 10 jobs / {q} CPUs, objective {args.opt_objective}, "
+          f"{len(insts)} instances:")
     print(f"  {'setting':16s} {'utility':8s} {'median ms':>10s} {'median opt':>11s} {'min opt':>8s}")
     for setting in dict.fromkeys(r["setting"] for r in rows):
         for utility in ("relaxed", "step"):
             sel = [r for r in rows if r["setting"] == setting and r["utility"] == utility]
             s = np.array([r["seconds"] for r in sel])
             o = np.array([r["normalised_optimality"] for r in sel])
-            print(f"  {setting:16s} {utility:8s} {1e3 * np.median(s):10.1f} {np.median(o):11.4f} {o.min():8.4f}")
+            print(f"  {setting:16s} {utility:8s} {1e3 * np.median(s):10.1f} {np.median(o):11.4f} "
+                  f"{o.min():8.4f}")
     print(f"\nwrote {args.out} ({len(rows)} rows)")
 
 

@@ -63,7 +63,8 @@ def main() -> int:
                 t0 = time.monotonic()
                 serve_api.put_config(head["dashboard_url"],
                                      serve_config([app_config("cal", n)], head["http_port"]))
-                while len(serve_api.job_states(serve_api.get_details(head["dashboard_url"]))["cal"]["running"]) < n:
+                while len(serve_api.job_states(
+                        serve_api.get_details(head["dashboard_url"]))["cal"]["running"]) < n:
                     time.sleep(0.05)
                 starts.append(time.monotonic() - t0)
         finally:
@@ -75,7 +76,8 @@ def main() -> int:
     print(f"replica start (scale-up request -> RUNNING): {', '.join(f'{s:.2f}' for s in starts)} s, "
           f"median {statistics.median(starts):.2f} s")
     print("experiment.yaml:")
-    print(f"  router: {{shape: {shape:.4f}, loc: {loc:.6f}, scale: {scale:.6f}}}  # mean {1000 * crossing.mean():.2f} ms per crossing")
+    print(f"  router: {{shape: {shape:.4f}, loc: {loc:.6f}, scale: {scale:.6f}}}  "
+          f"# mean {1000 * crossing.mean():.2f} ms per crossing")
     print(f"  cluster: cold_start_s / warm_start_s: {statistics.median(starts):.1f}")
     return 0
 

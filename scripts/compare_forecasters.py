@@ -5,8 +5,9 @@ for every (policy, forecaster, quota, seed) and writes a tidy CSV of the stats, 
 prints five-seed means. Forecasters: default (light), last_value, oracle (and nhits when
 the optional extra is installed and trained: `snakemake results/data/models/nhits/manifest.json`).
 
-    python scripts/compare_forecasters.py --policies faro_sum,faro_fair --forecasters default,last_value,oracle \
-        --quotas 32,36 --seeds 24,32,40,42,62 --out results/forecasters.csv --jobs 2 [--quantile 0.6]
+    python scripts/compare_forecasters.py --policies faro_sum,faro_fair \
+        --forecasters default,last_value,oracle --quotas 32,36 --seeds 24,32,40,42,62 \
+        --out results/forecasters.csv --jobs 2 [--quantile 0.6]
 
 ``--quantile`` overrides the Faro configs' planning quantile (default: each config's own).
 """

@@ -1,4 +1,4 @@
-"""Golden checksums: short reference runs whose Parquet data must come out bit for bit the same.
+r"""Golden checksums: short reference runs whose Parquet data must come out bit for bit the same.
 
 One seed fixes a run completely, on every machine (see :mod:`faro.numerics`).  This module
 runs a few short cells of the main experiment (the busiest half hour of the artifact's trace,

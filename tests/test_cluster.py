@@ -27,7 +27,8 @@ REMOTE_RULES = {"train_forecaster", "train_nhits"}
 
 
 def test_run_memory_covers_the_measured_peaks_with_headroom():
-    # peaks of a run's jobs on this project's machine (faro.workflow.executor): 10 jobs 673 MB, 100 jobs 4,802 MB
+    # peaks of a run's jobs on this project's machine (faro.workflow.executor): 10 jobs 673 MB,
+    # 100 jobs 4,802 MB
     assert run_mem_mb(10) >= 673 * 1.4 and run_mem_mb(100) >= 4802 * 1.4
     assert run_mem_mb(10) <= 673 * 2 and run_mem_mb(100) <= 4802 * 2  # not wasteful either
     assert run_mem_mb(2) < run_mem_mb(10) < run_mem_mb(20) < run_mem_mb(100)
@@ -67,14 +68,16 @@ from snakemake.settings.types import ConfigSettings, OutputSettings, ResourceSet
 config = json.loads(sys.argv[1])
 with SnakemakeApi(OutputSettings()) as api:
     wf = api.workflow(resource_settings=ResourceSettings(), config_settings=ConfigSettings(config=config),
-                      snakefile=__import__("pathlib").Path("Snakefile"), workdir=__import__("pathlib").Path("."))._workflow
+                      snakefile=__import__("pathlib").Path("Snakefile"),
+                      workdir=__import__("pathlib").Path("."))._workflow
     out = {}
     for rule in wf.rules:
         res = {}
         for key in ("_cores", "mem_mb", "runtime"):
             v = rule.resources.get(key)
             res[key] = None if v is None else v.evaluate(None, attempt=1).value
-        out[rule.name] = {"local": rule.name in wf._localrules, "group": rule._group, **res}  # rule.group is None unless executing remotely
+        # rule.group is None unless executing remotely
+        out[rule.name] = {"local": rule.name in wf._localrules, "group": rule._group, **res}
     print("RULES " + json.dumps(out))
 """
 
@@ -89,7 +92,8 @@ def test_every_rule_is_local_or_a_sized_cluster_job(tmp_path):
     assert "localrules directive specifies rules that are not present" not in out.stdout + out.stderr
     rules = json.loads(next(ln for ln in out.stdout.splitlines() if ln.startswith("RULES "))[6:])
     remote = {name for name, r in rules.items() if not r["local"]}
-    assert remote == RUN_RULES | REMOTE_RULES, f"unexpected cluster rules: {sorted(remote ^ (RUN_RULES | REMOTE_RULES))}"
+    assert remote == RUN_RULES | REMOTE_RULES, (f"unexpected cluster rules: "
+                                                f"{sorted(remote ^ (RUN_RULES | REMOTE_RULES))}")
     for name in remote:
         r = rules[name]
         assert r["group"] == (RUN_GROUP if name in RUN_RULES else None), name
@@ -116,7 +120,8 @@ def _tiny_experiment(tmp_path: Path) -> Path:
     base["trace"] = {"file": "trace.json"}
     base["jobs"] = {"names": ["job0", "job1"], "model": "resnet34"}
     (exp / "experiment.yaml").write_text(yaml.safe_dump(base))
-    (exp / "trace.json").write_text('{"ts": 0, "counts": {"job0": {"classifier": 5}, "job1": {"classifier": 5}}}\n')
+    (exp / "trace.json").write_text('{"ts": 0, "counts": {"job0": {"classifier": 5}, '
+                                    '"job1": {"classifier": 5}}}\n')
     return exp
 
 
@@ -137,7 +142,8 @@ def test_a_live_backend_job_started_by_a_remote_executor_fails(tmp_path):
 def test_live_backend_with_the_slurm_profile_fails_before_submitting(tmp_path):
     pytest.importorskip("snakemake_executor_plugin_slurm")
     if shutil.which("squeue") is None:
-        pytest.skip("Slurm's client tools are not installed (the Slurm executor plugin needs squeue or sacct to load)")
+        pytest.skip("Slurm's client tools are not installed "
+                    "(the Slurm executor plugin needs squeue or sacct to load)")
     exp = _tiny_experiment(tmp_path)
     out = subprocess.run(
         [sys.executable, "-m", "snakemake", "--profile", "profiles/slurm", "--nolock", "stats", "--config",

@@ -51,8 +51,8 @@ def test_one_row_per_job_and_tick_with_clamp_retry_and_ledger():
     df = rec.table().to_pandas()
     assert len(df) == 4 and rec.rows == 4
     a10, b10, a20, b20 = (df.iloc[k] for k in range(4))
-    assert (a10["job"], a10["requested"], a10["applied"], a10["outcome"], a10["shortfall"]) == ("a", 3, 2,
-                                                                                                "clamped", 1)
+    assert ((a10["job"], a10["requested"], a10["applied"], a10["outcome"], a10["shortfall"])
+            == ("a", 3, 2, "clamped", 1))
     assert (a10["free_cpus_before"], a10["free_cpus_after"], a10["retry"]) == (1, 0, False)
     assert (a20["outcome"], a20["applied"], a20["shortfall"]) == ("dropped", 2, 1)
     assert (a20["retry"], a20["trials_left"]) == (True, 1)
@@ -73,8 +73,8 @@ def test_busy_executor_is_recorded():
                           initial={"a": 1, "b": 2})
     ctl.tick(10.0, metrics())
     row = rec.table().to_pandas().set_index("job").loc["b"]
-    assert (row["outcome"], bool(row["executor_busy"]), row["requested"], row["applied"]) == ("dropped", True,
-                                                                                              1, 2)
+    assert ((row["outcome"], bool(row["executor_busy"]), row["requested"], row["applied"])
+            == ("dropped", True, 1, 2))
     assert (row["shortfall"], row["free_cpus_after"]) == (-1, 1)
 
 
@@ -101,7 +101,8 @@ def test_explain_prints_what_was_seen_asked_and_done(tmp_path):
     assert "ticks 10, 20, 30 s" in text
     assert "a: saw 1/1 replicas active, 3 queued + 2 held, latency 900 ms, 60 requests" in text
     assert "clamped to the ledger's free CPUs: 2 of 3 (1 short)" in text
-    assert "(a retry); controller: not carried out (the ledger had 0 free CPUs) and no trial left: dropped" in text
+    assert ("(a retry); controller: not carried out (the ledger had 0 free CPUs) "
+            "and no trial left: dropped") in text
     with pytest.raises(ValueError, match="no controller tick in minute 5"):
         explain(run, 5)
 

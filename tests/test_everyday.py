@@ -143,8 +143,8 @@ def test_run_identity_ignores_the_rest_of_the_matrix():
 
 
 def test_policy_params_unknown_key_names_it_with_a_suggestion():
-    with pytest.raises(ParamError,
-                       match=r"params\.upscale_tick: unknown parameter of AIAD \(did you mean 'upscale_ticks'\?\)"):
+    with pytest.raises(ParamError, match=r"params\.upscale_tick: unknown parameter of AIAD "
+                                         r"\(did you mean 'upscale_ticks'\?\)"):
         resolve_params(AIAD, {"upscale_tick": 2})
 
 
@@ -188,7 +188,8 @@ def test_policy_param_typo_fails_the_config_check_naming_file_and_key(tmp_path):
     with pytest.raises(ConfigError) as e:
         check_config(tiny_config(tmp_path, policy_dir=str(pol)))
     msg = str(e.value)
-    assert str(pol / "aiad.yaml") in msg and "params.upscale_tick" in msg and "did you mean 'upscale_ticks'" in msg
+    assert (str(pol / "aiad.yaml") in msg and "params.upscale_tick" in msg
+            and "did you mean 'upscale_ticks'" in msg)
 
 
 # ---------------------------------------------------------------- 4. config errors

@@ -85,7 +85,8 @@ def test_a_corrupt_output_is_rebuilt_by_a_plain_rerun(tmp_path):
     req.write_bytes(req.read_bytes()[:1000])  # truncated
     doctor = subprocess.run([*SNAKEMAKE[:1], "-m", "faro.cli", "doctor", str(tmp_path / "results")],
                             capture_output=True, text=True, cwd=PROJECT)
-    assert doctor.returncode == 1 and f"corrupt    {req}" in doctor.stdout and "snakemake --cores 2" in doctor.stdout
+    assert (doctor.returncode == 1 and f"corrupt    {req}" in doctor.stdout
+            and "snakemake --cores 2" in doctor.stdout)
     for _ in range(2):  # the plain command, run as a user would after the failure
         out = smk(tmp_path, "stats", config=cfg)
     assert "parse_logs" not in rules_run(out), "rebuilt once, then nothing to do"
@@ -146,7 +147,8 @@ def test_ctrl_c_prints_one_line_saying_how_to_resume(tmp_path):
     rest = proc.stdout.read()
     proc.stdout.close()
     assert proc.wait(timeout=120) != 0
-    assert "faro: Ctrl-C interrupted rule replay (quota 20, policy aiad, seed 42); run the same command" in rest
+    assert ("faro: Ctrl-C interrupted rule replay (quota 20, policy aiad, seed 42); "
+            "run the same command") in rest
     assert "Traceback" not in rest and "numba" not in rest, rest[-3000:]
 
 
@@ -160,7 +162,8 @@ def test_policy_parameter_typo_fails_before_anything_runs(tmp_path):
     out = smk(tmp_path, "-n", "all", config={"policy_dir": str(pol)}, check=False)
     text = out.stdout + out.stderr
     assert out.returncode != 0
-    assert f"{pol / 'aiad.yaml'}: params.upscale_tick: unknown parameter of AIAD (did you mean 'upscale_ticks'?)" in text
+    assert (f"{pol / 'aiad.yaml'}: params.upscale_tick: unknown parameter of AIAD "
+            f"(did you mean 'upscale_ticks'?)") in text
 
 
 def test_trace_problems_are_caught_before_anything_runs(tmp_path):

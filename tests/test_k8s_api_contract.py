@@ -132,8 +132,8 @@ class StandIn:
         self.put(path, ev)
 
     def requests(self, method: str | None = None, pattern: str = "") -> list[dict[str, Any]]:
-        return [r for r in self.log if (method is None or r["method"] == method) and re.search(pattern,
-                                                                                               r["path"])]
+        return [r for r in self.log
+                if (method is None or r["method"] == method) and re.search(pattern, r["path"])]
 
     @staticmethod
     def status(code: int, reason: str, message: str) -> Response:
@@ -264,7 +264,8 @@ class StandIn:
         sel = args.get("labelSelector")
         if sel:
             want = dict(kv.split("=", 1) for kv in sel.split(","))
-            items = [o for o in items if all((o["metadata"].get("labels") or {}).get(k) == v for k, v in want.items())]
+            items = [o for o in items
+                     if all((o["metadata"].get("labels") or {}).get(k) == v for k, v in want.items())]
         fsel = args.get("fieldSelector")
         if fsel == "type=Warning":
             items = [o for o in items if o.get("type") == "Warning"]
@@ -405,8 +406,8 @@ def test_quota_exceeded_pod_creation_is_reported(api, kc):
     """API-contract test, not a cluster test: KubeRay's FailedToCreateHeadPod 'exceeded quota' event."""
     sess = make_session(kc, ready_timeout_s=30.0)
     st.setup_quota(sess)
-    msg = ('pods "serve-cluster1-head-q" is forbidden: exceeded quota: faro-quota, requested: requests.cpu=1250m, '
-           'used: requests.cpu=16, limited: requests.cpu=16')
+    msg = ('pods "serve-cluster1-head-q" is forbidden: exceeded quota: faro-quota, '
+           'requested: requests.cpu=1250m, used: requests.cpu=16, limited: requests.cpu=16')
 
     def hook(s: StandIn) -> None:  # KubeRay keeps failing: the event recurs (count, lastTimestamp move)
         if any(o["kind"] == "RayCluster" for o in s.objs.values()):
@@ -451,7 +452,8 @@ def test_deploy_jobs_puts_serve_config_through_the_service_proxy(api, kc):
 
         def status(req, i=i):
             gets["n"] += 1
-            return {"applications": {f"serve-cluster{i}": {"status": "RUNNING" if gets["n"] > 2 else "DEPLOYING"}}}
+            return {"applications": {
+                f"serve-cluster{i}": {"status": "RUNNING" if gets["n"] > 2 else "DEPLOYING"}}}
         api.proxy[("GET", f"{svc}/api/serve/applications/")] = status
     rec = st.deploy_jobs(sess)
     puts = api.requests("PUT", "/proxy/")
@@ -508,8 +510,8 @@ def test_launch_autoscaler_waits_for_available_and_started(api, kc):
                 state["log_size"] = 120
     api.on_request.append(hook)
     rec = st.launch_autoscaler(sess)
-    assert [p["path"].split("/")[-2] for p in api.requests("PATCH")][-2:] == ["serviceaccounts",
-                                                                              "deployments"]
+    assert ([p["path"].split("/")[-2] for p in api.requests("PATCH")][-2:]
+            == ["serviceaccounts", "deployments"])
     assert [o["kind"] for o in rec["objects"]] == ["ServiceAccount", "Deployment"]
     assert rec["pods"] == ["faro-autoscaler-abc"]
     assert api.requests("GET", "pods/faro-autoscaler-abc:8080/proxy/files")  # it waited for the log
@@ -603,8 +605,8 @@ def test_replay_fails_when_the_autoscaler_dies_during_it(api, kc, tmp_path):
     _autoscaler_pod(api, "faro-autoscaler-abc", auto)
     api.add_pod("faro-replayer-1", {"job-name": "faro-replayer"}, ready=True)
     api.proxy[("GET", "faro-replayer-1:8080/status")] = lambda req: {"state": "running"}
-    api.proxy[("GET",
-               "faro-replayer-1:8080/files")] = lambda req: {"files": [{"name": "requests.csv", "size": 9}]}
+    api.proxy[("GET", "faro-replayer-1:8080/files")] = lambda req: {
+        "files": [{"name": "requests.csv", "size": 9}]}
 
     def dies(s: StandIn) -> None:
         if len(s.requests("GET", "faro-replayer-1:8080/proxy/status")) >= 3:
@@ -681,7 +683,8 @@ def test_expired_lease_is_taken_over_with_a_transition(api, kc):
 
 
 def test_lease_renew_and_release(api, kc):
-    """API-contract test, not a cluster test: renew extends our lease; release deletes it with a precondition."""
+    """API-contract test, not a cluster test: renew extends our lease; release deletes it with a
+    precondition."""
     lock = LeaseLock(kc, settings(), "me")
     lock.acquire()
     lock.renew()

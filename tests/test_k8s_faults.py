@@ -193,12 +193,12 @@ def test_heads_are_sized_for_their_load_and_configurable():
     the metrics actor; the artifact gave its heads 4 GiB, KubeRay's autoscaler sample 5 GiB."""
     cell = make_session(KubeClient.for_host("http://127.0.0.1:9")).cell
     s = K8sSettings()
-    head = mf.ray_cluster(cell, s,
-                          "serve-cluster0")["spec"]["headGroupSpec"]["template"]["spec"]["containers"][0]
+    head = (mf.ray_cluster(cell, s, "serve-cluster0")
+            ["spec"]["headGroupSpec"]["template"]["spec"]["containers"][0])
     assert mem_bytes(head["resources"]["limits"]["memory"]) >= 4 * 2**30
     s2 = s.with_(head=type(s.head)("2", "6Gi"))
-    head2 = mf.ray_cluster(cell, s2,
-                           "serve-cluster0")["spec"]["headGroupSpec"]["template"]["spec"]["containers"][0]
+    head2 = (mf.ray_cluster(cell, s2, "serve-cluster0")
+             ["spec"]["headGroupSpec"]["template"]["spec"]["containers"][0])
     assert head2["resources"]["requests"] == {"cpu": "2", "memory": "6Gi"}
     _, mem = mf.quota_totals(cell, s2)
     assert mem - mf.quota_totals(cell, s)[1] == 2 * 2**30  # the quota grows with the heads
@@ -250,7 +250,8 @@ def test_replay_reattaches_to_a_running_replayer_job(api, kc, tmp_path):
             auto.update(state="exited", returncode=0)
     api.on_request.append(ends)
     rec = st.replay(sess)
-    assert rec["reattached"]["job_uid"] == job["metadata"]["uid"] and rec["reattached"]["job_state"] == "Running"
+    assert (rec["reattached"]["job_uid"] == job["metadata"]["uid"]
+            and rec["reattached"]["job_state"] == "Running")
     assert not api.requests("PATCH", "jobs")  # the running Job was not applied again
     assert (tmp_path / "replayer" / "requests.csv").read_bytes() == b"a,b\n1,2\n"
 

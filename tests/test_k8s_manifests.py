@@ -24,8 +24,8 @@ from faro.backends.k8s.config import (
     settings_from_config,
 )
 
-TRACE = Path(os.environ.get("FARO_DATA_MIRROR") or Path(__file__).resolve().parents[2] / "shared/data/faro-artifact") \
-    / "input.json"
+TRACE = Path(os.environ.get("FARO_DATA_MIRROR")
+             or Path(__file__).resolve().parents[2] / "shared/data/faro-artifact") / "input.json"
 if not TRACE.exists():  # CI clones main next to a copy of shared/
     TRACE = Path(__file__).resolve().parents[2] / "shared" / "data" / "faro-artifact" / "input.json"
 
@@ -211,7 +211,8 @@ def test_rendered_yaml_loads_back(tmp_path):
     objs = mf.render_cell(cell, s, TRACE.read_text()) + [mf.lease(s, "h", dt.datetime.now(dt.UTC))]
     mf.write_yaml(objs, tmp_path)
     docs = list(yaml.safe_load_all((tmp_path / "all.yaml").read_text()))
-    assert len(docs) == 3 + 10 + 2 + 3 + 1  # quota objs, clusters, autoscaler (SA, Deployment), replayer, lease
+    # quota objs, clusters, autoscaler (SA, Deployment), replayer, lease
+    assert len(docs) == 3 + 10 + 2 + 3 + 1
     assert docs[0] == {"apiVersion": "v1", "kind": "Namespace", "metadata": docs[0]["metadata"]}
     assert docs[0]["metadata"]["name"] == "faro-32cpus-faro-sum"
     assert len(list(tmp_path.glob("*-raycluster-*.yaml"))) == 10

@@ -32,8 +32,8 @@ UNIT_TIME = 5.0
 
 
 def _running(rec: dict, job: str) -> int:
-    return len(serve_api.job_states(serve_api.get_details(rec["dashboard_url"])).get(job, {}).get("running",
-                                                                                                  []))
+    return len(serve_api.job_states(serve_api.get_details(rec["dashboard_url"]))
+               .get(job, {}).get("running", []))
 
 
 def _records(path: Path) -> list[dict]:
@@ -84,20 +84,21 @@ def test_the_inpod_autoscaler_survives_losing_one_of_two_real_heads(tmp_path):
         log = raw / "autoscaler.jsonl"
         deadline = time.monotonic() + 120
         while not any(r["kind"] == "start" for r in _records(log)):
-            assert procs[0].poll() is None and time.monotonic() < deadline, (tmp_path / "autoscaler.out").read_text()
+            assert (procs[0].poll() is None
+                    and time.monotonic() < deadline), (tmp_path / "autoscaler.out").read_text()
             time.sleep(0.5)
-        urls = {job: f"http://127.0.0.1:{rec['http_port']}/{job}" for rec, job in zip(heads, JOBS,
-                                                                                      strict=True)}
+        urls = {job: f"http://127.0.0.1:{rec['http_port']}/{job}"
+                for rec, job in zip(heads, JOBS, strict=True)}
         (tmp_path / "job_urls.json").write_text(json.dumps(urls))
         procs.append(subprocess.Popen([sys.executable, "-m", "faro.serving.replayer", "--trace", trace,
-                                       "--job-urls", str(tmp_path / "job_urls.json"), "--unit-time",
-                                       str(UNIT_TIME),
-                                       "--seed", "42", "--out", str(raw), "--timeout-s", "5"], env=env,
-                                      cwd=PROJECT,
+                                       "--job-urls", str(tmp_path / "job_urls.json"),
+                                       "--unit-time", str(UNIT_TIME), "--seed", "42", "--out", str(raw),
+                                       "--timeout-s", "5"], env=env, cwd=PROJECT,
                                       stdout=open(tmp_path / "replayer.out", "w"), stderr=subprocess.STDOUT))
         deadline = time.monotonic() + 60
         while sum(r["kind"] == "tick" for r in _records(log)) < 2:
-            assert time.monotonic() < deadline and procs[0].poll() is None, (tmp_path / "autoscaler.out").read_text()
+            assert (time.monotonic() < deadline
+                    and procs[0].poll() is None), (tmp_path / "autoscaler.out").read_text()
             time.sleep(0.5)
         killed_at = time.time()
         cluster.stop_head(heads[1], grace_s=0.5)  # job-b's head dies mid-run

@@ -131,9 +131,8 @@ def tree(tmp_path_factory) -> Path:
     pd.DataFrame({"method": ["cobyla", "cobyla", "de", "de"], "utility": ["relaxed", "step"] * 2,
                   "seconds": [0.01, 0.008, 0.2, 0.3], "objective": [9.0, 8.8, 9.0, 8.9],
                   "normalised_optimality": [1.0, 0.98, 1.0, 0.99],
-                  "setting": ["cobyla", "cobyla", "de_maxiter20",
-                              "de_maxiter20"]}).to_csv(bench / "solver.csv",
-                                                                                         index=False)
+                  "setting": ["cobyla", "cobyla", "de_maxiter20", "de_maxiter20"]}).to_csv(
+        bench / "solver.csv", index=False)
     return root
 
 
@@ -211,7 +210,8 @@ def test_every_figure_from_the_tree(tree):
 
     out = figure(root, "job_latency")
     R.plot_job_latency(smk(root, "plot_job_latency",
-                           input={"latency": [str(root / f"{q}_cpus/{p}/seed_1/job_latency.parquet") for q, p in keys]},
+                           input={"latency": [str(root / f"{q}_cpus/{p}/seed_1/job_latency.parquet")
+                                              for q, p in keys]},
                            output=out,
                            params={"cells_keys": keys, "jobs": JOBS, "slo_ms": {j: 720.0 for j in JOBS}}))
     made += out.values()
@@ -315,8 +315,8 @@ def test_tables_are_written_in_four_formats(tree):
 
 def _runs(rows):
     base = {"experiment": "x", "backend": "sim", "p99": 100.0, "failed": 0, "avg_used_replicas": 10.0,
-            "slo_rate": 80.0,
-            "avg_util_a": 0.5, "avg_util_b": 0.5, "avg_slo_rate_a": 0.9, "avg_slo_rate_b": 0.8}
+            "slo_rate": 80.0, "avg_util_a": 0.5, "avg_util_b": 0.5, "avg_slo_rate_a": 0.9,
+            "avg_slo_rate_b": 0.8}
     return with_derived(pd.DataFrame([{**base, **r} for r in rows]))
 
 
@@ -386,7 +386,8 @@ def test_sim_vs_real_relative_error_and_ranking():
     d2, _ = sim_vs_real(sim2, real, labels=("sim", "k8s"))
     f2 = d2[d2["policy"] == "fairshare"].iloc[0]
     assert f2["n_seeds_sim"] == 2 and f2["n_seeds_k8s"] == 1
-    assert f2["lost_utility_sim"] == pytest.approx(0.9) and f2["lost_utility_sim_std"] == pytest.approx(0.2 / 2**0.5)
+    assert (f2["lost_utility_sim"] == pytest.approx(0.9)
+            and f2["lost_utility_sim_std"] == pytest.approx(0.2 / 2**0.5))
     shown = display_sim_vs_real(d2, labels=("sim", "k8s"))
     row = shown[shown["policy"] == shown["policy"].iloc[0]].iloc[0]
     assert row["seeds"] == "2 / 1" and " ± " in row["lost utility sim"]
@@ -436,8 +437,8 @@ def test_cilantro_minutes_hand_computed(tmp_path):
     for k, succ in ((1, [10, 5, 8]), (2, [0, 10, 10])):
         t = 1000.0 + np.array([0.0, 30.0, 70.0])
         pd.DataFrame({"load": 1.0, "alloc": [1.0, 2.0, 3.0], "reward": 0.0, "sigma": 0.5,
-                      "event_start_time": t,
-                      "event_end_time": t, "num_events": 10.0, "num_successes": succ}, index=t).to_csv(
+                      "event_start_time": t, "event_end_time": t, "num_events": 10.0,
+                      "num_successes": succ}, index=t).to_csv(
             tmp_path / f"root--prsj{k}_craypredserv.csv")
     df = read_cilantro(sorted(tmp_path.glob("*.csv")))
     assert set(df["job"]) == {"prsj1", "prsj2"} and df["time_s"].min() == 0.0

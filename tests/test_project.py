@@ -91,14 +91,16 @@ def test_snakemake_lint_clean(tmp_path):
 
 def test_faro_validate_trace_cli(tmp_path):
     good = tmp_path / "t.json"
-    good.write_text('{"ts": 0, "counts": {"a": {"classifier": 3}}}\n{"ts": 1, "counts": {"a": {"classifier": 4}}}\n')
-    ok = subprocess.run([sys.executable, "-m", "faro.cli", "validate-trace", str(good)], capture_output=True,
-                        text=True)
+    good.write_text('{"ts": 0, "counts": {"a": {"classifier": 3}}}\n'
+                    '{"ts": 1, "counts": {"a": {"classifier": 4}}}\n')
+    ok = subprocess.run([sys.executable, "-m", "faro.cli", "validate-trace", str(good)],
+                        capture_output=True, text=True)
     assert ok.returncode == 0 and "1 jobs" in ok.stdout and "7 requests" in ok.stdout
     bad = tmp_path / "b.json"
-    bad.write_text('{"ts": 0, "counts": {"a": {"classifier": 3}}}\n{"ts": 1, "counts": {"a": {"classifier": -4}}}\n')
-    no = subprocess.run([sys.executable, "-m", "faro.cli", "validate-trace", str(bad)], capture_output=True,
-                        text=True)
+    bad.write_text('{"ts": 0, "counts": {"a": {"classifier": 3}}}\n'
+                   '{"ts": 1, "counts": {"a": {"classifier": -4}}}\n')
+    no = subprocess.run([sys.executable, "-m", "faro.cli", "validate-trace", str(bad)],
+                        capture_output=True, text=True)
     assert no.returncode == 1 and "b.json:2: job 'a' has a negative count -4" in no.stderr
 
 

@@ -132,6 +132,6 @@ def test_signal_during_replay_tears_down(tmp_path, sig):
     assert ("KeyboardInterrupt" if sig == signal.SIGINT else "Terminated: signal 15") in err, err[-2000:]
     assert "tearing the session down" in err
     assert leftover(head) == []
-    assert not Path(f"/proc/{asc}").exists() or "Z" in Path(f"/proc/{asc}/stat").read_text().rsplit(")",
-                                                                                                    1)[-1][:3]
+    assert (not Path(f"/proc/{asc}").exists()
+            or "Z" in Path(f"/proc/{asc}/stat").read_text().rsplit(")", 1)[-1][:3])
     assert len((run / "raw" / "requests.csv").read_text().splitlines()) > 1

@@ -383,5 +383,5 @@ def test_run_stats_in_process_matches_simulate_and_applies_overrides():
     # an override replaces the file's parameter: never upscaling changes the run
     slow = run_stats(EXP, tr, spec, 4, 42, context={"unit_time": 60.0}, params={"upscale_ticks": 1000})
     assert slow["slo_rate"] < st["slo_rate"]
-    assert load_policy_spec(Path(__file__).resolve().parents[1] / "config/policies",
-                            "aiad")["class"] == "aiad"
+    assert (load_policy_spec(Path(__file__).resolve().parents[1] / "config/policies", "aiad")["class"]
+            == "aiad")

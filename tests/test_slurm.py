@@ -91,7 +91,8 @@ def test_matrix_through_slurm_equals_a_local_run(tmp_path, mirror, slurm):
     logdir = tmp_path / "slurm_logs"
     text, t_slurm = run_matrix(tmp_path, "slurm", mirror, "--profile", "profiles/slurm",
                                "--slurm-logdir", str(logdir), "--slurm-keep-successful-logs")
-    report = [f"Slurm test ({len(RUNS)} runs: quotas {QUOTAS} x policies {POLICIES}, 30-minute window, 2 jobs)"]
+    report = [(f"Slurm test ({len(RUNS)} runs: quotas {QUOTAS} x policies {POLICIES}, "
+               f"30-minute window, 2 jobs)")]
 
     # one Slurm job per run, each finished with exit code 0 in Slurm's own records
     jobids = submitted_slurm_jobs(text)
@@ -122,8 +123,8 @@ def test_matrix_through_slurm_equals_a_local_run(tmp_path, mirror, slurm):
     local, viaslurm = tmp_path / "local", tmp_path / "slurm"
     for run in RUNS:
         for name in ("requests.parquet", "replicas.parquet"):
-            (a, rows), (b,
-                        _) = parquet_data_digest(local / run / name), parquet_data_digest(viaslurm / run / name)
+            (a, rows), (b, _) = (parquet_data_digest(local / run / name),
+                                 parquet_data_digest(viaslurm / run / name))
             assert a == b, f"{run}/{name}: data differ between the local and the Slurm run"
             report.append(f"  {run}/{name}: {rows} rows, data sha256 local {a[:16]} == slurm {b[:16]}")
         assert filecmp.cmp(local / run / "latency_stats.json", viaslurm / run / "latency_stats.json",

@@ -61,7 +61,8 @@ def smk(tmp: Path, *args: str, config: dict | None = None, check: bool = True,
     cmd = smk_cmd(tmp, *args, config=config)
     out = subprocess.run(cmd, cwd=PROJECT, capture_output=True, text=True, timeout=600, **kw)
     if check and out.returncode != 0:
-        raise AssertionError(f"snakemake failed ({out.returncode}):\n{out.stdout[-3000:]}\n{out.stderr[-5000:]}")
+        raise AssertionError(f"snakemake failed ({out.returncode}):\n"
+                             f"{out.stdout[-3000:]}\n{out.stderr[-5000:]}")
     return out
 
 

@@ -35,10 +35,9 @@ def _tiny_cell(tmp_path: Path, counts: np.ndarray) -> list[str]:
     exp.update(name="ray_tiny", unit_time=5, trace={"file": "trace.json"},
                jobs={"names": NAMES, "model": "resnet34"})
     (exp_dir / "experiment.yaml").write_text(yaml.safe_dump(exp))
-    return [sys.executable, "-m", "snakemake", "--cores", "1", "--nolock", "all", "--config",
-            f"experiment={exp_dir}",
-            "backend=ray", f"results={tmp_path / 'results'}", f"data_dir={tmp_path / 'data'}",
-            "quotas=[3]", "policies=[aiad]"]
+    return [sys.executable, "-m", "snakemake", "--cores", "1", "--nolock", "all",
+            "--config", f"experiment={exp_dir}", "backend=ray", f"results={tmp_path / 'results'}",
+            f"data_dir={tmp_path / 'data'}", "quotas=[3]", "policies=[aiad]"]
 
 
 def _no_ray_left(run: Path) -> None:

@@ -14,9 +14,8 @@ PROJECT = Path(__file__).resolve().parents[1]
 
 
 def write_trace(path: Path, minutes: list[dict[str, int]]) -> str:
-    path.write_text("".join(json.dumps({"ts": k,
-                                        "counts": {j: {"classifier": n} for j, n in m.items()}}) + "\n"
-                            for k, m in enumerate(minutes)))
+    path.write_text("".join(json.dumps({"ts": k, "counts": {j: {"classifier": n} for j, n in m.items()}})
+                            + "\n" for k, m in enumerate(minutes)))
     return str(path)
 
 

@@ -161,8 +161,8 @@ def test_unschedulable_waits_for_a_node_autoscaler(api, kc):
             up = time.monotonic() - t0 > 0.5  # the node autoscaler added a node
             for i in range(2):
                 s.add_pod(f"serve-cluster{i}-head-x", _head_labels(i), ready=up,
-                          scheduled=None if up else ("Unschedulable",
-                                                     "0/3 nodes are available: 3 Insufficient cpu."))
+                          scheduled=(None if up
+                                     else ("Unschedulable", "0/3 nodes are available: 3 Insufficient cpu.")))
     api.on_request.append(hook)
     rec = st.deploy_clusters(sess)
     assert rec["waited_s"] > 0.4

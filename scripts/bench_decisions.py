@@ -26,19 +26,20 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "workflow"))
 
 
-def one_run(name: str, quota: int, seed: int, exp, trace, data_dir: str, record: bool) -> tuple[float, float, int]:
+def one_run(name: str, quota: int, seed: int, exp, trace, data_dir: str,
+            record: bool) -> tuple[float, float, int]:
     """(seconds of the run, seconds inside the recorder, rows)."""
-    from faro.workflow.config import load_policy_file
+    from faro.backends.sim.engine import simulate
     from faro.control.records import DecisionRecorder
     from faro.policies import make_policy
-    from faro.runspec import policy_context
     from faro.policies.explain import instrument
-    from faro.backends.sim.engine import simulate
+    from faro.runspec import policy_context
+    from faro.workflow.config import load_policy_file
 
     spec = load_policy_file(name, ROOT / "config/policies")
     run = {"unit_time": 60.0, "data_dir": data_dir, "seed": seed}
     policy = make_policy(spec["class"], spec["params"], jobs=exp.jobs, quota=quota, base_dir=ROOT,
-                         context=policy_context(exp, **run, trace_counts=trace.counts))  # fmt: skip
+                         context=policy_context(exp, **run, trace_counts=trace.counts))
     inside = [0.0]
     t0 = time.perf_counter()
     recorder = DecisionRecorder(name, instrument(policy)) if record else None
@@ -77,7 +78,8 @@ def main() -> int:
     exp = load_experiment(ROOT / "experiments/twitter_10jobs/experiment.yaml")
     trace = parse_trace(a.trace, exp.jobs)
     one_run("aiad", a.quota, a.seed, exp, trace, a.data_dir, False)  # warm the compiled kernel
-    print("policy | without records (s) | with records (s) | overhead | inside the recorder (s) | its share | rows")
+    print("policy | without records (s) | with records (s) | overhead | "
+          "inside the recorder (s) | its share | rows")
     for name in a.policies.split(","):
         off, on, ins, rows = [], [], [], 0
         for _ in range(a.repeats):

@@ -32,7 +32,7 @@ def main() -> int:
         for target in ("stats", "plots"):
             cmd = [sys.executable, "-m", "snakemake", "--cores", str(a.cores), target, "--config",
                    f"results={tmp}/results", f"data_dir={tmp}/data", f"data_mirror={a.mirror}",
-                   f"policies=[{a.policies}]", f"quotas=[{a.quotas}]", "seeds=[42]"]  # fmt: skip
+                   f"policies=[{a.policies}]", f"quotas=[{a.quotas}]", "seeds=[42]"]
             t0 = time.perf_counter()
             out = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
             dt = time.perf_counter() - t0

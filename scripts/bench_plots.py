@@ -32,11 +32,13 @@ sys.path.insert(0, str(PROJECT / "workflow"))
 PLOT_RULES = {
     "plot_headline": "plots/headline_*cpus.png", "plot_headline_settings": "plots/headline_settings.png",
     "plot_quota_timelines": "plots/cluster_utility_*.png",
-    "plot_summary": "plots/pareto.png", "table_main": "tables/main_matrix.csv", "plot_model": "plots/utility_functions.png",
+    "plot_summary": "plots/pareto.png", "table_main": "tables/main_matrix.csv",
+    "plot_model": "plots/utility_functions.png",
     "plot_overview": "plots/overview.png", "table_fidelity": "tables/fidelity.csv",
     "plot_job_latency": "plots/job_latency.png",
     "plot_hierarchical": "plots/hierarchical.png", "plot_solver_optimality": "plots/solver_optimality.png",
-    "plot_forecast": "plots/forecast_day11.png", "plot_cilantro": "plots/cilantro.png", "plot_ablation": "plots/ablation.png",
+    "plot_forecast": "plots/forecast_day11.png", "plot_cilantro": "plots/cilantro.png",
+    "plot_ablation": "plots/ablation.png",
     "table_sim_vs_real": "tables/sim_vs_real.csv", "table_scale_out": "tables/scale_out.csv",
     "plots_note": "plots/skipped.html",
 }
@@ -56,8 +58,8 @@ def in_process(root: Path, out: Path, seed: int) -> dict[str, list[float]]:
     call them (inputs read, figures built, PNG + PDF saved into ``out``), timed per rule."""
     import types
 
-    from faro.workflow import plot_entry as R
     from faro.plots.data import read_stats_table
+    from faro.workflow import plot_entry as R
 
     t: dict[str, list[float]] = defaultdict(list)
 
@@ -75,7 +77,8 @@ def in_process(root: Path, out: Path, seed: int) -> dict[str, list[float]]:
     runs = read_stats_table(table)
     quotas = sorted(int(q) for q in runs["quota"].unique())
     policies = list(dict.fromkeys(runs["policy"]))
-    jobs = [c[len("avg_util_"):] for c in runs.columns if c.startswith("avg_util_") and not c.endswith("_std")]
+    jobs = [c[len("avg_util_"):] for c in runs.columns
+            if c.startswith("avg_util_") and not c.endswith("_std")]
     seeds = sorted(runs["seed"].unique())
     qp = {"policies": policies, "quotas": quotas}
     tables = {k: str(out / f"t.{k}") for k in ("csv", "md", "tex", "html")}
@@ -86,7 +89,8 @@ def in_process(root: Path, out: Path, seed: int) -> dict[str, list[float]]:
         o = {"fig1_png": str(out / f"fig1_{q}.png"), "fig1_pdf": str(out / f"fig1_{q}.pdf"),
              "cmp_png": str(out / f"cmp_{q}.png"), "cmp_pdf": str(out / f"cmp_{q}.pdf")}
         for p in policies:
-            o.update({f"slo_png_{p}": str(out / f"slo_{q}_{p}.png"), f"slo_pdf_{p}": str(out / f"slo_{q}_{p}.pdf")})
+            o.update({f"slo_png_{p}": str(out / f"slo_{q}_{p}.png"),
+                      f"slo_pdf_{p}": str(out / f"slo_{q}_{p}.pdf")})
         run("plot_quota_timelines", R.plot_quota_timelines,
             input={"binned": [str(root / f"{q}_cpus/{p}/seed_{seed}/binned.parquet") for p in policies],
                    "replicas": [str(root / f"{q}_cpus/{p}/seed_{seed}/replicas.parquet") for p in policies]},
@@ -125,7 +129,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--root", type=Path, default=PROJECT / "results")
     ap.add_argument("--seed", type=int, default=42)
-    ap.add_argument("--snakemake", action="store_true", help="also time `snakemake plots` with forced plot rules")
+    ap.add_argument("--snakemake", action="store_true",
+                    help="also time `snakemake plots` with forced plot rules")
     ap.add_argument("--cores", type=int, default=2)
     ap.add_argument("--project", type=Path, default=PROJECT, help="project folder to run snakemake in")
     ap.add_argument("--config", nargs="*", default=[], help="extra --config key=value for snakemake")
@@ -141,12 +146,13 @@ def main() -> None:
     for kind, v in t.items():
         print(f"  {kind:24s} n={len(v):3d}  median {np.median(v):6.2f} s  total {sum(v):6.1f} s")
     print(f"  {'all':24s}        total {total:6.1f} s wall, {cpu:6.1f} s CPU (one process, no start-up; "
-          f"CPU time is what a quiet machine's wall time would be, load average now {os.getloadavg()[0]:.1f})")
+          f"CPU time is what a quiet machine's wall time would be, "
+          f"load average now {os.getloadavg()[0]:.1f})")
 
     if args.snakemake:
         rules = [r for r, pattern in PLOT_RULES.items() if any(args.root.glob(pattern))]
-        cmd = [sys.executable, "-m", "snakemake", "plots", "--cores", str(args.cores), "--rerun-triggers", "mtime",
-               "--forcerun", *rules, "--config", f"results={args.root}", *args.config]
+        cmd = [sys.executable, "-m", "snakemake", "plots", "--cores", str(args.cores), "--rerun-triggers",
+               "mtime", "--forcerun", *rules, "--config", f"results={args.root}", *args.config]
         t0 = time.perf_counter()
         r = subprocess.run(cmd, cwd=args.project, capture_output=True, text=True)
         wall = time.perf_counter() - t0

@@ -42,7 +42,8 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--mirror", type=Path, required=True, help="folder with the artifact's input.json")
     ap.add_argument("--minutes", type=int, default=3)
-    ap.add_argument("--port", type=int, default=6391, help="GCS port; dashboard, HTTP and metrics get their own")
+    ap.add_argument("--port", type=int, default=6391,
+                    help="GCS port; dashboard, HTTP and metrics get their own")
     a = ap.parse_args(argv)
 
     from faro.serving import serve_api
@@ -53,14 +54,16 @@ def main(argv: list[str] | None = None) -> int:
     tmp = str(work / "ray")
     dash, http, metrics = a.port + 1880, a.port + 1620, a.port + 1700
     env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0"}
-    subprocess.run(["ray", "start", "--head", "--num-cpus", "2", "--port", str(a.port), "--dashboard-port", str(dash),
-                    "--metrics-export-port", str(metrics), "--temp-dir", tmp, "--dashboard-host", "127.0.0.1",
-                    "--ray-client-server-port", str(a.port + 13620), "--min-worker-port", str(a.port + 14609),
-                    "--max-worker-port", str(a.port + 15608), "--dashboard-agent-listen-port", str(a.port + 46000),
-                    "--disable-usage-stats"], check=True, env=env, capture_output=True)
+    subprocess.run(["ray", "start", "--head", "--num-cpus", "2", "--port", str(a.port),
+                    "--dashboard-port", str(dash), "--metrics-export-port", str(metrics), "--temp-dir", tmp,
+                    "--dashboard-host", "127.0.0.1", "--ray-client-server-port", str(a.port + 13620),
+                    "--min-worker-port", str(a.port + 14609), "--max-worker-port", str(a.port + 15608),
+                    "--dashboard-agent-listen-port", str(a.port + 46000), "--disable-usage-stats"],
+                   check=True, env=env, capture_output=True)
 
     def ours() -> list[psutil.Process]:
-        roots = [p for p in psutil.process_iter(["cmdline"]) if any(tmp in c for c in (p.info["cmdline"] or []))]
+        roots = [p for p in psutil.process_iter(["cmdline"])
+                 if any(tmp in c for c in (p.info["cmdline"] or []))]
         seen: dict[int, psutil.Process] = {}
         for r in roots:
             try:
@@ -110,18 +113,22 @@ def main(argv: list[str] | None = None) -> int:
         trace.write_text("".join(json.dumps({"ts": k, "counts": {job: {"classifier": rate}}}) + "\n"
                                  for k in range(a.minutes)))
         t0 = time.time()
-        subprocess.run([sys.executable, "-m", "faro.serving.replayer", "--trace", str(trace), "--base-url",
-                        f"http://127.0.0.1:{http}", "--unit-time", "60", "--seed", "1", "--out", str(work / "out")],
+        subprocess.run([sys.executable, "-m", "faro.serving.replayer", "--trace", str(trace),
+                        "--base-url", f"http://127.0.0.1:{http}", "--unit-time", "60", "--seed", "1",
+                        "--out", str(work / "out")],
                        check=True, capture_output=True)
         stop.set()
         th.join()
         csv = work / "out" / "requests.csv"
         n = sum(1 for _ in open(csv)) - 1
-        print(json.dumps({"job": job, "rate_per_min": rate, "requests": n, "seconds": round(time.time() - t0, 1),
+        print(json.dumps({"job": job, "rate_per_min": rate, "requests": n,
+                          "seconds": round(time.time() - t0, 1),
                           "requests_csv_bytes_per_row": round(csv.stat().st_size / max(n, 1), 1),
-                          "peak_pss_MiB": round(peak["pss"] / 2**20), "peak_rss_MiB": round(peak["rss"] / 2**20),
+                          "peak_pss_MiB": round(peak["pss"] / 2**20),
+                          "peak_rss_MiB": round(peak["rss"] / 2**20),
                           "by_process_pss_MiB": {k: round(v / 2**20) for k, v in
-                                                 sorted(peak["detail"].items(), key=lambda x: -x[1])}}, indent=1))
+                                                 sorted(peak["detail"].items(), key=lambda x: -x[1])}},
+                         indent=1))
         ray.shutdown()
     finally:
         stop.set()

@@ -73,7 +73,8 @@ def main() -> None:
                 p99 = float(np.median(p99s))
                 ok = p99 <= a.p99_ms
                 print(f"rate {rate:5d} req/s: send lateness median over {a.repeats} runs: "
-                      f"p50 {np.median(p50s):.2f} ms, p99 {p99:.2f} ms {'OK' if ok else 'TOO LATE'}", flush=True)
+                      f"p50 {np.median(p50s):.2f} ms, p99 {p99:.2f} ms {'OK' if ok else 'TOO LATE'}",
+                      flush=True)
                 if ok:
                     best = max(best, rate)
         print(f"replayer capacity: {best} req/s with p99 send-time error <= {a.p99_ms} ms")

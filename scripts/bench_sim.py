@@ -52,7 +52,8 @@ print(json.dumps({{"import_s": t_import, "simulate_s": t2 - t1, "write_s": t3 - 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--mirror", default=str(ROOT.parent / "shared/data/faro-artifact"))
-    ap.add_argument("--data-dir", default=str(ROOT / "results/data"), help="for Faro/MArk: holds models/light.pkl")
+    ap.add_argument("--data-dir", default=str(ROOT / "results/data"),
+                    help="for Faro/MArk: holds models/light.pkl")
     ap.add_argument("--policy", default="aiad")
     ap.add_argument("--quota", type=int, default=32)
     ap.add_argument("--seed", type=int, default=42)
@@ -64,7 +65,7 @@ def main() -> int:
             code = CHILD.format(pkg=str(ROOT / "workflow"), exp=str(ROOT / "experiments/twitter_10jobs"),
                                 trace=str(Path(a.mirror) / "input.json"), data=a.data_dir, seed=a.seed,
                                 policy_file=str(ROOT / f"config/policies/{a.policy}.yaml"), quota=a.quota,
-                                out=str(Path(tmp) / "raw.npz"))  # fmt: skip
+                                out=str(Path(tmp) / "raw.npz"))
             out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
             rec = json.loads(out.stdout.strip().splitlines()[-1])
             if k:

@@ -34,7 +34,7 @@ def _seconds(hms: str) -> int:
 def run(tmp: Path, name: str, args: list[str], a) -> tuple[float, str]:
     cmd = [sys.executable, "-m", "snakemake", *args, "--nolock", "stats", "--config",
            f"experiment={tmp / 'exp'}", f"results={tmp / name}", f"data_dir={tmp / ('data_' + name)}",
-           f"data_mirror={a.mirror}", f"policies=[{a.policies}]", f"quotas=[{a.quotas}]", "seeds=[42]"]  # fmt: skip
+           f"data_mirror={a.mirror}", f"policies=[{a.policies}]", f"quotas=[{a.quotas}]", "seeds=[42]"]
     t0 = time.perf_counter()
     out = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
     dt = time.perf_counter() - t0
@@ -52,7 +52,7 @@ def main() -> int:
     ap.add_argument("--mirror", default=str(ROOT.parent / "shared/data/faro-artifact"))
     a = ap.parse_args()
     cpus = sum(int(x) for x in subprocess.run(["sinfo", "-h", "-o", "%c"], capture_output=True, text=True,
-                                              check=True).stdout.split())  # fmt: skip
+                                              check=True).stdout.split())
     local_t, slurm_t, job_t, n_jobs = [], [], [], 0
     for k in range(a.repeats):
         with tempfile.TemporaryDirectory() as tmp:
@@ -64,16 +64,20 @@ def main() -> int:
             ids = submitted_slurm_jobs(text)
             n_jobs = len(ids)
             job_t += [_seconds(slurm_job_record(j)["RunTime"]) for j in ids]
-        print(f"repeat {k + 1}: local {local_t[-1]:.1f} s, Slurm {slurm_t[-1]:.1f} s ({n_jobs} Slurm jobs)", flush=True)
+        print(f"repeat {k + 1}: local {local_t[-1]:.1f} s, Slurm {slurm_t[-1]:.1f} s ({n_jobs} Slurm jobs)",
+              flush=True)
     lo, sl = statistics.median(local_t), statistics.median(slurm_t)
     slots = cpus  # every run's job asks for 1 CPU
     waves = -(-n_jobs // slots)
-    print(f"\nmatrix: policies {a.policies} x quotas {a.quotas}, 30-minute window, {a.repeats} repeats (medians)")
+    print(f"\nmatrix: policies {a.policies} x quotas {a.quotas}, 30-minute window, "
+          f"{a.repeats} repeats (medians)")
     print("| executor | wall time | Slurm jobs | a Slurm job's own run time |")
     print("|---|---|---|---|")
     print(f"| local, --cores {a.cores} | {lo:.1f} s | - | - |")
-    print(f"| --profile profiles/slurm ({cpus} CPUs) | {sl:.1f} s | {n_jobs} | median {statistics.median(job_t):.0f} s |")
-    print(f"overhead per Slurm job: ({sl:.1f} - {lo:.1f}) s / {waves} waves of {slots} jobs = {(sl - lo) / waves:.1f} s")
+    print(f"| --profile profiles/slurm ({cpus} CPUs) | {sl:.1f} s | {n_jobs} | "
+          f"median {statistics.median(job_t):.0f} s |")
+    print(f"overhead per Slurm job: ({sl:.1f} - {lo:.1f}) s / {waves} waves of {slots} jobs "
+          f"= {(sl - lo) / waves:.1f} s")
     return 0
 
 

@@ -32,7 +32,8 @@ from faro.solver.solve import evaluate, solve, solve_hierarchical
 from faro.solver.utility import job_utilities
 
 #: the artifact's trace: $FARO_DATA_MIRROR, else the ../shared convention beside the project
-TRACE = Path(os.environ.get("FARO_DATA_MIRROR", Path(__file__).resolve().parents[2] / "shared/data/faro-artifact")) / "input.json"
+TRACE = Path(os.environ.get("FARO_DATA_MIRROR",
+                            Path(__file__).resolve().parents[2] / "shared/data/faro-artifact")) / "input.json"
 OBJECTIVES = ("sum", "fair", "fair_sum", "penalty_sum", "penalty_fair_sum")
 
 
@@ -110,7 +111,8 @@ def main() -> None:
     print(f"\n10 jobs, quota 32, {len(rates_list)} decisions (every {args.every} min):")
     for obj in OBJECTIVES:
         secs = timed_chain(rates_list, 32, np.full(10, 3), solve, objective=obj, **common)
-        print(f"  {obj:18s} median {1e3 * np.median(secs):7.1f} ms   p90 {1e3 * np.quantile(secs, 0.9):7.1f} ms")
+        print(f"  {obj:18s} median {1e3 * np.median(secs):7.1f} ms   "
+              f"p90 {1e3 * np.quantile(secs, 0.9):7.1f} ms")
 
     if not args.skip_large:
         big = [np.tile(r, (10, 1)) for r in rates_list[: args.large_instances]]
@@ -126,7 +128,7 @@ def main() -> None:
     start = np.full(10, q // 10)
     rows = []
     settings = [("cobyla", {}), ("slsqp", {})] + [("de", {"de_maxiter": m}) for m in args.de_maxiter]
-    for inst, (t, rates) in enumerate(insts):
+    for _inst, (t, rates) in enumerate(insts):
         for relaxed in (True, False):
             utility = "relaxed" if relaxed else "step"
             found = []
@@ -161,14 +163,16 @@ def main() -> None:
             w.writerow({c: r[c] for c in cols})
     tmp.replace(args.out)
 
-    print(f"\nOptimality vs time, 10 jobs / {q} CPUs, objective {args.opt_objective}, {len(insts)} instances:")
+    print(f"\nOptimality vs time, 10 jobs / {q} CPUs, objective {args.opt_objective}, "
+          f"{len(insts)} instances:")
     print(f"  {'setting':16s} {'utility':8s} {'median ms':>10s} {'median opt':>11s} {'min opt':>8s}")
     for setting in dict.fromkeys(r["setting"] for r in rows):
         for utility in ("relaxed", "step"):
             sel = [r for r in rows if r["setting"] == setting and r["utility"] == utility]
             s = np.array([r["seconds"] for r in sel])
             o = np.array([r["normalised_optimality"] for r in sel])
-            print(f"  {setting:16s} {utility:8s} {1e3 * np.median(s):10.1f} {np.median(o):11.4f} {o.min():8.4f}")
+            print(f"  {setting:16s} {utility:8s} {1e3 * np.median(s):10.1f} {np.median(o):11.4f} "
+                  f"{o.min():8.4f}")
     print(f"\nwrote {args.out} ({len(rows)} rows)")
 
 

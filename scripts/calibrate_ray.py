@@ -26,8 +26,8 @@ import numpy as np
 from scipy import stats
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "workflow"))
-from faro.serving import serve_api  # noqa: E402
 from faro.backends.ray import session as rs  # noqa: E402
+from faro.serving import serve_api  # noqa: E402
 from faro.serving.serve_app import SENT_HEADER, app_config, serve_config  # noqa: E402
 
 
@@ -38,8 +38,10 @@ def main() -> int:
     a = ap.parse_args()
     with tempfile.TemporaryDirectory(prefix="faro-cal-") as tmp:
         run = Path(tmp)
-        cfg = {"seed": 0, "quota": 1 + a.starts, "policy": "aiad", "jobs": [{"name": "cal", "slo_ms": 720, "processing_ms": 180}],
-               "trace_path": "", "unit_time": 60, "model": "emulated", "service": {}, "ray": {"state_dir": str(run / "state")}}  # fmt: skip
+        cfg = {"seed": 0, "quota": 1 + a.starts, "policy": "aiad",
+               "jobs": [{"name": "cal", "slo_ms": 720, "processing_ms": 180}],
+               "trace_path": "", "unit_time": 60, "model": "emulated", "service": {},
+               "ray": {"state_dir": str(run / "state")}}
         try:
             rs.setup_quota(run, cfg)
             head = rs.deploy_clusters(run, cfg)["head"]
@@ -59,8 +61,10 @@ def main() -> int:
             starts = []
             for n in range(2, 2 + a.starts):
                 t0 = time.monotonic()
-                serve_api.put_config(head["dashboard_url"], serve_config([app_config("cal", n)], head["http_port"]))
-                while len(serve_api.job_states(serve_api.get_details(head["dashboard_url"]))["cal"]["running"]) < n:
+                serve_api.put_config(head["dashboard_url"],
+                                     serve_config([app_config("cal", n)], head["http_port"]))
+                while len(serve_api.job_states(
+                        serve_api.get_details(head["dashboard_url"]))["cal"]["running"]) < n:
                     time.sleep(0.05)
                 starts.append(time.monotonic() - t0)
         finally:
@@ -72,7 +76,8 @@ def main() -> int:
     print(f"replica start (scale-up request -> RUNNING): {', '.join(f'{s:.2f}' for s in starts)} s, "
           f"median {statistics.median(starts):.2f} s")
     print("experiment.yaml:")
-    print(f"  router: {{shape: {shape:.4f}, loc: {loc:.6f}, scale: {scale:.6f}}}  # mean {1000 * crossing.mean():.2f} ms per crossing")
+    print(f"  router: {{shape: {shape:.4f}, loc: {loc:.6f}, scale: {scale:.6f}}}  "
+          f"# mean {1000 * crossing.mean():.2f} ms per crossing")
     print(f"  cluster: cold_start_s / warm_start_s: {statistics.median(starts):.1f}")
     return 0
 

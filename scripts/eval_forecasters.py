@@ -53,7 +53,8 @@ def run(data_dir: Path, out: Path, names: list[str], nhits_dir: Path | None) -> 
 
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--data-dir", type=Path, default=Path(os.environ.get("FARO_DATA_MIRROR", Path(__file__).resolve().parents[2] / "shared/data/faro-artifact")))
+    ap.add_argument("--data-dir", type=Path, default=Path(os.environ.get(
+        "FARO_DATA_MIRROR", Path(__file__).resolve().parents[2] / "shared/data/faro-artifact")))
     ap.add_argument("--out", type=Path, default=Path("results/forecast/eval.csv"))
     ap.add_argument("--forecasters", default="default,last_value,oracle")
     ap.add_argument("--nhits-dir", type=Path, default=None)

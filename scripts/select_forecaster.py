@@ -25,10 +25,10 @@ sys.path.insert(0, str(ROOT / "workflow"))
 def one_fold(args: tuple) -> list[dict]:
     """Every (candidate, policy, quota, seed) of one validation day, in one process."""
     day, cands, policies, quotas, seeds, mirror = args
-    from faro.model.experiment import load_experiment
+    from faro.backends.sim.inprocess import load_policy_spec, run_stats
     from faro.forecast.history import load_history_from_dir
     from faro.forecast.selection import folds, make_candidate, policy_overrides
-    from faro.backends.sim.inprocess import load_policy_spec, run_stats
+    from faro.model.experiment import load_experiment
 
     exp = load_experiment(ROOT / "experiments/twitter_10jobs")
     fold = next(folds(load_history_from_dir(Path(mirror)), exp.jobs, [day]))

@@ -48,14 +48,14 @@ def main() -> int:
 
     import importlib
 
-    from faro.model.experiment import load_experiment
-    from faro.forecast.registry import make_forecaster
-    from faro.policies import make_policy
     from faro.backends.sim.engine import simulate
     from faro.backends.sim.inprocess import load_policy_spec
+    from faro.forecast.registry import make_forecaster
+    from faro.model.experiment import load_experiment
+    from faro.model.trace import parse_trace
+    from faro.policies import make_policy
     from faro.solver.objectives import parse_objective
     from faro.solver.utility import job_utilities
-    from faro.model.trace import parse_trace
 
     solve_mod = importlib.import_module("faro.solver.solve")
     seen: list[tuple] = []
@@ -86,7 +86,8 @@ def main() -> int:
         best = int(np.argmax(vals))
         u_ours = job_utilities(res.replicas.astype(float)[None], rates, **util)[0]
         u_best = job_utilities(grid[best][None], rates, **util)[0]
-        rows.append((float(objective.value(u_ours[None], adm)[0]), float(vals[best]), np.ptp(u_ours), np.ptp(u_best)))
+        rows.append((float(objective.value(u_ours[None], adm)[0]), float(vals[best]), np.ptp(u_ours),
+                     np.ptp(u_best)))
     r = np.array(rows)
     print(f"{a.policy} at {a.quota} CPUs, seed {a.seed}: {len(r)} decisions; at the optimum (within 1e-3): "
           f"{np.mean(r[:, 1] - r[:, 0] < 1e-3):.2f}; objective ours / optimum {r[:, 0].mean():.2f} / "

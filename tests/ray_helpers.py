@@ -14,8 +14,8 @@ PROJECT = Path(__file__).resolve().parents[1]
 
 
 def write_trace(path: Path, minutes: list[dict[str, int]]) -> str:
-    path.write_text("".join(json.dumps({"ts": k, "counts": {j: {"classifier": n} for j, n in m.items()}}) + "\n"
-                            for k, m in enumerate(minutes)))
+    path.write_text("".join(json.dumps({"ts": k, "counts": {j: {"classifier": n} for j, n in m.items()}})
+                            + "\n" for k, m in enumerate(minutes)))
     return str(path)
 
 
@@ -29,10 +29,10 @@ def run_config(tmp: Path, minutes: list[dict[str, int]], *, unit_time: float = 5
     exp["controller"].update(upscale_order="job", tick_s=10.0, latency_window_s=30.0)
     return RunSpec(experiment=exp, backend=backend, quota=quota, seed=42,
                    policy=PolicySpec("tiny", "ray_tiny_policy:TinyReactive"), unit_time=unit_time,
-                   trace_file=write_trace(tmp / "trace.json", minutes), results=str(tmp), data_dir=str(tmp / "data"),
-                   project_root=str(PROJECT),
-                   backend_options={"state_dir": str(state_dir or (tmp / "state")), "extra_pythonpath": [TESTS],
-                                    "startup_timeout_s": 120})
+                   trace_file=write_trace(tmp / "trace.json", minutes), results=str(tmp),
+                   data_dir=str(tmp / "data"), project_root=str(PROJECT),
+                   backend_options={"state_dir": str(state_dir or (tmp / "state")),
+                                    "extra_pythonpath": [TESTS], "startup_timeout_s": 120})
 
 
 def parse_to_parquet(run_dir: Path, run: RunSpec) -> dict:

@@ -23,7 +23,8 @@ pytestmark = pytest.mark.slow
 
 
 def _copy_checkout(dst: Path) -> Path:
-    files = subprocess.run(["git", "ls-files"], cwd=PROJECT, capture_output=True, text=True, check=True).stdout
+    files = subprocess.run(["git", "ls-files"], cwd=PROJECT, capture_output=True, text=True,
+                           check=True).stdout
     for rel in files.splitlines():
         src = PROJECT / rel
         if src.is_file():
@@ -44,8 +45,8 @@ def test_the_snakefile_runs_its_own_checkouts_package(tmp_path):
     mirror = os.environ.get("FARO_DATA_MIRROR") or str(PROJECT.parent / "shared/data/faro-artifact")
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     out = subprocess.run(
-        [sys.executable, "-m", "snakemake", "-n", "--cores", "1", "--config", "policies=[only_here]", "quotas=[32]",
-         f"results={tmp_path / 'results'}", f"data_mirror={mirror}"],
+        [sys.executable, "-m", "snakemake", "-n", "--cores", "1", "--config", "policies=[only_here]",
+         "quotas=[32]", f"results={tmp_path / 'results'}", f"data_mirror={mirror}"],
         cwd=other, env=env, capture_output=True, text=True, timeout=300,
     )
     assert out.returncode == 0, out.stderr[-3000:]

@@ -15,19 +15,20 @@ from pathlib import Path
 import pytest
 import yaml
 
-from faro.workflow.executor import RUN_GROUP, check_executor, run_mem_mb, runtime_min, train_mem_mb
 from faro.workflow.config import ConfigError
+from faro.workflow.executor import RUN_GROUP, check_executor, run_mem_mb, runtime_min, train_mem_mb
 
 PROJECT = Path(__file__).resolve().parents[1]
 #: the jobs of one run: on a cluster they are one job (the group)
 RUN_RULES = {"setup_quota", "deploy_clusters", "deploy_jobs", "launch_autoscaler", "replay",
-             "fetch_logs", "teardown_run", "parse_logs", "run_stats", "parse_decisions"}  # fmt: skip
+             "fetch_logs", "teardown_run", "parse_logs", "run_stats", "parse_decisions"}
 #: the other rules that go to the cluster (one job each)
 REMOTE_RULES = {"train_forecaster", "train_nhits"}
 
 
 def test_run_memory_covers_the_measured_peaks_with_headroom():
-    # peaks of a run's jobs on this project's machine (faro.workflow.executor): 10 jobs 673 MB, 100 jobs 4,802 MB
+    # peaks of a run's jobs on this project's machine (faro.workflow.executor): 10 jobs 673 MB,
+    # 100 jobs 4,802 MB
     assert run_mem_mb(10) >= 673 * 1.4 and run_mem_mb(100) >= 4802 * 1.4
     assert run_mem_mb(10) <= 673 * 2 and run_mem_mb(100) <= 4802 * 2  # not wasteful either
     assert run_mem_mb(2) < run_mem_mb(10) < run_mem_mb(20) < run_mem_mb(100)
@@ -67,14 +68,16 @@ from snakemake.settings.types import ConfigSettings, OutputSettings, ResourceSet
 config = json.loads(sys.argv[1])
 with SnakemakeApi(OutputSettings()) as api:
     wf = api.workflow(resource_settings=ResourceSettings(), config_settings=ConfigSettings(config=config),
-                      snakefile=__import__("pathlib").Path("Snakefile"), workdir=__import__("pathlib").Path("."))._workflow
+                      snakefile=__import__("pathlib").Path("Snakefile"),
+                      workdir=__import__("pathlib").Path("."))._workflow
     out = {}
     for rule in wf.rules:
         res = {}
         for key in ("_cores", "mem_mb", "runtime"):
             v = rule.resources.get(key)
             res[key] = None if v is None else v.evaluate(None, attempt=1).value
-        out[rule.name] = {"local": rule.name in wf._localrules, "group": rule._group, **res}  # rule.group is None unless executing remotely
+        # rule.group is None unless executing remotely
+        out[rule.name] = {"local": rule.name in wf._localrules, "group": rule._group, **res}
     print("RULES " + json.dumps(out))
 """
 
@@ -84,12 +87,13 @@ def test_every_rule_is_local_or_a_sized_cluster_job(tmp_path):
     the jobs of one run form one group (one cluster job per simulation run)."""
     cfg = {"results": str(tmp_path / "r"), "data_dir": str(tmp_path / "d")}
     out = subprocess.run([sys.executable, "-c", _RULES_SCRIPT, json.dumps(cfg)], cwd=PROJECT,
-                         capture_output=True, text=True, timeout=300)  # fmt: skip
+                         capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-3000:]
     assert "localrules directive specifies rules that are not present" not in out.stdout + out.stderr
     rules = json.loads(next(ln for ln in out.stdout.splitlines() if ln.startswith("RULES "))[6:])
     remote = {name for name, r in rules.items() if not r["local"]}
-    assert remote == RUN_RULES | REMOTE_RULES, f"unexpected cluster rules: {sorted(remote ^ (RUN_RULES | REMOTE_RULES))}"
+    assert remote == RUN_RULES | REMOTE_RULES, (f"unexpected cluster rules: "
+                                                f"{sorted(remote ^ (RUN_RULES | REMOTE_RULES))}")
     for name in remote:
         r = rules[name]
         assert r["group"] == (RUN_GROUP if name in RUN_RULES else None), name
@@ -116,7 +120,8 @@ def _tiny_experiment(tmp_path: Path) -> Path:
     base["trace"] = {"file": "trace.json"}
     base["jobs"] = {"names": ["job0", "job1"], "model": "resnet34"}
     (exp / "experiment.yaml").write_text(yaml.safe_dump(base))
-    (exp / "trace.json").write_text('{"ts": 0, "counts": {"job0": {"classifier": 5}, "job1": {"classifier": 5}}}\n')
+    (exp / "trace.json").write_text('{"ts": 0, "counts": {"job0": {"classifier": 5}, '
+                                    '"job1": {"classifier": 5}}}\n')
     return exp
 
 
@@ -126,10 +131,10 @@ def test_a_live_backend_job_started_by_a_remote_executor_fails(tmp_path):
     exp = _tiny_experiment(tmp_path)
     out = subprocess.run(
         [sys.executable, "-m", "snakemake", "--mode", "remote", "--cores", "1", "--nolock", "-n", "stats",
-         "--config", f"experiment={exp}", f"results={tmp_path / 'r'}", f"data_dir={tmp_path / 'd'}", "backend=ray",
-         "quotas=[4]", "policies=[fairshare]"],
+         "--config", f"experiment={exp}", f"results={tmp_path / 'r'}", f"data_dir={tmp_path / 'd'}",
+         "backend=ray", "quotas=[4]", "policies=[fairshare]"],
         cwd=PROJECT, capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
+    )
     text = out.stdout + out.stderr
     assert out.returncode != 0 and "backend 'ray' runs live sessions" in text, text[-3000:]
 
@@ -137,14 +142,15 @@ def test_a_live_backend_job_started_by_a_remote_executor_fails(tmp_path):
 def test_live_backend_with_the_slurm_profile_fails_before_submitting(tmp_path):
     pytest.importorskip("snakemake_executor_plugin_slurm")
     if shutil.which("squeue") is None:
-        pytest.skip("Slurm's client tools are not installed (the Slurm executor plugin needs squeue or sacct to load)")
+        pytest.skip("Slurm's client tools are not installed "
+                    "(the Slurm executor plugin needs squeue or sacct to load)")
     exp = _tiny_experiment(tmp_path)
     out = subprocess.run(
         [sys.executable, "-m", "snakemake", "--profile", "profiles/slurm", "--nolock", "stats", "--config",
          f"experiment={exp}", f"results={tmp_path / 'r'}", f"data_dir={tmp_path / 'd'}", "backend=ray",
          "quotas=[4]", "policies=[fairshare]"],
         cwd=PROJECT, capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
+    )
     text = out.stdout + out.stderr
     assert out.returncode != 0
     assert "backend 'ray' runs live sessions" in text and "executor 'slurm'" in text, text[-3000:]

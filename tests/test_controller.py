@@ -66,7 +66,7 @@ def metrics(names=NAMES):
         n: JobMetrics(active_replicas=1, head_queue=0, replica_queues=(0,), avg_latency_ms=0.0,
                       arrivals_per_min=np.zeros(0, np.int64))
         for n in names
-    }  # fmt: skip
+    }
 
 
 def make(plan=None, *, quota=10, initial=None, settling=None, order="job", seed=0, names=NAMES, **kw):
@@ -209,7 +209,7 @@ def test_job_order_puts_a_retry_of_a_later_job_after_an_earlier_job():
     # Tick 20: b -> 1 frees 1; upscales waiting: c's retry and a new a +1.  In job order a
     # comes first: a = 2, c's retry finds 0 free and is re-queued.
     plan = {10.0: [dict(job="c", target=3, trials=5)],
-            20.0: [dict(job="b", target=1), dict(job="a", delta=1)]}  # fmt: skip
+            20.0: [dict(job="b", target=1), dict(job="a", delta=1)]}
     ctl, _, _ = make(plan, quota=5, initial={"b": 2})
     tick(ctl, 10.0)
     tick(ctl, 20.0)
@@ -274,7 +274,7 @@ def test_admission_rate_takes_effect_only_when_the_count_changes():
     #          the rate stays 0.5.
     plan = {10.0: [dict(job="a", target=1, admission_rate=0.5)],
             20.0: [dict(job="a", target=2, admission_rate=0.5)],
-            30.0: [dict(job="a", delta=1, admission_rate=0.2)]}  # fmt: skip
+            30.0: [dict(job="a", delta=1, admission_rate=0.2)]}
     ctl, act, _ = make(plan, quota=4)
     assert outcomes(tick(ctl, 10.0)) == [("a", 1, 1, "noop")]
     assert act.calls == [] and ctl.admission["a"] == 1.0
@@ -338,7 +338,7 @@ def test_layer_first_run_and_interval(interval, expected):
     pol = Every({"interval_s": interval}, jobs=NAMES, quota=10)
     assert pol.first_at_s == expected[0]
     ctl = Controller(pol, [JobSpec(n, 720.0, 180.0) for n in NAMES], 10, FakeActuator(),
-                     rng=np.random.default_rng(0))  # fmt: skip
+                     rng=np.random.default_rng(0))
     t = ctl.next_tick(0.0)
     while t <= expected[-1] + 5:
         ctl.tick(t, metrics())
@@ -357,7 +357,7 @@ def test_hybrid_layers_run_in_policy_order_when_due_together():
     slow.decide = lambda s: (order.append("slow"), slow_decide(s))[1]
     fast.decide = lambda s: (order.append("fast"), fast_decide(s))[1]
     ctl = Controller(LayeredPolicy(slow, fast), [JobSpec(n, 720.0, 180.0) for n in NAMES], 10,
-                     FakeActuator(), rng=np.random.default_rng(0))  # fmt: skip
+                     FakeActuator(), rng=np.random.default_rng(0))
     for t in (10.0, 20.0, 30.0, 40.0, 50.0, 60.0):
         ctl.tick(t, metrics())
     assert slow.ran == [60.0]
@@ -371,7 +371,7 @@ def test_a_predictive_batch_goes_first_in_job_order_then_single_upscales():
     # c -> 3, b -> 3 (predictive). The batch is served first in job order: b +2, c +1 (clamped),
     # and a's single upscale finds no CPU left.
     plan = {10.0: [dict(job="a", delta=2), dict(job="c", target=3, trials=5, batch=True),
-                   dict(job="b", target=3, trials=5, batch=True)]}  # fmt: skip
+                   dict(job="b", target=3, trials=5, batch=True)]}
     ctl, _, _ = make(plan, quota=6, initial={"a": 1, "b": 1, "c": 1}, order="random")
     out = outcomes(tick(ctl, 10.0))
     assert out == [("b", 1, 3, "applied"), ("c", 1, 2, "clamped"), ("a", 1, 1, "dropped")]

@@ -11,15 +11,15 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pytest
+from test_controller import FakeActuator, LayeredPolicy, ScriptedLayer
+from test_sim_engine import EXP, trace
 
 from faro.control.controller import Controller, JobMetrics, JobSpec
 from faro.control.records import DecisionRecorder
 from faro.explain import explain
+from faro.model.schema import DECISIONS_SCHEMA, read_decisions, read_provenance, write_decisions
 from faro.policies.explain import instrument
 from faro.policies.reactive import AIAD
-from faro.model.schema import DECISIONS_SCHEMA, read_decisions, read_provenance, write_decisions
-from test_controller import FakeActuator, LayeredPolicy, ScriptedLayer
-from test_sim_engine import EXP, trace
 
 NAMES = ["a", "b"]
 
@@ -29,7 +29,7 @@ def metrics(busy=(0.0, 0.0)):
         n: JobMetrics(active_replicas=1, head_queue=3, replica_queues=(2,), avg_latency_ms=900.0,
                       arrivals_per_min=np.array([50, 60]), busy_s=b)
         for n, b in zip(NAMES, busy, strict=True)
-    }  # fmt: skip
+    }
 
 
 def controller(plan, quota, settling=(), initial=None):
@@ -37,7 +37,7 @@ def controller(plan, quota, settling=(), initial=None):
     rec = DecisionRecorder("scripted")
     ctl = Controller(LayeredPolicy(layer, initial=initial), [JobSpec(n, 720.0, 180.0) for n in NAMES], quota,
                      FakeActuator(set(settling)), rng=np.random.default_rng(0), upscale_order="job",
-                     recorder=rec)  # fmt: skip
+                     recorder=rec)
     return ctl, rec
 
 
@@ -51,7 +51,8 @@ def test_one_row_per_job_and_tick_with_clamp_retry_and_ledger():
     df = rec.table().to_pandas()
     assert len(df) == 4 and rec.rows == 4
     a10, b10, a20, b20 = (df.iloc[k] for k in range(4))
-    assert (a10["job"], a10["requested"], a10["applied"], a10["outcome"], a10["shortfall"]) == ("a", 3, 2, "clamped", 1)
+    assert ((a10["job"], a10["requested"], a10["applied"], a10["outcome"], a10["shortfall"])
+            == ("a", 3, 2, "clamped", 1))
     assert (a10["free_cpus_before"], a10["free_cpus_after"], a10["retry"]) == (1, 0, False)
     assert (a20["outcome"], a20["applied"], a20["shortfall"]) == ("dropped", 2, 1)
     assert (a20["retry"], a20["trials_left"]) == (True, 1)
@@ -69,10 +70,11 @@ def test_busy_executor_is_recorded():
     # b (2 replicas) is still starting replicas: its downscale 2 -> 1 meets a busy executor,
     # 1 trial -> dropped, the ledger unchanged (4 - 1 - 2 = 1 free)
     ctl, rec = controller({10.0: [dict(job="b", delta=-1, source="s")]}, quota=4, settling={"b"},
-                          initial={"a": 1, "b": 2})  # fmt: skip
+                          initial={"a": 1, "b": 2})
     ctl.tick(10.0, metrics())
     row = rec.table().to_pandas().set_index("job").loc["b"]
-    assert (row["outcome"], bool(row["executor_busy"]), row["requested"], row["applied"]) == ("dropped", True, 1, 2)
+    assert ((row["outcome"], bool(row["executor_busy"]), row["requested"], row["applied"])
+            == ("dropped", True, 1, 2))
     assert (row["shortfall"], row["free_cpus_after"]) == (-1, 1)
 
 
@@ -99,7 +101,8 @@ def test_explain_prints_what_was_seen_asked_and_done(tmp_path):
     assert "ticks 10, 20, 30 s" in text
     assert "a: saw 1/1 replicas active, 3 queued + 2 held, latency 900 ms, 60 requests" in text
     assert "clamped to the ledger's free CPUs: 2 of 3 (1 short)" in text
-    assert "(a retry); controller: not carried out (the ledger had 0 free CPUs) and no trial left: dropped" in text
+    assert ("(a retry); controller: not carried out (the ledger had 0 free CPUs) "
+            "and no trial left: dropped") in text
     with pytest.raises(ValueError, match="no controller tick in minute 5"):
         explain(run, 5)
 
@@ -163,7 +166,7 @@ def test_why_figure_draws_the_records():
         ctl.tick(t, metrics())
     d = rec.table().to_pandas()
     binned = pd.DataFrame({"job": ["a", "b"], "minute": [0, 0], "requests": [60, 60], "failed": [0, 0],
-                           "slo_frac": [0.5, 1.0], "util": [0.5, 1.0], "effective_util": [0.5, 1.0]})  # fmt: skip
+                           "slo_frac": [0.5, 1.0], "util": [0.5, 1.0], "effective_util": [0.5, 1.0]})
     assert worst_job(binned) == "a"
     fig = fig_why(d, binned, "a", unit_time=60.0, title="t")
     axes = fig.get_axes()

@@ -14,8 +14,14 @@ import pandas as pd
 import pytest
 import yaml
 
-from faro.model import data as fdata
 from faro.cli import main as faro_main
+from faro.model import data as fdata
+from faro.model.schema import write_requests
+from faro.model.stats import write_stats
+from faro.model.trace import Trace, TraceError, parse_trace, write_trace
+from faro.policies.params import ParamError, resolve_params
+from faro.policies.reactive import AIAD
+from faro.policies.registry import make_policy
 from faro.workflow.config import (
     ConfigError,
     check_config,
@@ -26,13 +32,7 @@ from faro.workflow.config import (
     target_cells,
 )
 from faro.workflow.doctor import format_report, scan, set_aside_corrupt
-from faro.policies.params import ParamError, resolve_params
-from faro.policies.reactive import AIAD
-from faro.policies.registry import make_policy
-from faro.model.schema import write_requests
-from faro.model.stats import write_stats
 from faro.workflow.summary import summary_table
-from faro.model.trace import Trace, TraceError, parse_trace, write_trace
 
 PROJECT = Path(__file__).resolve().parents[1]
 BASE_EXP = PROJECT / "experiments/twitter_10jobs/experiment.yaml"
@@ -53,7 +53,7 @@ def tiny_experiment(tmp: Path, jobs=("job0", "job1"), trace_jobs=None, minutes: 
 def tiny_config(tmp: Path, **over) -> dict:
     cfg = default_config()
     cfg.update(experiment=str(tmp / "exp"), results=str(tmp / "results"), data_dir=str(tmp / "data"),
-               quotas=[4], policies=["fairshare", "aiad"])  # fmt: skip
+               quotas=[4], policies=["fairshare", "aiad"])
     cfg.update(over)
     return cfg
 
@@ -128,11 +128,12 @@ def test_data_mirror_is_no_rule_param():
 
 def test_run_identity_ignores_the_rest_of_the_matrix():
     base = dict(experiment={"name": "e"}, unit_time=60.0, backend="sim", backend_options={},
-                policy={"class": "aiad", "params": {"upscale_ticks": 3}}, quota=32, seed=42)  # fmt: skip
+                policy={"class": "aiad", "params": {"upscale_ticks": 3}}, quota=32, seed=42)
     h = run_identity_hash(**base)
     assert h == run_identity_hash(**{**base, "backend_options": None})
-    for key, value in [("quota", 36), ("seed", 43), ("policy", {"class": "aiad", "params": {"upscale_ticks": 2}}),
-                       ("unit_time", 10.0), ("backend", "ray")]:  # fmt: skip
+    for key, value in [("quota", 36), ("seed", 43),
+                       ("policy", {"class": "aiad", "params": {"upscale_ticks": 2}}),
+                       ("unit_time", 10.0), ("backend", "ray")]:
         assert run_identity_hash(**{**base, key: value}) != h, key
     common = (PROJECT / "rules/common.smk").read_text()
     assert "CONFIG_HASH" not in common, "no hash of the whole config in a run's params"
@@ -142,7 +143,8 @@ def test_run_identity_ignores_the_rest_of_the_matrix():
 
 
 def test_policy_params_unknown_key_names_it_with_a_suggestion():
-    with pytest.raises(ParamError, match=r"params\.upscale_tick: unknown parameter of AIAD \(did you mean 'upscale_ticks'\?\)"):
+    with pytest.raises(ParamError, match=r"params\.upscale_tick: unknown parameter of AIAD "
+                                         r"\(did you mean 'upscale_ticks'\?\)"):
         resolve_params(AIAD, {"upscale_tick": 2})
 
 
@@ -172,8 +174,8 @@ def test_policy_params_defaults_come_from_the_declaration():
 def test_every_shipped_policy_file_passes_its_declaration():
     for f in sorted((PROJECT / "config/policies").glob("*.yaml")):
         spec = yaml.safe_load(f.read_text())
-        make_policy(spec["class"], spec.get("params") or {}, jobs=["serve-cluster0", "serve-cluster1"], quota=8,
-                    base_dir=PROJECT)  # fmt: skip
+        make_policy(spec["class"], spec.get("params") or {}, jobs=["serve-cluster0", "serve-cluster1"],
+                    quota=8, base_dir=PROJECT)
 
 
 def test_policy_param_typo_fails_the_config_check_naming_file_and_key(tmp_path):
@@ -186,7 +188,8 @@ def test_policy_param_typo_fails_the_config_check_naming_file_and_key(tmp_path):
     with pytest.raises(ConfigError) as e:
         check_config(tiny_config(tmp_path, policy_dir=str(pol)))
     msg = str(e.value)
-    assert str(pol / "aiad.yaml") in msg and "params.upscale_tick" in msg and "did you mean 'upscale_ticks'" in msg
+    assert (str(pol / "aiad.yaml") in msg and "params.upscale_tick" in msg
+            and "did you mean 'upscale_ticks'" in msg)
 
 
 # ---------------------------------------------------------------- 4. config errors
@@ -208,7 +211,8 @@ def test_config_error_names_the_configfile(tmp_path):
     with pytest.raises(ConfigError, match=rf"^{cf}: key seeds/0: 'x' is not of type 'integer'$"):
         check_config_schema(cfg, config_sources([cf], None))
     cfg = {**default_config(), "backend": "slrum"}
-    with pytest.raises(ConfigError, match=r"^config/config\.yaml: key backend: 'slrum' is not one of sim, ray, k8s"):
+    with pytest.raises(ConfigError,
+                       match=r"^config/config\.yaml: key backend: 'slrum' is not one of sim, ray, k8s"):
         check_config_schema(cfg, config_sources((), None))
 
 
@@ -260,7 +264,7 @@ def test_target_paths_name_their_cells(tmp_path):
     cfg = tiny_config(tmp_path)
     root = cfg["results"]
     got = target_cells(cfg, ["all", f"{root}/2_cpus/aiad/latency_stats.pkl", f"{root}/6_cpus",
-                             f"{root}/plots/headline_4cpus.png"])  # fmt: skip
+                             f"{root}/plots/headline_4cpus.png"])
     assert [(q, p) for _, q, p in got] == [(2, "aiad"), (6, "fairshare"), (6, "aiad")]
     with pytest.raises(ConfigError, match="outside the results root"):
         target_cells(cfg, ["elsewhere/4_cpus/aiad/latency_stats.pkl"])
@@ -269,7 +273,8 @@ def test_target_paths_name_their_cells(tmp_path):
 @pytest.mark.parametrize(
     "cell, match",
     [
-        ("2_cpus/aiad", r"target .*2_cpus/aiad/latency_stats.pkl: quota 2 is smaller than the experiment's 3 jobs"),
+        ("2_cpus/aiad",
+         r"target .*2_cpus/aiad/latency_stats.pkl: quota 2 is smaller than the experiment's 3 jobs"),
         ("4_cpus/nosuch", r"unknown policy 'nosuch'"),
         ("4_cpus/aiadd", r"unknown policy 'aiadd' \(did you mean 'aiad'\?\)"),
     ],
@@ -286,11 +291,12 @@ def test_quota_below_a_policys_starting_replicas_fails(tmp_path):
     mod = tmp_path / "greedy.py"
     mod.write_text("from faro.policies.base import Policy\n\n\nclass Greedy(Policy):\n"
                    "    def initial_replicas(self):\n        return {j: 3 for j in self.jobs}\n\n"
-                   "    def decide(self, snapshot):\n        return []\n")  # fmt: skip
+                   "    def decide(self, snapshot):\n        return []\n")
     pol = tmp_path / "policies"
     pol.mkdir()
     (pol / "greedy.yaml").write_text(f"class: {mod}:Greedy\n")
-    with pytest.raises(ConfigError, match=r"policy 'greedy' starts the 2 jobs with 6 replicas, more than the quota"):
+    with pytest.raises(ConfigError,
+                       match=r"policy 'greedy' starts the 2 jobs with 6 replicas, more than the quota"):
         check_config(tiny_config(tmp_path, policy_dir=str(pol), policies=["greedy"], quotas=[4]))
 
 
@@ -304,12 +310,13 @@ def _fake_cell(root: Path, quota=4, policy="aiad", seeds=(42,)) -> Path:
         (run / "stages").mkdir(parents=True)
         (run / "stages" / "teardown.json").write_text("{}")
         df = pd.DataFrame({"job": ["a"], "seed": [s], "arrival_s": [0.0], "start_s": [0.0], "end_s": [0.1],
-                           "latency_ms": [100.0], "succeeded": [True], "status": [200]})  # fmt: skip
+                           "latency_ms": [100.0], "succeeded": [True], "status": [200]})
         write_requests(df, run / "requests.parquet", {"seed": s})
-        write_stats({"slo_rate": 90.0, "avg_total_utility": 0.9, "avg_total_slo_rate": 0.95, "avg_util_a": 0.9},
-                    run / "latency_stats.pkl", run / "latency_stats.json")  # fmt: skip
+        write_stats({"slo_rate": 90.0, "avg_total_utility": 0.9, "avg_total_slo_rate": 0.95,
+                     "avg_util_a": 0.9},
+                    run / "latency_stats.pkl", run / "latency_stats.json")
     write_stats({"slo_rate": 90.0, "avg_total_utility": 0.9, "avg_total_slo_rate": 0.95, "avg_util_a": 0.9,
-                 "seeds": list(seeds)}, cell / "latency_stats.pkl", cell / "latency_stats.json")  # fmt: skip
+                 "seeds": list(seeds)}, cell / "latency_stats.pkl", cell / "latency_stats.json")
     return cell
 
 
@@ -331,8 +338,9 @@ def test_doctor_finds_corrupt_missing_and_stale_and_says_how_to_rebuild(tmp_path
     assert "snakemake --cores 2" in text and str(other / "seed_42" / "latency_stats.pkl") in text
     moved = set_aside_corrupt(root)
     # with it, what was made from it (else Snakemake keeps those and never rebuilds the file)
-    assert [m[0] for m in moved] == [req, cell / "seed_42/latency_stats.pkl", cell / "seed_42/latency_stats.json",
-                                     cell / "latency_stats.pkl", cell / "latency_stats.json"]  # fmt: skip
+    assert [m[0] for m in moved] == [req, cell / "seed_42/latency_stats.pkl",
+                                     cell / "seed_42/latency_stats.json",
+                                     cell / "latency_stats.pkl", cell / "latency_stats.json"]
     assert not req.exists() and moved[1][2] == "made from requests.parquet"
     assert moved[0][1].parent == cell / "seed_42" / "corrupt" and moved[0][1].is_file(), "kept, never deleted"
 
@@ -379,7 +387,8 @@ def test_interrupted_line_is_one_line():
 def test_targets_and_run_mode_come_from_snakemakes_own_parser():
     from faro.workflow.support import requested_targets, will_run_jobs
 
-    argv = ["/venv/bin/snakemake", "--cores", "2", "results/2_cpus/aiad/latency_stats.pkl", "--config", "quotas=[2]"]
+    argv = ["/venv/bin/snakemake", "--cores", "2", "results/2_cpus/aiad/latency_stats.pkl", "--config",
+            "quotas=[2]"]
     assert requested_targets(None, argv) == ["results/2_cpus/aiad/latency_stats.pkl"]
     assert will_run_jobs(argv)
     assert not will_run_jobs([*argv, "-n"]) and not will_run_jobs(["snakemake", "--report", "r.html"])

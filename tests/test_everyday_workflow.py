@@ -21,7 +21,7 @@ from faro.model.data import verify
 pytestmark = pytest.mark.slow
 #: rules that simulate (or set up) a run: none may run again when nothing about the run changed
 RUN_RULES = {"setup_quota", "deploy_clusters", "deploy_jobs", "launch_autoscaler", "replay", "fetch_logs",
-             "teardown_run", "parse_logs", "run_stats"}  # fmt: skip
+             "teardown_run", "parse_logs", "run_stats"}
 
 
 def rules_run(out: subprocess.CompletedProcess) -> list[str]:
@@ -31,7 +31,8 @@ def rules_run(out: subprocess.CompletedProcess) -> list[str]:
 def offline_env(tmp: Path) -> dict:
     """No mirror anywhere (config, environment, user settings) and no network."""
     env = {k: v for k, v in os.environ.items() if k != "FARO_DATA_MIRROR"}
-    env.update(XDG_CONFIG_HOME=str(tmp / "xdg"), https_proxy="http://127.0.0.1:9", HTTPS_PROXY="http://127.0.0.1:9")
+    env.update(XDG_CONFIG_HOME=str(tmp / "xdg"), https_proxy="http://127.0.0.1:9",
+               HTTPS_PROXY="http://127.0.0.1:9")
     return env
 
 
@@ -60,7 +61,7 @@ def test_narrowing_widening_and_comment_edits_rerun_no_run(tmp_path):
     first = smk(tmp_path, "stats", config={**base, "policies": "[fairshare,aiad]"})
     assert {"replay", "run_stats"} <= set(rules_run(first))
     assert re.search(r"^\s+4\s+aiad\s+42\s+\d+\.\d\d\s+\d+\.\d{3}\s+\d\.\d{3}\s+\S+4_cpus/aiad$",
-                     first.stdout, flags=re.M), first.stdout[-1500:]  # fmt: skip
+                     first.stdout, flags=re.M), first.stdout[-1500:]
     runs = sorted((tmp_path / "results").glob("*_cpus/*/seed_42/requests.parquet"))
     before = {p: p.stat().st_mtime_ns for p in runs}
     for policies in ("[aiad]", "[fairshare,aiad]", "[aiad]", "[fairshare,aiad]"):
@@ -83,8 +84,9 @@ def test_a_corrupt_output_is_rebuilt_by_a_plain_rerun(tmp_path):
     req = run / "requests.parquet"
     req.write_bytes(req.read_bytes()[:1000])  # truncated
     doctor = subprocess.run([*SNAKEMAKE[:1], "-m", "faro.cli", "doctor", str(tmp_path / "results")],
-                            capture_output=True, text=True, cwd=PROJECT)  # fmt: skip
-    assert doctor.returncode == 1 and f"corrupt    {req}" in doctor.stdout and "snakemake --cores 2" in doctor.stdout
+                            capture_output=True, text=True, cwd=PROJECT)
+    assert (doctor.returncode == 1 and f"corrupt    {req}" in doctor.stdout
+            and "snakemake --cores 2" in doctor.stdout)
     for _ in range(2):  # the plain command, run as a user would after the failure
         out = smk(tmp_path, "stats", config=cfg)
     assert "parse_logs" not in rules_run(out), "rebuilt once, then nothing to do"
@@ -111,7 +113,7 @@ def test_single_cell_target_is_checked_before_anything_runs(tmp_path):
     make_experiment(tmp_path, jobs=3)
     root = tmp_path / "results"
     for cell, match in [("2_cpus/aiad", "quota 2 is smaller than the experiment's 3 jobs"),
-                        ("4_cpus/nosuch", "unknown policy 'nosuch'")]:  # fmt: skip
+                        ("4_cpus/nosuch", "unknown policy 'nosuch'")]:
         out = smk(tmp_path, str(root / cell / "latency_stats.pkl"), check=False)
         text = out.stdout + out.stderr
         assert out.returncode != 0 and match in text, text[-2000:]
@@ -124,7 +126,7 @@ def test_config_typo_in_a_configfile_is_short(tmp_path):
     cf = tmp_path / "mine.yaml"
     cf.write_text(yaml.safe_dump({"polices": ["aiad"]}))
     out = subprocess.run([*smk_cmd(tmp_path, "-n", "all"), "--configfile", str(cf)], cwd=PROJECT,
-                         capture_output=True, text=True, timeout=300)  # fmt: skip
+                         capture_output=True, text=True, timeout=300)
     text = out.stdout + out.stderr
     assert out.returncode != 0
     assert f"{cf}: key polices: unknown key (did you mean 'policies'?)" in text
@@ -135,7 +137,8 @@ def test_ctrl_c_prints_one_line_saying_how_to_resume(tmp_path):
     make_experiment(tmp_path, minutes=3000, jobs=10)
     cmd = smk_cmd(tmp_path, "stats", config={"quotas": "[20]", "policies": "[aiad]"}, cores=1)
     proc = subprocess.Popen(cmd, cwd=PROJECT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            start_new_session=True, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # fmt: skip
+                            start_new_session=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     for line in proc.stdout:
         if "rule replay:" in line:
             break
@@ -144,7 +147,8 @@ def test_ctrl_c_prints_one_line_saying_how_to_resume(tmp_path):
     rest = proc.stdout.read()
     proc.stdout.close()
     assert proc.wait(timeout=120) != 0
-    assert "faro: Ctrl-C interrupted rule replay (quota 20, policy aiad, seed 42); run the same command" in rest
+    assert ("faro: Ctrl-C interrupted rule replay (quota 20, policy aiad, seed 42); "
+            "run the same command") in rest
     assert "Traceback" not in rest and "numba" not in rest, rest[-3000:]
 
 
@@ -158,7 +162,8 @@ def test_policy_parameter_typo_fails_before_anything_runs(tmp_path):
     out = smk(tmp_path, "-n", "all", config={"policy_dir": str(pol)}, check=False)
     text = out.stdout + out.stderr
     assert out.returncode != 0
-    assert f"{pol / 'aiad.yaml'}: params.upscale_tick: unknown parameter of AIAD (did you mean 'upscale_ticks'?)" in text
+    assert (f"{pol / 'aiad.yaml'}: params.upscale_tick: unknown parameter of AIAD "
+            f"(did you mean 'upscale_ticks'?)") in text
 
 
 def test_trace_problems_are_caught_before_anything_runs(tmp_path):

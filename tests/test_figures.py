@@ -67,7 +67,8 @@ def _binned(policy_shift: float, minutes: int = 60) -> pd.DataFrame:
         for m in range(minutes):
             u = min(1.0, 0.5 + policy_shift + 0.3 * math.sin(m / 7 + j))
             rows.append((job, m, 100 + 10 * j, 0, u, u, u))
-    return pd.DataFrame(rows, columns=["job", "minute", "requests", "failed", "slo_frac", "util", "effective_util"])
+    return pd.DataFrame(rows,
+                        columns=["job", "minute", "requests", "failed", "slo_frac", "util", "effective_util"])
 
 
 # --------------------------------------------------------------------------- geometry helpers
@@ -144,7 +145,8 @@ def test_legends_do_not_cover_data():
     runs = _runs()
     cells = cell_summary(runs, ["avg_total_utility", "slo_violation", "n_jobs"])
     for fig in (fig_pareto(cells), fig_headline_runs(runs[runs["quota"] == 32], "32 CPUs"),
-                fig_cluster_utility({p: _binned(0.03 * k) for k, p in enumerate(POLICIES)}, n_jobs=4, title="t")):
+                fig_cluster_utility({p: _binned(0.03 * k) for k, p in enumerate(POLICIES)}, n_jobs=4,
+                                    title="t")):
         assert_legends_clear(fig)
         plt.close(fig)
 
@@ -214,8 +216,8 @@ def test_replica_comparison_has_whole_number_ticks_the_quota_and_one_colour_scal
     t = np.arange(0, 30.0, 0.5)
     steps = pd.DataFrame({j: np.where(t > 5, 3 + k, 1) for k, j in enumerate(JOBS)}, index=t)
     load = pd.DataFrame({j: np.full(30, 1.8) for j in JOBS})
-    fig = fig_replica_comparison({"aiad": steps, "fairshare": steps * 0 + 2, "my_new_policy": steps}, load, quota=13,
-                                 title="t")
+    fig = fig_replica_comparison({"aiad": steps, "fairshare": steps * 0 + 2, "my_new_policy": steps}, load,
+                                 quota=13, title="t")
     total = fig.axes[0]
     ticks = total.get_yticks()
     assert np.allclose(ticks, np.round(ticks)) and 13 in ticks
@@ -264,7 +266,8 @@ def test_fidelity_table_hand_computed():
     for p, vals in {"fairshare": [71.0, 73.0], "faro_sum": [86.0, 87.0], "aiad": [50.0, 50.0]}.items():
         for s, v in zip((1, 2), vals):
             rows.append({"experiment": "x", "backend": "sim", "quota": 32, "policy": p, "seed": s,
-                         "slo_rate": v, "avg_total_slo_rate": 0.79, "avg_total_utility": 1.0, "avg_util_a": 0.5})
+                         "slo_rate": v, "avg_total_slo_rate": 0.79, "avg_total_utility": 1.0,
+                         "avg_util_a": 0.5})
     runs = with_derived(pd.DataFrame(rows))
     t = fidelity_table(runs, REFS, experiment="x", backend="sim")
     sim = t[t["reference"] == "sim5"].set_index("policy")
@@ -293,15 +296,18 @@ def test_the_reference_file_has_sources_and_tolerances():
     path = Path(__file__).resolve().parents[1] / "config/reference/paper_numbers.yaml"
     refs = load_references(path)
     assert all(r["source"].strip() for r in refs)
-    cells = applicable_cells(refs, experiment="twitter_10jobs", backend="sim", quotas=[32, 36], policies=PAPER)
+    cells = applicable_cells(refs, experiment="twitter_10jobs", backend="sim", quotas=[32, 36],
+                             policies=PAPER)
     assert {p for _, _, p in cells} == set(PAPER)
-    assert applicable_cells(refs, experiment="twitter_10jobs", backend="sim", quotas=[36], policies=PAPER) == []
+    assert applicable_cells(refs, experiment="twitter_10jobs", backend="sim", quotas=[36],
+                            policies=PAPER) == []
 
 
 def test_forecaster_figures_from_their_scripts_rows():
     from faro.plots.forecast import fig_forecast_selection, fig_forecasters
 
-    rows = [{"policy": p, "forecaster": f, "quantile": qq, "quota": q, "seed": s, "slo_rate": 90 + k + 0.1 * s}
+    rows = [{"policy": p, "forecaster": f, "quantile": qq, "quota": q, "seed": s,
+             "slo_rate": 90 + k + 0.1 * s}
             for k, (f, qq) in enumerate([("default", 0.5), ("oracle", None)])
             for p in ("faro_sum", "faro_fair") for q in (32, 36) for s in (1, 2, 3)]
     fig = fig_forecasters(pd.DataFrame(rows))

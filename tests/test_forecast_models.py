@@ -7,10 +7,9 @@ import time
 import numpy as np
 import pytest
 
-from faro.forecast.base import LastValue, Oracle
+from faro.forecast.base import LastValue, Oracle, monotone_nonneg
 from faro.forecast.light import LogARForecaster
 from faro.forecast.registry import make_forecaster
-from faro.forecast.base import monotone_nonneg
 
 QS = (0.9, 0.1, 0.5, 0.6)  # deliberately unsorted
 

@@ -52,7 +52,7 @@ def test_golden_checksums_with_other_cpu_features(variant, mirror, tmp_path):
         [sys.executable, "-m", "faro.backends.sim.golden", "--mirror", str(mirror), "--project", str(PROJECT),
          "--write", str(out)],
         env=env, cwd=PROJECT, check=True, capture_output=True, text=True, timeout=600,
-    )  # fmt: skip
+    )
     assert json.loads(out.read_text())["checksums"] == GOLDEN["checksums"]
 
 

@@ -20,14 +20,15 @@ def snap(history, *, replicas=(1, 1), free=0, quota=8, t=960.0, busy=(False, Fal
             replica_queues=(0,) * replicas[k], avg_latency_ms=latency[k],
             arrivals_per_min=np.asarray(history[k], float), executor_busy=busy[k], admission_rate=1.0,
             slo_ms=720.0, processing_ms=180.0,
-        )  # fmt: skip
+        )
         for k, n in enumerate(JOBS)
     )
     return Snapshot(time=t, quota=quota, free_cpus=free, jobs=jobs)
 
 
 def mark(**params):
-    return make_policy("mark", {"forecaster": "last_value", **params}, jobs=JOBS, quota=8, context={"unit_time": 60})
+    return make_policy("mark", {"forecaster": "last_value", **params}, jobs=JOBS, quota=8,
+                       context={"unit_time": 60})
 
 
 def test_series_of_job_names():
@@ -78,11 +79,11 @@ def test_mark_without_reactive_layer():
 def test_faro_matches_the_solver_and_fits_the_quota():
     hist = [[600] * 20, [1500] * 20]
     p = make_policy("faro", {"objective": "sum", "forecaster": "last_value", "slack_escalation": False},
-                    jobs=JOBS, quota=8, context={"unit_time": 60})  # fmt: skip
+                    jobs=JOBS, quota=8, context={"unit_time": 60})
     acts = p.layers()[0].decide(snap(hist, quota=8))
     rates = np.array([[10.0] * 7, [25.0] * 7])
     ref = solve(rates, np.array([1, 1]), 8, objective="sum", slo_s=np.array([0.72, 0.72]),
-                proc_s=np.array([0.18, 0.18]), cold_start=True)  # fmt: skip
+                proc_s=np.array([0.18, 0.18]), cold_start=True)
     assert [a.target for a in acts] == ref.replicas.tolist()
     assert sum(a.target for a in acts) <= 8
     assert all(a.trials == 5 and a.admission_rate is None for a in acts)
@@ -91,8 +92,9 @@ def test_faro_matches_the_solver_and_fits_the_quota():
 
 
 def test_faro_penalty_variant_sets_admission_rates():
-    p = make_policy("faro", {"objective": "penalty_sum", "forecaster": "last_value", "slack_escalation": False},
-                    jobs=JOBS, quota=4, context={"unit_time": 60})  # fmt: skip
+    p = make_policy("faro",
+                    {"objective": "penalty_sum", "forecaster": "last_value", "slack_escalation": False},
+                    jobs=JOBS, quota=4, context={"unit_time": 60})
     acts = p.layers()[0].decide(snap([[1200] * 20, [1800] * 20], quota=4))
     assert all(a.admission_rate is not None and 0.0 <= a.admission_rate <= 1.0 for a in acts)
     assert sum(a.target for a in acts) <= 4
@@ -101,7 +103,7 @@ def test_faro_penalty_variant_sets_admission_rates():
 def test_faro_oracle_sees_the_future():
     counts = np.array([[600, 600]] * 20 + [[3000, 60]] * 10)  # job0 surges at minute 20
     p = make_policy("faro", {"objective": "sum", "forecaster": "oracle", "slack_escalation": False},
-                    jobs=JOBS, quota=12, context={"unit_time": 60, "trace_counts": counts})  # fmt: skip
+                    jobs=JOBS, quota=12, context={"unit_time": 60, "trace_counts": counts})
     acts = p.layers()[0].decide(snap([counts[:20, 0], counts[:20, 1]], quota=12, replicas=(3, 3)))
     assert acts[0].target > acts[1].target  # provisions for the surge it knows is coming
 

@@ -17,8 +17,9 @@ import re
 import socket
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 from urllib.parse import unquote
 
 import pytest
@@ -29,7 +30,6 @@ from faro.backends.k8s import session as st
 from faro.backends.k8s.client import ApiError, ApiUnavailable, KubeClient
 from faro.backends.k8s.config import Cell, K8sSettings, default_jobs
 from faro.backends.k8s.lease import LeaseLock, LockLost, LockTimeout
-
 
 NS = "faro-16cpus-aiad"
 
@@ -106,7 +106,8 @@ class StandIn:
                 scheduled: tuple[str, str] | None = None, containers: tuple[str, ...] = ("main",)) -> None:
         conds = [{"type": "Ready", "status": "True" if ready else "False"}]
         if scheduled:
-            conds.append({"type": "PodScheduled", "status": "False", "reason": scheduled[0], "message": scheduled[1]})
+            conds.append({"type": "PodScheduled", "status": "False", "reason": scheduled[0],
+                          "message": scheduled[1]})
         pod = {"apiVersion": "v1", "kind": "Pod",
                "metadata": {"name": name, "namespace": self.ns, "labels": labels},
                "spec": {"containers": [{"name": c} for c in containers]},
@@ -116,26 +117,28 @@ class StandIn:
     def add_event(self, name: str, kind: str, obj: str, reason: str, message: str,
                   last: dt.datetime | None = None) -> None:
         """A Warning event (re-adding it = the controller failed again: count and lastTimestamp move)."""
-        last = last or dt.datetime.now(dt.timezone.utc)
+        last = last or dt.datetime.now(dt.UTC)
         path = f"/api/v1/namespaces/{self.ns}/events/{name}"
         old = self.objs.get(path)
         ev = {"apiVersion": "v1", "kind": "Event", "type": "Warning",
               "metadata": {"name": name, "namespace": self.ns,
                            "creationTimestamp": (old or {}).get("metadata", {}).get("creationTimestamp")
                            or last.strftime("%Y-%m-%dT%H:%M:%SZ")},
-              "reason": reason, "message": message, "involvedObject": {"kind": kind, "name": obj, "namespace": self.ns},
+              "reason": reason, "message": message,
+              "involvedObject": {"kind": kind, "name": obj, "namespace": self.ns},
               "count": int((old or {}).get("count", 0)) + 1,
               "firstTimestamp": (old or {}).get("firstTimestamp") or last.strftime("%Y-%m-%dT%H:%M:%SZ"),
               "lastTimestamp": last.strftime("%Y-%m-%dT%H:%M:%SZ")}
         self.put(path, ev)
 
     def requests(self, method: str | None = None, pattern: str = "") -> list[dict[str, Any]]:
-        return [r for r in self.log if (method is None or r["method"] == method) and re.search(pattern, r["path"])]
+        return [r for r in self.log
+                if (method is None or r["method"] == method) and re.search(pattern, r["path"])]
 
     @staticmethod
     def status(code: int, reason: str, message: str) -> Response:
-        body = {"apiVersion": "v1", "kind": "Status", "status": "Failure", "reason": reason, "message": message,
-                "code": code}
+        body = {"apiVersion": "v1", "kind": "Status", "status": "Failure", "reason": reason,
+                "message": message, "code": code}
         return Response(json.dumps(body), code, content_type="application/json")
 
     @staticmethod
@@ -160,7 +163,8 @@ class StandIn:
                     if sock is not None:
                         sock.shutdown(socket.SHUT_RDWR)
                     return Response("", 500)
-                return self.status(g.status, {429: "TooManyRequests", 502: "BadGateway"}.get(g.status, "InternalError"),
+                return self.status(g.status,
+                                   {429: "TooManyRequests", 502: "BadGateway"}.get(g.status, "InternalError"),
                                    f"injected {g.status}")
         return None
 
@@ -260,7 +264,8 @@ class StandIn:
         sel = args.get("labelSelector")
         if sel:
             want = dict(kv.split("=", 1) for kv in sel.split(","))
-            items = [o for o in items if all((o["metadata"].get("labels") or {}).get(k) == v for k, v in want.items())]
+            items = [o for o in items
+                     if all((o["metadata"].get("labels") or {}).get(k) == v for k, v in want.items())]
         fsel = args.get("fieldSelector")
         if fsel == "type=Warning":
             items = [o for o in items if o.get("type") == "Warning"]
@@ -401,13 +406,13 @@ def test_quota_exceeded_pod_creation_is_reported(api, kc):
     """API-contract test, not a cluster test: KubeRay's FailedToCreateHeadPod 'exceeded quota' event."""
     sess = make_session(kc, ready_timeout_s=30.0)
     st.setup_quota(sess)
-    msg = ('pods "serve-cluster1-head-q" is forbidden: exceeded quota: faro-quota, requested: requests.cpu=1250m, '
-           'used: requests.cpu=16, limited: requests.cpu=16')
+    msg = ('pods "serve-cluster1-head-q" is forbidden: exceeded quota: faro-quota, '
+           'requested: requests.cpu=1250m, used: requests.cpu=16, limited: requests.cpu=16')
 
     def hook(s: StandIn) -> None:  # KubeRay keeps failing: the event recurs (count, lastTimestamp move)
         if any(o["kind"] == "RayCluster" for o in s.objs.values()):
-            s.add_pod("serve-cluster0-head-x", {"ray.io/cluster": "serve-cluster0", "ray.io/node-type": "head"},
-                      ready=True)
+            s.add_pod("serve-cluster0-head-x",
+                      {"ray.io/cluster": "serve-cluster0", "ray.io/node-type": "head"}, ready=True)
             s.add_event("ev1", "RayCluster", "serve-cluster1", "FailedToCreateHeadPod", msg)
     api.on_request.append(hook)
     with pytest.raises(st.PodsStuck, match="exceeded quota") as ei:
@@ -428,7 +433,8 @@ def test_transient_pending_within_grace_is_waited_out(api, kc):
             polls["n"] += 1
             for i in range(2):
                 s.add_pod(f"serve-cluster{i}-head-x", _head_labels(i),
-                          ready=polls["n"] > 6, scheduled=None if polls["n"] > 6 else ("Unschedulable", "wait"))
+                          ready=polls["n"] > 6,
+                          scheduled=None if polls["n"] > 6 else ("Unschedulable", "wait"))
     api.on_request.append(hook)
     rec = st.deploy_clusters(sess)
     assert set(rec["head_pods"]) == {"serve-cluster0", "serve-cluster1"}
@@ -446,7 +452,8 @@ def test_deploy_jobs_puts_serve_config_through_the_service_proxy(api, kc):
 
         def status(req, i=i):
             gets["n"] += 1
-            return {"applications": {f"serve-cluster{i}": {"status": "RUNNING" if gets["n"] > 2 else "DEPLOYING"}}}
+            return {"applications": {
+                f"serve-cluster{i}": {"status": "RUNNING" if gets["n"] > 2 else "DEPLOYING"}}}
         api.proxy[("GET", f"{svc}/api/serve/applications/")] = status
     rec = st.deploy_jobs(sess)
     puts = api.requests("PUT", "/proxy/")
@@ -464,7 +471,8 @@ def test_deploy_jobs_reports_a_failed_serve_application(api, kc):
     svc = "serve-cluster0-head-svc:8265"
     api.proxy[("PUT", f"{svc}/api/serve/applications/")] = lambda req: {}
     api.proxy[("GET", f"{svc}/api/serve/applications/")] = lambda req: {
-        "applications": {"serve-cluster0": {"status": "DEPLOY_FAILED", "message": "ImportError: faro.backends.ray"}}}
+        "applications": {"serve-cluster0": {"status": "DEPLOY_FAILED",
+                                            "message": "ImportError: faro.backends.ray"}}}
     with pytest.raises(st.StageError, match="DEPLOY_FAILED.*ImportError"):
         st.deploy_jobs(sess)
 
@@ -502,7 +510,8 @@ def test_launch_autoscaler_waits_for_available_and_started(api, kc):
                 state["log_size"] = 120
     api.on_request.append(hook)
     rec = st.launch_autoscaler(sess)
-    assert [p["path"].split("/")[-2] for p in api.requests("PATCH")][-2:] == ["serviceaccounts", "deployments"]
+    assert ([p["path"].split("/")[-2] for p in api.requests("PATCH")][-2:]
+            == ["serviceaccounts", "deployments"])
     assert [o["kind"] for o in rec["objects"]] == ["ServiceAccount", "Deployment"]
     assert rec["pods"] == ["faro-autoscaler-abc"]
     assert api.requests("GET", "pods/faro-autoscaler-abc:8080/proxy/files")  # it waited for the log
@@ -531,7 +540,8 @@ def test_replay_fetches_records_through_the_pod_proxy_then_releases(api, kc, tmp
     sess = make_session(kc, tmp_path)
     st.setup_quota(sess)
     api.put(f"/apis/apps/v1/namespaces/{NS}/deployments/faro-autoscaler",
-            {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "faro-autoscaler", "generation": 1},
+            {"apiVersion": "apps/v1", "kind": "Deployment",
+             "metadata": {"name": "faro-autoscaler", "generation": 1},
              "status": {"observedGeneration": 1, "conditions": [{"type": "Available", "status": "True"}]}})
     pod = "faro-replayer-7x2k"
     state = {"polls": 0, "released": False}
@@ -548,11 +558,13 @@ def test_replay_fetches_records_through_the_pod_proxy_then_releases(api, kc, tmp
 
     def status(req):
         state["polls"] += 1
-        return {"state": "exited" if state["polls"] > 3 else "running", "returncode": 0 if state["polls"] > 3 else None}
+        return {"state": "exited" if state["polls"] > 3 else "running",
+                "returncode": 0 if state["polls"] > 3 else None}
 
     def files(req):
         auto["fetched_at"] = len(api.log)
-        return {"files": [{"name": "requests.jsonl", "size": len(records)}, {"name": "stdout.log", "size": 3}]}
+        return {"files": [{"name": "requests.jsonl", "size": len(records)},
+                          {"name": "stdout.log", "size": 3}]}
 
     def release(req):
         assert auto["state"] == "exited"  # the autoscaler saw the replay end before the replayer went
@@ -571,12 +583,14 @@ def test_replay_fetches_records_through_the_pod_proxy_then_releases(api, kc, tmp
     api.proxy[("POST", f"{pod}:8080/release")] = release
     rec = st.replay(sess)
     assert (tmp_path / "replayer" / "requests.jsonl").read_bytes() == records
-    assert rec["files"] == [{"name": "requests.jsonl", "bytes": len(records)}, {"name": "stdout.log", "bytes": 3}]
+    assert rec["files"] == [{"name": "requests.jsonl", "bytes": len(records)},
+                            {"name": "stdout.log", "bytes": 3}]
     assert rec["returncode"] == 0 and rec["job_outcome"] == "Complete"
     release_i = next(i for i, r in enumerate(api.log) if r["path"].endswith("/release"))
     fetch_i = max(i for i, r in enumerate(api.log) if "/files/" in r["path"])
     assert fetch_i < release_i  # records are saved before the pod may exit
-    assert rec["autoscaler_stop"] == {"pod": "faro-autoscaler-abc", "status": {"state": "exited", "returncode": 0}}
+    assert rec["autoscaler_stop"] == {"pod": "faro-autoscaler-abc",
+                                      "status": {"state": "exited", "returncode": 0}}
 
 
 def test_replay_fails_when_the_autoscaler_dies_during_it(api, kc, tmp_path):
@@ -584,13 +598,15 @@ def test_replay_fails_when_the_autoscaler_dies_during_it(api, kc, tmp_path):
     sess = make_session(kc, tmp_path, replay_timeout_s=30.0)
     st.setup_quota(sess)
     api.put(f"/apis/apps/v1/namespaces/{NS}/deployments/faro-autoscaler",
-            {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "faro-autoscaler", "generation": 1},
+            {"apiVersion": "apps/v1", "kind": "Deployment",
+             "metadata": {"name": "faro-autoscaler", "generation": 1},
              "status": {"observedGeneration": 1, "conditions": [{"type": "Available", "status": "True"}]}})
     auto = {"state": "running"}
     _autoscaler_pod(api, "faro-autoscaler-abc", auto)
     api.add_pod("faro-replayer-1", {"job-name": "faro-replayer"}, ready=True)
     api.proxy[("GET", "faro-replayer-1:8080/status")] = lambda req: {"state": "running"}
-    api.proxy[("GET", "faro-replayer-1:8080/files")] = lambda req: {"files": [{"name": "requests.csv", "size": 9}]}
+    api.proxy[("GET", "faro-replayer-1:8080/files")] = lambda req: {
+        "files": [{"name": "requests.csv", "size": 9}]}
 
     def dies(s: StandIn) -> None:
         if len(s.requests("GET", "faro-replayer-1:8080/proxy/status")) >= 3:
@@ -632,7 +648,7 @@ def _other_holder(api: StandIn, renew: dt.datetime, duration: int = 600) -> None
 
 def test_lease_held_by_another_session_times_out_with_a_clear_error(api, kc):
     """API-contract test, not a cluster test: an unexpired foreign lease -> wait, then LockTimeout."""
-    _other_holder(api, dt.datetime.now(dt.timezone.utc))
+    _other_holder(api, dt.datetime.now(dt.UTC))
     sess = make_session(kc, lock_timeout_s=0.1)
     with pytest.raises(LockTimeout, match=r"held by 'faro-32cpus-mark/seed-42'.*delete lease faro-session"):
         st.setup_quota(sess)
@@ -642,7 +658,7 @@ def test_lease_held_by_another_session_times_out_with_a_clear_error(api, kc):
 
 def test_lease_is_taken_over_once_released_during_the_wait(api, kc):
     """API-contract test, not a cluster test: the waiter proceeds when the holder releases."""
-    _other_holder(api, dt.datetime.now(dt.timezone.utc))
+    _other_holder(api, dt.datetime.now(dt.UTC))
     gets = {"n": 0}
     path = "/apis/coordination.k8s.io/v1/namespaces/default/leases/faro-session"
 
@@ -659,7 +675,7 @@ def test_lease_is_taken_over_once_released_during_the_wait(api, kc):
 
 def test_expired_lease_is_taken_over_with_a_transition(api, kc):
     """API-contract test, not a cluster test: renewTime + duration in the past -> take over (CAS PUT)."""
-    _other_holder(api, dt.datetime.now(dt.timezone.utc) - dt.timedelta(seconds=700), duration=600)
+    _other_holder(api, dt.datetime.now(dt.UTC) - dt.timedelta(seconds=700), duration=600)
     rec = LeaseLock(kc, settings(), "me").acquire()
     assert rec["action"] == "taken-over" and rec["transitions"] == 1
     put = api.requests("PUT", "leases/faro-session")[-1]
@@ -667,7 +683,8 @@ def test_expired_lease_is_taken_over_with_a_transition(api, kc):
 
 
 def test_lease_renew_and_release(api, kc):
-    """API-contract test, not a cluster test: renew extends our lease; release deletes it with a precondition."""
+    """API-contract test, not a cluster test: renew extends our lease; release deletes it with a
+    precondition."""
     lock = LeaseLock(kc, settings(), "me")
     lock.acquire()
     lock.renew()
@@ -676,7 +693,7 @@ def test_lease_renew_and_release(api, kc):
     d = api.requests("DELETE", "leases")[-1]
     assert d["body"]["preconditions"]["resourceVersion"]
     assert lock.release() is False  # idempotent
-    _other_holder(api, dt.datetime.now(dt.timezone.utc))
+    _other_holder(api, dt.datetime.now(dt.UTC))
     with pytest.raises(LockLost, match="faro-32cpus-mark"):
         lock.renew()
     assert lock.release() is False  # never deletes another holder's lease

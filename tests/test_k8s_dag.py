@@ -44,7 +44,8 @@ def dag(cmd: list[str], tmp: Path) -> tuple[dict[str, str], set[tuple[str, str]]
         extra = ["--nolock", "--config", *ours]
     env = {**os.environ, "PYTHONPATH": str(PROJECT / "workflow")}
     base = [sys.executable, "-m", "snakemake", *args, *extra]
-    out = subprocess.run([*base, "-n", "--dag"], cwd=PROJECT, capture_output=True, text=True, timeout=300, env=env)
+    out = subprocess.run([*base, "-n", "--dag"], cwd=PROJECT, capture_output=True, text=True, timeout=300,
+                         env=env)
     assert out.returncode == 0, out.stderr[-3000:]
     nodes = dict(re.findall(r'^\s*(\d+)\[label = "([^"\\]+)', out.stdout, re.M))
     edges = set(re.findall(r"^\s*(\d+) -> (\d+)", out.stdout, re.M))

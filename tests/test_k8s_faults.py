@@ -32,8 +32,8 @@ from test_k8s_api_contract import (
 from faro.backends.k8s import manifests as mf
 from faro.backends.k8s import session as st
 from faro.backends.k8s.client import ApiUnavailable, KubeClient, object_path
-from faro.workflow.stage_runner import teardown_on_failure
 from faro.backends.k8s.config import K8sSettings, mem_bytes
+from faro.workflow.stage_runner import teardown_on_failure
 
 NS_PATH = f"/api/v1/namespaces/{NS}"
 
@@ -71,7 +71,8 @@ def test_non_transient_answers_are_not_retried(api, kc_retry):
 
 def test_an_outage_during_a_stage_is_ridden_out_and_nothing_is_torn_down(api, kc_retry):
     """Defect 2: an API outage (503/502/429/drops/timeouts) in the middle of a wait."""
-    sess = st.Session(kc_retry, make_session(kc_retry).s.with_(ready_timeout_s=30.0), make_session(kc_retry).cell)
+    sess = st.Session(kc_retry, make_session(kc_retry).s.with_(ready_timeout_s=30.0),
+                      make_session(kc_retry).cell)
     st.setup_quota(sess)
     api.on_request.append(_heads_become_ready_after(polls=8))
     api.faults += outage(time.monotonic() + 0.02, 1.0, delay_s=0.5)
@@ -86,7 +87,8 @@ def test_an_outage_during_a_stage_is_ridden_out_and_nothing_is_torn_down(api, kc
 def test_an_outage_longer_than_the_grace_keeps_the_session_for_a_reattach(api, kc_retry):
     """Defect 2: when even the grace runs out, the stage fails without deleting the namespace,
     and running it again once the API is back carries on."""
-    sess = st.Session(kc_retry, make_session(kc_retry).s.with_(ready_timeout_s=30.0), make_session(kc_retry).cell)
+    sess = st.Session(kc_retry, make_session(kc_retry).s.with_(ready_timeout_s=30.0),
+                      make_session(kc_retry).cell)
     st.setup_quota(sess)
     api.faults.append(Fault("status", 503, start=time.monotonic(), end=time.monotonic() + 5.0))
     with pytest.raises(ApiUnavailable, match="run the same command again to reattach"):
@@ -106,7 +108,7 @@ def test_a_stage_after_a_lapsed_lease_takes_it_back(api, kc):
     sess = make_session(kc)
     st.setup_quota(sess)
     lease = api.objs["/apis/coordination.k8s.io/v1/namespaces/default/leases/faro-session"]
-    lease["spec"]["renewTime"] = mf.micro_time(dt.datetime.now(dt.timezone.utc) - dt.timedelta(hours=2))
+    lease["spec"]["renewTime"] = mf.micro_time(dt.datetime.now(dt.UTC) - dt.timedelta(hours=2))
     api.on_request.append(_heads_become_ready_after(polls=1))
     rec = st.deploy_clusters(sess)
     assert rec["lock"]["action"] == "renewed" and rec["lock"]["holder"] == f"{NS}/seed-7"
@@ -117,7 +119,7 @@ def test_stale_quota_events_are_ignored(api, kc):
     """Defect 6: an 'exceeded quota' event from an hour ago counted as current forever."""
     sess = make_session(kc, ready_timeout_s=30.0)
     st.setup_quota(sess)
-    old = dt.datetime.now(dt.timezone.utc) - dt.timedelta(hours=1)
+    old = dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)
     api.add_event("ev-old", "RayCluster", "serve-cluster1", "FailedToCreateHeadPod",
                   'pods "serve-cluster1-head-q" is forbidden: exceeded quota: faro-quota', last=old)
     api.on_request.append(_heads_become_ready_after(polls=20))
@@ -159,7 +161,8 @@ def test_unschedulable_waits_for_a_node_autoscaler(api, kc):
             up = time.monotonic() - t0 > 0.5  # the node autoscaler added a node
             for i in range(2):
                 s.add_pod(f"serve-cluster{i}-head-x", _head_labels(i), ready=up,
-                          scheduled=None if up else ("Unschedulable", "0/3 nodes are available: 3 Insufficient cpu."))
+                          scheduled=(None if up
+                                     else ("Unschedulable", "0/3 nodes are available: 3 Insufficient cpu.")))
     api.on_request.append(hook)
     rec = st.deploy_clusters(sess)
     assert rec["waited_s"] > 0.4
@@ -190,10 +193,12 @@ def test_heads_are_sized_for_their_load_and_configurable():
     the metrics actor; the artifact gave its heads 4 GiB, KubeRay's autoscaler sample 5 GiB."""
     cell = make_session(KubeClient.for_host("http://127.0.0.1:9")).cell
     s = K8sSettings()
-    head = mf.ray_cluster(cell, s, "serve-cluster0")["spec"]["headGroupSpec"]["template"]["spec"]["containers"][0]
+    head = (mf.ray_cluster(cell, s, "serve-cluster0")
+            ["spec"]["headGroupSpec"]["template"]["spec"]["containers"][0])
     assert mem_bytes(head["resources"]["limits"]["memory"]) >= 4 * 2**30
     s2 = s.with_(head=type(s.head)("2", "6Gi"))
-    head2 = mf.ray_cluster(cell, s2, "serve-cluster0")["spec"]["headGroupSpec"]["template"]["spec"]["containers"][0]
+    head2 = (mf.ray_cluster(cell, s2, "serve-cluster0")
+             ["spec"]["headGroupSpec"]["template"]["spec"]["containers"][0])
     assert head2["resources"]["requests"] == {"cpu": "2", "memory": "6Gi"}
     _, mem = mf.quota_totals(cell, s2)
     assert mem - mf.quota_totals(cell, s)[1] == 2 * 2**30  # the quota grows with the heads
@@ -202,7 +207,8 @@ def test_heads_are_sized_for_their_load_and_configurable():
 # -- reattach and restarts in the replay stage -----------------------------------------------------
 def _available_autoscaler(api: StandIn) -> None:
     api.put(f"/apis/apps/v1/namespaces/{NS}/deployments/faro-autoscaler",
-            {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "faro-autoscaler", "generation": 1},
+            {"apiVersion": "apps/v1", "kind": "Deployment",
+             "metadata": {"name": "faro-autoscaler", "generation": 1},
              "status": {"observedGeneration": 1, "conditions": [{"type": "Available", "status": "True"}]}})
 
 
@@ -244,7 +250,8 @@ def test_replay_reattaches_to_a_running_replayer_job(api, kc, tmp_path):
             auto.update(state="exited", returncode=0)
     api.on_request.append(ends)
     rec = st.replay(sess)
-    assert rec["reattached"]["job_uid"] == job["metadata"]["uid"] and rec["reattached"]["job_state"] == "Running"
+    assert (rec["reattached"]["job_uid"] == job["metadata"]["uid"]
+            and rec["reattached"]["job_state"] == "Running")
     assert not api.requests("PATCH", "jobs")  # the running Job was not applied again
     assert (tmp_path / "replayer" / "requests.csv").read_bytes() == b"a,b\n1,2\n"
 

@@ -25,9 +25,8 @@ import yaml
 from test_k8s_dag import runbook_command
 from test_k8s_workflow import Cluster, FakeServe
 
-from faro.workflow import k8s_cli
-from faro.backends.k8s import session as st
 from faro.backends.k8s.validate import validate_all
+from faro.workflow import k8s_cli
 
 pytestmark = pytest.mark.slow
 PROJECT = Path(__file__).resolve().parents[1]
@@ -54,8 +53,8 @@ def test_the_first_run_by_the_runbooks_commands(cluster, httpserver, tmp_path, m
     args = [*cmd[1:-1], "--nolock", "--config", f"results={out_root}", f"data_dir={tmp_path / 'data'}",
             f"data_mirror={mirror}", "unit_time=1", "--", str(out_root / target[len(root) + 1:])]
     env = {**os.environ, "PYTHONPATH": str(PROJECT / "workflow")}
-    got = subprocess.run([sys.executable, "-m", "snakemake", *args], cwd=PROJECT, capture_output=True, text=True,
-                         timeout=600, env=env)
+    got = subprocess.run([sys.executable, "-m", "snakemake", *args], cwd=PROJECT, capture_output=True,
+                         text=True, timeout=600, env=env)
     assert got.returncode == 0, got.stderr[-3000:]
     run_dir = out_root / "32_cpus" / "faro_sum" / "seed_42"
     man = run_dir / "manifests"
@@ -85,7 +84,8 @@ def test_the_first_run_by_the_runbooks_commands(cluster, httpserver, tmp_path, m
     assert stages == list(k8s_cli.CLI_STAGES) and "--run-spec $R/manifests/run_spec.json --run-dir $R" in loop
     server = httpserver.url_for("").rstrip("/")
     for stage in stages:
-        assert k8s_cli.stage([stage, "--run-spec", str(fast), "--run-dir", str(run_dir), "--server", server]) == 0
+        assert k8s_cli.stage([stage, "--run-spec", str(fast), "--run-dir", str(run_dir), "--server",
+                              server]) == 0
     rec = {s: json.loads((run_dir / "stages" / f"{k8s_cli.CLI_STAGES[s]}.json").read_text()) for s in stages}
     assert rec["setup_quota"]["state"]["namespace"] == NS
     assert rec["replay"]["state"]["returncode"] == 0 and rec["replay"]["state"]["job_outcome"] == "Complete"

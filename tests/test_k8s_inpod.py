@@ -11,7 +11,6 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
-
 from ray_helpers import run_config
 
 from faro.backends.k8s import manifests as mf
@@ -101,7 +100,8 @@ def test_actuator_puts_each_jobs_config_to_its_own_cluster(two_clusters):
     act.set_admission("b", 0.25, now=11.0)
     assert db.puts[0]["applications"][0]["deployments"][0]["user_config"] == {"admission_rate": 0.25}
     assert db.puts[0]["applications"][0]["deployments"][0]["num_replicas"] == 1
-    assert cfg["clusters"][0]["serve_config"]["applications"][0]["deployments"][0]["num_replicas"] == 2  # template kept
+    # template kept
+    assert cfg["clusters"][0]["serve_config"]["applications"][0]["deployments"][0]["num_replicas"] == 2
     states = act.refresh()
     assert {j: len(s["running"]) for j, s in states.items()} == {"a": 2, "b": 1}
     assert act.is_settling("a", 12.0) is True and act.is_settling("b", 12.0) is False  # a: 2 running < 3

@@ -13,12 +13,19 @@ import yaml
 from faro.backends.k8s import manifests as mf
 from faro.backends.k8s import validate as v
 from faro.backends.k8s.config import (
-    Cell, K8sSettings, Resources, default_jobs, dns1123_label, is_dns1123_label, jobs_from_trace,
-    namespace_name, settings_from_config,
+    Cell,
+    K8sSettings,
+    Resources,
+    default_jobs,
+    dns1123_label,
+    is_dns1123_label,
+    jobs_from_trace,
+    namespace_name,
+    settings_from_config,
 )
 
-TRACE = Path(os.environ.get("FARO_DATA_MIRROR") or Path(__file__).resolve().parents[2] / "shared/data/faro-artifact") \
-    / "input.json"
+TRACE = Path(os.environ.get("FARO_DATA_MIRROR")
+             or Path(__file__).resolve().parents[2] / "shared/data/faro-artifact") / "input.json"
 if not TRACE.exists():  # CI clones main next to a copy of shared/
     TRACE = Path(__file__).resolve().parents[2] / "shared" / "data" / "faro-artifact" / "input.json"
 
@@ -93,7 +100,7 @@ def test_every_rendered_object_validates_offline(cell, s):
     objs += mf.quota_objects(full, s, TRACE.read_text(), {"models/light.pkl": b"\x00\x01"})[2:]
     objs.append(mf.autoscaler_deployment(full, s))
     objs += [mf.ray_service(cell, s, j) for j in cell.jobs]
-    objs.append(mf.lease(s, "holder-1", dt.datetime(2026, 1, 2, 3, 4, 5, 678, tzinfo=dt.timezone.utc)))
+    objs.append(mf.lease(s, "holder-1", dt.datetime(2026, 1, 2, 3, 4, 5, 678, tzinfo=dt.UTC)))
     checked = v.validate_all(objs)
     kinds = {c.split("@")[0] for c in checked}
     assert kinds == {"Namespace", "ResourceQuota", "ConfigMap", "RayCluster", "RayService", "ServiceAccount",
@@ -201,10 +208,11 @@ def test_rendered_yaml_loads_back(tmp_path):
     tests/test_k8s_workflow.py, test_manifests_and_stage_clis_are_what_the_workflow_applies)."""
     s = K8sSettings()
     cell = Cell(quota=32, policy="faro_sum", seed=42, jobs=jobs_from_trace(TRACE))
-    objs = mf.render_cell(cell, s, TRACE.read_text()) + [mf.lease(s, "h", dt.datetime.now(dt.timezone.utc))]
+    objs = mf.render_cell(cell, s, TRACE.read_text()) + [mf.lease(s, "h", dt.datetime.now(dt.UTC))]
     mf.write_yaml(objs, tmp_path)
     docs = list(yaml.safe_load_all((tmp_path / "all.yaml").read_text()))
-    assert len(docs) == 3 + 10 + 2 + 3 + 1  # quota objs, clusters, autoscaler (SA, Deployment), replayer, lease
+    # quota objs, clusters, autoscaler (SA, Deployment), replayer, lease
+    assert len(docs) == 3 + 10 + 2 + 3 + 1
     assert docs[0] == {"apiVersion": "v1", "kind": "Namespace", "metadata": docs[0]["metadata"]}
     assert docs[0]["metadata"]["name"] == "faro-32cpus-faro-sum"
     assert len(list(tmp_path.glob("*-raycluster-*.yaml"))) == 10

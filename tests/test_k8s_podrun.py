@@ -87,8 +87,8 @@ def test_a_failing_command_is_started_again_in_the_same_folder(tmp_path):
     script = ("import pathlib, sys; p = pathlib.Path(sys.argv[1]) / 'runs.txt'; "
               "n = len(p.read_text()) if p.exists() else 0; p.write_text('x' * (n + 1)); "
               "print('run', n + 1, flush=True); sys.exit(0 if n >= 2 else 3)")
-    rc = run([sys.executable, "-c", script, str(tmp_path)], tmp_path, _free_port(), hold_s=0, host="127.0.0.1",
-             restarts=5)
+    rc = run([sys.executable, "-c", script, str(tmp_path)], tmp_path, _free_port(), hold_s=0,
+             host="127.0.0.1", restarts=5)
     assert rc == 0 and (tmp_path / "runs.txt").read_text() == "xxx"
     assert (tmp_path / "stdout.log").read_text().splitlines() == ["run 1", "run 2", "run 3"]
     assert "restart 2 of 5" in (tmp_path / "stderr.log").read_text()

@@ -32,7 +32,8 @@ UNIT_TIME = 5.0
 
 
 def _running(rec: dict, job: str) -> int:
-    return len(serve_api.job_states(serve_api.get_details(rec["dashboard_url"])).get(job, {}).get("running", []))
+    return len(serve_api.job_states(serve_api.get_details(rec["dashboard_url"]))
+               .get(job, {}).get("running", []))
 
 
 def _records(path: Path) -> list[dict]:
@@ -52,7 +53,8 @@ def test_the_inpod_autoscaler_survives_losing_one_of_two_real_heads(tmp_path):
     try:
         confs = {}
         for job in JOBS:
-            rec = cluster.start_head(tmp_path / job, 2, state_dir=tmp_path / "state", extra_pythonpath=[TESTS])
+            rec = cluster.start_head(tmp_path / job, 2, state_dir=tmp_path / "state",
+                                     extra_pythonpath=[TESTS])
             heads.append(rec)
             confs[job] = serve_config([app_config(job, 1)], rec["http_port"])
             serve_api.put_config(rec["dashboard_url"], confs[job])
@@ -63,7 +65,8 @@ def test_the_inpod_autoscaler_survives_losing_one_of_two_real_heads(tmp_path):
 
         raw = tmp_path / "raw"
         raw.mkdir()
-        spec = run_config(tmp_path, [{j: 40 for j in JOBS}] * 6, unit_time=UNIT_TIME, backend="k8s")  # 6 min x 5 s
+        spec = run_config(tmp_path, [{j: 40 for j in JOBS}] * 6, unit_time=UNIT_TIME,
+                          backend="k8s")  # 6 min x 5 s
         trace = spec.trace_file
         cfg = {
             "run": spec.to_dict(), "initial": {j: 1 for j in JOBS}, "run_dir": str(raw), "raw_dir": str(raw),
@@ -76,21 +79,26 @@ def test_the_inpod_autoscaler_survives_losing_one_of_two_real_heads(tmp_path):
         (tmp_path / "autoscaler.json").write_text(json.dumps(cfg))
         procs.append(subprocess.Popen([sys.executable, "-m", "faro.serving.autoscaler", "--config",
                                        str(tmp_path / "autoscaler.json")], env=env, cwd=PROJECT,
-                                      stdout=open(tmp_path / "autoscaler.out", "w"), stderr=subprocess.STDOUT))
+                                      stdout=open(tmp_path / "autoscaler.out", "w"),
+                                      stderr=subprocess.STDOUT))
         log = raw / "autoscaler.jsonl"
         deadline = time.monotonic() + 120
         while not any(r["kind"] == "start" for r in _records(log)):
-            assert procs[0].poll() is None and time.monotonic() < deadline, (tmp_path / "autoscaler.out").read_text()
+            assert (procs[0].poll() is None
+                    and time.monotonic() < deadline), (tmp_path / "autoscaler.out").read_text()
             time.sleep(0.5)
-        urls = {job: f"http://127.0.0.1:{rec['http_port']}/{job}" for rec, job in zip(heads, JOBS, strict=True)}
+        urls = {job: f"http://127.0.0.1:{rec['http_port']}/{job}"
+                for rec, job in zip(heads, JOBS, strict=True)}
         (tmp_path / "job_urls.json").write_text(json.dumps(urls))
         procs.append(subprocess.Popen([sys.executable, "-m", "faro.serving.replayer", "--trace", trace,
-                                       "--job-urls", str(tmp_path / "job_urls.json"), "--unit-time", str(UNIT_TIME),
-                                       "--seed", "42", "--out", str(raw), "--timeout-s", "5"], env=env, cwd=PROJECT,
+                                       "--job-urls", str(tmp_path / "job_urls.json"),
+                                       "--unit-time", str(UNIT_TIME), "--seed", "42", "--out", str(raw),
+                                       "--timeout-s", "5"], env=env, cwd=PROJECT,
                                       stdout=open(tmp_path / "replayer.out", "w"), stderr=subprocess.STDOUT))
         deadline = time.monotonic() + 60
         while sum(r["kind"] == "tick" for r in _records(log)) < 2:
-            assert time.monotonic() < deadline and procs[0].poll() is None, (tmp_path / "autoscaler.out").read_text()
+            assert (time.monotonic() < deadline
+                    and procs[0].poll() is None), (tmp_path / "autoscaler.out").read_text()
             time.sleep(0.5)
         killed_at = time.time()
         cluster.stop_head(heads[1], grace_s=0.5)  # job-b's head dies mid-run
@@ -101,7 +109,8 @@ def test_the_inpod_autoscaler_survives_losing_one_of_two_real_heads(tmp_path):
         kinds = [r["kind"] for r in recs]
         assert kinds[-1] == "stop" and "replay_end" in kinds
         lost = [r for r in recs if r["kind"] == "unreachable"]
-        assert lost and {r["cluster"] for r in lost} <= {heads[1]["dashboard_url"], heads[1]["ray_client_address"]}
+        assert lost and {r["cluster"] for r in lost} <= {heads[1]["dashboard_url"],
+                                                         heads[1]["ray_client_address"]}
         assert all(j == "job-b" for r in lost for j in r["jobs"])
         ticks_after = [r for r in recs if r["kind"] == "tick" and r["epoch"] > killed_at + 1]
         assert len(ticks_after) >= 2  # it kept deciding after the loss

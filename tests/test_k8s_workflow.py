@@ -1,10 +1,10 @@
 """k8s backend through the workflow's stage runner: an API-contract test, not a cluster test.
 
-``faro.workflow.stage_runner.run_stage`` runs every stage of one small run (2 jobs, a synthetic 3-minute trace,
-``backend: k8s``, ``k8s.server`` pointing at the HTTP stand-in of the API server from
-``test_k8s_api_contract.py``), then ``K8sBackend.parse`` -> ``requests.parquet`` ->
-``faro.model.stats.latency_stats``.  What is simulated: the API server and its proxies, KubeRay (head
-pods turn Ready), the Ray dashboards (Serve applications RUNNING), the autoscaler pod (a record
+``faro.workflow.stage_runner.run_stage`` runs every stage of one small run (2 jobs, a synthetic
+3-minute trace, ``backend: k8s``, ``k8s.server`` pointing at the HTTP stand-in of the API server
+from ``test_k8s_api_contract.py``), then ``K8sBackend.parse`` -> ``requests.parquet`` ->
+``faro.model.stats.latency_stats``.  What is simulated: the API server and its proxies, KubeRay
+(head pods turn Ready), the Ray dashboards (Serve applications RUNNING), the autoscaler pod (a record
 server with a made-up decision log; no Ray, no policy loop).  What is real: every stage function,
 the rendered objects, and the replayer pod's process: the Job's own container command (podrun
 around ``python -m faro.serving.replayer``) runs here, with the ConfigMap's files, against a
@@ -33,11 +33,11 @@ from werkzeug import Request, Response
 
 from faro.backends.base import STAGES, get_backend
 from faro.backends.k8s.config import K8sSettings, settings_from_config
+from faro.model.schema import read_requests, write_requests
+from faro.model.stats import latency_stats
 from faro.runspec import RunSpec
 from faro.workflow.config import ConfigError, check_k8s_section, make_run_spec, project_root
-from faro.model.schema import read_requests, write_requests
 from faro.workflow.stage_runner import run_stage
-from faro.model.stats import latency_stats
 
 ROOT = project_root()
 JOBS = ("serve-cluster0", "serve-cluster1")
@@ -153,14 +153,15 @@ class Cluster(StandIn):
     def _decision_log(self) -> bytes:
         cfg = self.autoscaler_cfg or {}
         lines = [{"kind": "start", "wall_s": None, "initial": cfg.get("initial")}]
-        lines += [{"kind": "replicas", "job": j, "replicas": n, "wall_s": None} for j, n in cfg["initial"].items()]
+        lines += [{"kind": "replicas", "job": j, "replicas": n, "wall_s": None}
+                  for j, n in cfg["initial"].items()]
         start = self.records / "replay_start.json"
         if start.exists():
             lines.append({"kind": "replay_start", "t0": json.loads(start.read_text())["t0"], "wall_s": 0.0})
             lines += [{"kind": "replicas", "job": j, "replicas": n, "wall_s": 0.01, "at_start": True}
                       for j, n in cfg["initial"].items()]
-            lines.append({"kind": "replicas", "job": "serve-cluster0", "replicas": cfg["initial"]["serve-cluster0"] + 1,
-                          "wall_s": 0.5})
+            lines.append({"kind": "replicas", "job": "serve-cluster0",
+                          "replicas": cfg["initial"]["serve-cluster0"] + 1, "wall_s": 0.5})
         if (self.records / "replay_end.json").exists():
             lines += [{"kind": "replay_end", "wall_s": 1.5}, {"kind": "stop", "wall_s": 1.5}]
         return "".join(json.dumps(x) + "\n" for x in lines).encode()
@@ -214,8 +215,9 @@ def _experiment(tmp: Path, unit_time: float = UNIT_TIME) -> Path:
     exp["jobs"] = {"names": list(JOBS), "model": "resnet34"}
     d = tmp / "exp"
     d.mkdir()
-    (d / "trace.json").write_text("".join(json.dumps({"ts": k, "counts": {j: {"classifier": n} for j, n in m.items()}})
-                                          + "\n" for k, m in enumerate(COUNTS)))
+    (d / "trace.json").write_text("".join(
+        json.dumps({"ts": k, "counts": {j: {"classifier": n} for j, n in m.items()}}) + "\n"
+        for k, m in enumerate(COUNTS)))
     (d / "experiment.yaml").write_text(yaml.safe_dump(exp))
     return d
 
@@ -227,13 +229,15 @@ def _run_spec(httpserver, tmp: Path, unit_time: float = UNIT_TIME, **opts: Any) 
             "image": "registry.example/faro:test"}
     fast.update(opts)
     return make_run_spec(experiment=exp / "experiment.yaml", backend="k8s", quota=16, policy="aiad", seed=7,
-                         unit_time=unit_time, trace_file=str(exp / "trace.json"), policy_dir=ROOT / "config/policies",
+                         unit_time=unit_time, trace_file=str(exp / "trace.json"),
+                         policy_dir=ROOT / "config/policies",
                          results=str(tmp / "results"), data_dir=str(tmp / "data"), config_hash="test",
                          backend_options={**fast, "server": httpserver.url_for("").rstrip("/")})
 
 
 def test_every_stage_through_the_workflow_runner_to_latency_stats(cluster, httpserver, tmp_path):
-    """API-contract test, not a cluster test: quota .. teardown via faro.workflow.stage_runner.run_stage, then parse and stats."""
+    """API-contract test, not a cluster test: quota .. teardown via
+    faro.workflow.stage_runner.run_stage, then parse and stats."""
     run = _run_spec(httpserver, tmp_path)
     run_dir = tmp_path / "results" / "16_cpus" / "aiad" / "seed_7"
     recs = {stage: run_stage(stage, run, run_dir) for stage in STAGES}
@@ -275,7 +279,8 @@ def test_every_stage_through_the_workflow_runner_to_latency_stats(cluster, https
     assert (run_dir / "raw" / "pods" / "faro-replayer-x1" / "replayer.log").is_file()
 
     # teardown: namespace gone, lease released; the session is no longer alive
-    assert recs["teardown"]["state"]["deleted"] is True and recs["teardown"]["state"]["lease_released"] is True
+    assert (recs["teardown"]["state"]["deleted"] is True
+            and recs["teardown"]["state"]["lease_released"] is True)
     assert not [p for p in cluster.objs if f"namespaces/{NS}" in p]
     backend = get_backend("k8s")
     assert backend.alive("quota", run_dir, recs["quota"]) is False
@@ -355,7 +360,8 @@ def test_a_replay_survives_api_outages_and_a_crashed_host_then_reattaches(cluste
 
     # the replay stage in its own process, killed while the replay runs
     spec = run.write_json(tmp_path / "run.json")
-    code = ("import sys; from faro.runspec import RunSpec; from faro.workflow.stage_runner import run_stage; "
+    code = ("import sys; from faro.runspec import RunSpec; "
+            "from faro.workflow.stage_runner import run_stage; "
             "run_stage('replay', RunSpec.read_json(sys.argv[1]), sys.argv[2])")
     host = subprocess.Popen([sys.executable, "-c", code, str(spec), str(run_dir)], cwd=ROOT,
                             env={"PYTHONPATH": str(ROOT / "workflow"), "PATH": "/usr/bin:/bin"})
@@ -382,7 +388,8 @@ def test_a_replay_survives_api_outages_and_a_crashed_host_then_reattaches(cluste
     assert rec["redone_before"] == []  # reattached, not rebuilt
     assert len(cluster.requests("PATCH", "jobs")) == 1  # the Job was applied once, by the killed process
     assert state["returncode"] == 0 and state["job_outcome"] == "Complete"
-    windows = [[f for f in cluster.injected if t + k * 2.0 * OUTAGE_S <= f["at"] < t + (k * 2.0 + 1) * OUTAGE_S]
+    windows = [[f for f in cluster.injected
+                if t + k * 2.0 * OUTAGE_S <= f["at"] < t + (k * 2.0 + 1) * OUTAGE_S]
                for k in range(3)]
     assert all(windows), "each outage hit the stage's requests"
     assert {f["status"] for f in cluster.injected} >= {503, 502, 429}
@@ -393,7 +400,8 @@ def test_a_replay_survives_api_outages_and_a_crashed_host_then_reattaches(cluste
     run_stage("fetch", run, run_dir)
     n_before_teardown = len(cluster.log)
     run_stage("teardown", run, run_dir)
-    deletes = [i for i, r in enumerate(cluster.log) if r["method"] == "DELETE" and r["path"].endswith(f"/{NS}")]
+    deletes = [i for i, r in enumerate(cluster.log)
+               if r["method"] == "DELETE" and r["path"].endswith(f"/{NS}")]
     assert len(deletes) == 1 and deletes[0] >= n_before_teardown
 
     backend = get_backend("k8s")
@@ -401,7 +409,8 @@ def test_a_replay_survives_api_outages_and_a_crashed_host_then_reattaches(cluste
     write_requests(requests, run_dir / "requests.parquet", {"backend": "k8s"})
     import pyarrow.parquet as pq
 
-    assert pq.read_schema(run_dir / "requests.parquet").remove_metadata().equals(REQUESTS_SCHEMA.remove_metadata())
+    assert pq.read_schema(run_dir / "requests.parquet").remove_metadata().equals(
+        REQUESTS_SCHEMA.remove_metadata())
     requests = read_requests(run_dir / "requests.parquet")
     assert len(requests) == 12 and bool(requests["succeeded"].all())
     assert cluster.serve.hits == {"/serve-cluster0": 7, "/serve-cluster1": 5}  # every request sent once
@@ -412,9 +421,7 @@ def test_manifests_and_stage_clis_are_what_the_workflow_applies(cluster, httpser
     CLI renders, from the workflow's run spec, exactly the objects the stages then apply (compared
     with the bodies the stand-in received), and the stage CLI runs the whole session by hand,
     autoscaler config, initial replicas and all."""
-    from faro.backends.k8s import manifests as mf
     from faro.workflow import k8s_cli
-    from faro.backends.k8s import session as st
 
     run = _run_spec(httpserver, tmp_path)
     spec = run.write_json(tmp_path / "run_spec.json")
@@ -447,7 +454,8 @@ def test_the_stage_runner_keeps_a_session_whose_api_server_is_gone(cluster, http
     from faro.backends.k8s.client import ApiUnavailable
     from faro.workflow.support import teardown_sessions
 
-    run = _run_spec(httpserver, tmp_path, api_timeout_s=0.3, api_retry_grace_s=0.5, api_retry_max_backoff_s=0.05)
+    run = _run_spec(httpserver, tmp_path, api_timeout_s=0.3, api_retry_grace_s=0.5,
+                    api_retry_max_backoff_s=0.05)
     root = tmp_path / "results"
     run_dir = root / "16_cpus" / "aiad" / "seed_7"
 

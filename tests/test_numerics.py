@@ -66,21 +66,24 @@ from faro.solver.utility import job_utilities
 rng = np.random.default_rng(3)
 x = rng.uniform(0, 50, 4096); f = rng.normal(size=(3000, 15)); w = rng.uniform(size=3000)
 parts = [dlog(x), dexp(x / 10), dlog1p(x), dexpm1(x / 10), dsolve(dgram(f, w, f), dgram(f, w, f[:, :7])),
-         job_utilities(np.arange(33.0)[:, None].repeat(10, 1), rng.uniform(1, 40, (10, 7)), proc_s=0.18, slo_s=0.72)]
+         job_utilities(np.arange(33.0)[:, None].repeat(10, 1), rng.uniform(1, 40, (10, 7)),
+                       proc_s=0.18, slo_s=0.72)]
 print(hashlib.sha256(b"".join(p.tobytes() for p in parts)).hexdigest())
 """
 
 
 @pytest.mark.slow
 def test_same_bits_with_other_cpu_features():
-    variants = [{}, {"NPY_DISABLE_CPU_FEATURES": "X86_V4 AVX512_ICL AVX512_SPR", "OPENBLAS_CORETYPE": "Haswell",
-                     "OPENBLAS_NUM_THREADS": "1", "NUMBA_CPU_NAME": "generic"}]  # fmt: skip
+    variants = [{},
+                {"NPY_DISABLE_CPU_FEATURES": "X86_V4 AVX512_ICL AVX512_SPR", "OPENBLAS_CORETYPE": "Haswell",
+                 "OPENBLAS_NUM_THREADS": "1", "NUMBA_CPU_NAME": "generic"}]
     sums = set()
     for extra in variants:
-        env = {k: v for k, v in os.environ.items() if k not in ("OPENBLAS_CORETYPE", "NPY_DISABLE_CPU_FEATURES")}
+        env = {k: v for k, v in os.environ.items()
+               if k not in ("OPENBLAS_CORETYPE", "NPY_DISABLE_CPU_FEATURES")}
         env.update(extra)
-        out = subprocess.run([sys.executable, "-c", _CHILD], env=env, capture_output=True, text=True, check=True,
-                             timeout=600)  # fmt: skip
+        out = subprocess.run([sys.executable, "-c", _CHILD], env=env, capture_output=True, text=True,
+                             check=True, timeout=600)
         sums.add(out.stdout.strip())
     assert len(sums) == 1, sums
     assert hashlib.sha256(b"").hexdigest() not in sums

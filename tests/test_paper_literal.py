@@ -32,5 +32,6 @@ def test_every_paper_policy_is_there_and_only_the_faro_forecast_differs():
             assert lit == dflt, name
             continue
         assert lit["params"]["forecaster"] == "nhits" and lit["params"]["quantile"] == 0.6
-        rest = {k: v for k, v in lit["params"].items() if k not in ("forecaster", "forecaster_params", "quantile")}
+        rest = {k: v for k, v in lit["params"].items()
+                if k not in ("forecaster", "forecaster_params", "quantile")}
         assert rest == {k: v for k, v in dflt["params"].items() if k not in ("forecaster", "quantile")}, name

@@ -11,7 +11,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from faro.workflow import plot_entry as R
+from faro.model.schema import write_replicas, write_requests
+from faro.model.stats import average_over_seeds, latency_stats, stats_row, write_stats
+from faro.model.trace import Trace, write_trace
 from faro.plots.data import (
     cell_summary,
     cilantro_minutes,
@@ -37,9 +39,7 @@ from faro.plots.tables import (
     to_latex,
     to_markdown,
 )
-from faro.model.schema import write_replicas, write_requests
-from faro.model.stats import average_over_seeds, latency_stats, stats_row, write_stats
-from faro.model.trace import Trace, write_trace
+from faro.workflow import plot_entry as R
 
 JOBS = ["serve-cluster0", "serve-cluster1", "serve-cluster2"]
 QUOTAS = [6, 9]
@@ -75,7 +75,8 @@ def _requests(rng, quota: int, policy: str) -> pd.DataFrame:
 def _replicas(quota: int) -> pd.DataFrame:
     rows = []
     for k, job in enumerate(JOBS):
-        rows += [(0.0, job, 1), (30.0 + 10 * k, job, quota // len(JOBS)), (200.0, job, max(1, quota // len(JOBS) - 1))]
+        rows += [(0.0, job, 1), (30.0 + 10 * k, job, quota // len(JOBS)),
+                 (200.0, job, max(1, quota // len(JOBS) - 1))]
     return pd.DataFrame(rows, columns=["time_s", "job", "replicas"])
 
 
@@ -96,7 +97,8 @@ def tree(tmp_path_factory) -> Path:
                 rep = _replicas(q)
                 write_requests(req, run / "requests.parquet", {"seed": s})
                 write_replicas(rep, run / "replicas.parquet", {"seed": s})
-                st = latency_stats(req, jobs=JOBS, slo_ms=720.0, unit_time=UNIT, n_minutes=MINUTES, replicas=rep)
+                st = latency_stats(req, jobs=JOBS, slo_ms=720.0, unit_time=UNIT, n_minutes=MINUTES,
+                                   replicas=rep)
                 write_stats(st, run / "latency_stats.pkl", run / "latency_stats.json")
                 write_binned(compute_binned(req, jobs=JOBS, slo_ms=720.0, unit_time=UNIT, n_minutes=MINUTES),
                              run / "binned.parquet")
@@ -105,7 +107,8 @@ def tree(tmp_path_factory) -> Path:
                 table.append({"experiment": "tiny", "backend": "sim", "quota": q, "policy": p, "seed": s,
                               **stats_row(st)})
             cell = average_over_seeds(per_seed, SEEDS)
-            write_stats(cell, root / f"{q}_cpus/{p}/latency_stats.pkl", root / f"{q}_cpus/{p}/latency_stats.json")
+            write_stats(cell, root / f"{q}_cpus/{p}/latency_stats.pkl",
+                        root / f"{q}_cpus/{p}/latency_stats.json")
     pd.DataFrame(table).to_parquet(root / "stats.parquet", index=False)
     # another backend's table: the same cells, numbers perturbed
     real = pd.DataFrame(table)
@@ -128,8 +131,8 @@ def tree(tmp_path_factory) -> Path:
     pd.DataFrame({"method": ["cobyla", "cobyla", "de", "de"], "utility": ["relaxed", "step"] * 2,
                   "seconds": [0.01, 0.008, 0.2, 0.3], "objective": [9.0, 8.8, 9.0, 8.9],
                   "normalised_optimality": [1.0, 0.98, 1.0, 0.99],
-                  "setting": ["cobyla", "cobyla", "de_maxiter20", "de_maxiter20"]}).to_csv(bench / "solver.csv",
-                                                                                         index=False)
+                  "setting": ["cobyla", "cobyla", "de_maxiter20", "de_maxiter20"]}).to_csv(
+        bench / "solver.csv", index=False)
     return root
 
 
@@ -148,7 +151,8 @@ def smk(root: Path, rule: str, *, input=None, output=None, params=None):  # noqa
 
 
 def figure(root: Path, name: str, prefix: str = "") -> dict:
-    return {f"{prefix}png": str(root / "plots" / f"{name}.png"), f"{prefix}pdf": str(root / "plots" / f"{name}.pdf")}
+    return {f"{prefix}png": str(root / "plots" / f"{name}.png"),
+            f"{prefix}pdf": str(root / "plots" / f"{name}.pdf")}
 
 
 def assert_files(*paths):
@@ -184,7 +188,8 @@ def test_every_figure_from_the_tree(tree):
 
     out = {"fig1_png": str(root / "plots/cluster_utility_9cpus.png"),
            "fig1_pdf": str(root / "plots/cluster_utility_9cpus.pdf"),
-           "cmp_png": str(root / "plots/replicas_9cpus_all.png"), "cmp_pdf": str(root / "plots/replicas_9cpus_all.pdf")}
+           "cmp_png": str(root / "plots/replicas_9cpus_all.png"),
+           "cmp_pdf": str(root / "plots/replicas_9cpus_all.pdf")}
     for p in POLICIES:
         out.update({f"slo_png_{p}": str(root / f"plots/slo_timeline_9cpus_{p}.png"),
                     f"slo_pdf_{p}": str(root / f"plots/slo_timeline_9cpus_{p}.pdf")})
@@ -199,14 +204,16 @@ def test_every_figure_from_the_tree(tree):
     out = {**figure(root, "utility_vs_slo", "scatter_"), **figure(root, "job_boxes", "boxes_"),
            **figure(root, "utility_vs_effective", "effective_"), **figure(root, "pareto", "pareto_")}
     binned = [str(root / f"{q}_cpus/{p}/seed_1/binned.parquet") for q in QUOTAS for p in POLICIES]
-    R.plot_summary(smk(root, "plot_summary", input={"table": str(root / "stats.parquet"), "binned": binned}, output=out,
-                       params={"policies": POLICIES, "quotas": QUOTAS}))
+    R.plot_summary(smk(root, "plot_summary", input={"table": str(root / "stats.parquet"), "binned": binned},
+                       output=out, params={"policies": POLICIES, "quotas": QUOTAS}))
     made += out.values()
 
     out = figure(root, "job_latency")
     R.plot_job_latency(smk(root, "plot_job_latency",
-                           input={"latency": [str(root / f"{q}_cpus/{p}/seed_1/job_latency.parquet") for q, p in keys]},
-                           output=out, params={"cells_keys": keys, "jobs": JOBS, "slo_ms": {j: 720.0 for j in JOBS}}))
+                           input={"latency": [str(root / f"{q}_cpus/{p}/seed_1/job_latency.parquet")
+                                              for q, p in keys]},
+                           output=out,
+                           params={"cells_keys": keys, "jobs": JOBS, "slo_ms": {j: 720.0 for j in JOBS}}))
     made += out.values()
 
     out = figure(root, "ablation")
@@ -221,9 +228,10 @@ def test_every_figure_from_the_tree(tree):
     made += out.values()
 
     csv = str(root / "bench/hierarchical.csv")
-    R.bench_hierarchical(smk(root, "bench_hierarchical", input={"trace": str(root / "trace.json")}, output={"csv": csv},
-                             params={"job_counts": [3, 6], "groups": [1, 2], "starts": [0], "cpus_per_job": 3.0,
-                                     "proc_s": 0.18, "slo_s": 0.72}))
+    R.bench_hierarchical(smk(root, "bench_hierarchical", input={"trace": str(root / "trace.json")},
+                             output={"csv": csv},
+                             params={"job_counts": [3, 6], "groups": [1, 2], "starts": [0],
+                                     "cpus_per_job": 3.0, "proc_s": 0.18, "slo_s": 0.72}))
     bench = pd.read_csv(csv)
     assert len(bench) == 4 and set(bench["groups"]) == {1, 2}
     assert np.allclose(bench.loc[bench["groups"] == 1, "relative_objective"], 1.0)
@@ -232,8 +240,8 @@ def test_every_figure_from_the_tree(tree):
     made += out.values()
 
     out = figure(root, "solver_optimality")
-    R.plot_solver_optimality(smk(root, "plot_solver_optimality", input={"csv": str(root / "bench/solver.csv")},
-                                 output=out))
+    R.plot_solver_optimality(smk(root, "plot_solver_optimality",
+                                 input={"csv": str(root / "bench/solver.csv")}, output=out))
     made += out.values()
 
     out = figure(root, "cilantro")
@@ -245,7 +253,8 @@ def test_every_figure_from_the_tree(tree):
 
     out = {"html": str(root / "plots/skipped.html")}
     R.plots_note(smk(root, "plots_note", output=out,
-                     params={"made": ["headline"], "skipped": [("Fig. 16 ablation", "no breakdown configured")]}))
+                     params={"made": ["headline"],
+                             "skipped": [("Fig. 16 ablation", "no breakdown configured")]}))
     text = Path(out["html"]).read_text()
     assert "Fig. 16 ablation" in text and "no breakdown configured" in text
     assert_files(*made)
@@ -278,7 +287,8 @@ def test_tables_are_written_in_four_formats(tree):
     out2["summary"] = str(tree / "tables/sim_vs_real_summary.csv")
     out2.update(figure(tree, "sim_vs_real"))
     R.table_sim_vs_real(smk(tree, "table_sim_vs_real",
-                            input={"this": str(tree / "stats.parquet"), "other": str(tree / "real_stats.parquet")},
+                            input={"this": str(tree / "stats.parquet"),
+                                   "other": str(tree / "real_stats.parquet")},
                             output=out2, params={"this_label": "sim", "other_label": "k8s"}))
     out3 = {k: str(tree / f"tables/scale_out.{k}") for k in ("csv", "md", "tex", "html")}
     R.table_scale_out(smk(tree, "table_scale_out",
@@ -304,15 +314,18 @@ def test_tables_are_written_in_four_formats(tree):
 
 
 def _runs(rows):
-    base = {"experiment": "x", "backend": "sim", "p99": 100.0, "failed": 0, "avg_used_replicas": 10.0, "slo_rate": 80.0,
-            "avg_util_a": 0.5, "avg_util_b": 0.5, "avg_slo_rate_a": 0.9, "avg_slo_rate_b": 0.8}
+    base = {"experiment": "x", "backend": "sim", "p99": 100.0, "failed": 0, "avg_used_replicas": 10.0,
+            "slo_rate": 80.0, "avg_util_a": 0.5, "avg_util_b": 0.5, "avg_slo_rate_a": 0.9,
+            "avg_slo_rate_b": 0.8}
     return with_derived(pd.DataFrame([{**base, **r} for r in rows]))
 
 
 def test_main_matrix_mean_and_std_over_seeds():
     runs = _runs([
-        {"quota": 32, "policy": "aiad", "seed": 1, "avg_total_utility": 1.0, "avg_total_slo_rate": 0.9, "p99": 100.0},
-        {"quota": 32, "policy": "aiad", "seed": 2, "avg_total_utility": 0.0, "avg_total_slo_rate": 0.7, "p99": 300.0},
+        {"quota": 32, "policy": "aiad", "seed": 1, "avg_total_utility": 1.0, "avg_total_slo_rate": 0.9,
+         "p99": 100.0},
+        {"quota": 32, "policy": "aiad", "seed": 2, "avg_total_utility": 0.0, "avg_total_slo_rate": 0.7,
+         "p99": 300.0},
         {"quota": 32, "policy": "fairshare", "seed": 1, "avg_total_utility": 1.5, "avg_total_slo_rate": 0.8},
         {"quota": 16, "policy": "aiad", "seed": 1, "avg_total_utility": 0.5, "avg_total_slo_rate": 0.5},
     ])
@@ -367,12 +380,14 @@ def test_sim_vs_real_relative_error_and_ranking():
     with pytest.raises(ValueError, match="no .* cell in common"):
         sim_vs_real(sim.assign(quota=16), real)
     # two seeds on one side: mean, sample sd and counts
-    sim2 = _runs([{"quota": 32, "policy": p, "seed": s, "avg_total_utility": u + 0.2 * (s - 1), "avg_total_slo_rate": 0.9}
+    sim2 = _runs([{"quota": 32, "policy": p, "seed": s, "avg_total_utility": u + 0.2 * (s - 1),
+                   "avg_total_slo_rate": 0.9}
                   for p, u in [("fairshare", 1.0), ("aiad", 1.5), ("oneshot", 0.5)] for s in (1, 2)])
     d2, _ = sim_vs_real(sim2, real, labels=("sim", "k8s"))
     f2 = d2[d2["policy"] == "fairshare"].iloc[0]
     assert f2["n_seeds_sim"] == 2 and f2["n_seeds_k8s"] == 1
-    assert f2["lost_utility_sim"] == pytest.approx(0.9) and f2["lost_utility_sim_std"] == pytest.approx(0.2 / 2**0.5)
+    assert (f2["lost_utility_sim"] == pytest.approx(0.9)
+            and f2["lost_utility_sim_std"] == pytest.approx(0.2 / 2**0.5))
     shown = display_sim_vs_real(d2, labels=("sim", "k8s"))
     row = shown[shown["policy"] == shown["policy"].iloc[0]].iloc[0]
     assert row["seeds"] == "2 / 1" and " ± " in row["lost utility sim"]
@@ -380,7 +395,8 @@ def test_sim_vs_real_relative_error_and_ranking():
 
 
 def test_scale_out_per_job_loss():
-    a = _runs([{"quota": 32, "policy": "aiad", "seed": 1, "avg_total_utility": 1.0, "avg_total_slo_rate": 0.9}])
+    a = _runs([{"quota": 32, "policy": "aiad", "seed": 1, "avg_total_utility": 1.0,
+                "avg_total_slo_rate": 0.9}])
     b = a.copy()
     for k in range(2, 4):
         b[f"avg_util_j{k}"] = 0.5
@@ -405,11 +421,13 @@ def test_drop_spill_slot_and_cluster_series():
 
 
 def test_replica_steps_and_job_long():
-    rep = pd.DataFrame({"time_s": [0.0, 10.0, 10.0, 5.0], "job": ["a", "a", "a", "b"], "replicas": [1, 3, 2, 4]})
+    rep = pd.DataFrame({"time_s": [0.0, 10.0, 10.0, 5.0], "job": ["a", "a", "a", "b"],
+                        "replicas": [1, 3, 2, 4]})
     s = replica_steps(rep, ["a", "b"], np.array([0.0, 4.0, 10.0, 20.0]))
     assert s["a"].tolist() == [1, 1, 2, 2]  # same-instant changes: the last one wins
     assert s["b"].tolist() == [0, 0, 4, 4]  # 0 before its first row
-    runs = _runs([{"quota": 32, "policy": "aiad", "seed": 1, "avg_total_utility": 1.0, "avg_total_slo_rate": 0.85}])
+    runs = _runs([{"quota": 32, "policy": "aiad", "seed": 1, "avg_total_utility": 1.0,
+                   "avg_total_slo_rate": 0.85}])
     jl = job_long(runs)
     assert sorted(jl["job"]) == ["a", "b"]
     assert jl.set_index("job").loc["b", "slo_violation"] == pytest.approx(0.2)
@@ -418,8 +436,9 @@ def test_replica_steps_and_job_long():
 def test_cilantro_minutes_hand_computed(tmp_path):
     for k, succ in ((1, [10, 5, 8]), (2, [0, 10, 10])):
         t = 1000.0 + np.array([0.0, 30.0, 70.0])
-        pd.DataFrame({"load": 1.0, "alloc": [1.0, 2.0, 3.0], "reward": 0.0, "sigma": 0.5, "event_start_time": t,
-                      "event_end_time": t, "num_events": 10.0, "num_successes": succ}, index=t).to_csv(
+        pd.DataFrame({"load": 1.0, "alloc": [1.0, 2.0, 3.0], "reward": 0.0, "sigma": 0.5,
+                      "event_start_time": t, "event_end_time": t, "num_events": 10.0,
+                      "num_successes": succ}, index=t).to_csv(
             tmp_path / f"root--prsj{k}_craypredserv.csv")
     df = read_cilantro(sorted(tmp_path.glob("*.csv")))
     assert set(df["job"]) == {"prsj1", "prsj2"} and df["time_s"].min() == 0.0
@@ -431,7 +450,8 @@ def test_cilantro_minutes_hand_computed(tmp_path):
 
 
 def test_job_latency_hand_computed():
-    req = pd.DataFrame({"job": ["a"] * 5 + ["b"] * 2, "latency_ms": [10.0, 20.0, 30.0, 40.0, np.nan, 5.0, np.nan],
+    req = pd.DataFrame({"job": ["a"] * 5 + ["b"] * 2,
+                        "latency_ms": [10.0, 20.0, 30.0, 40.0, np.nan, 5.0, np.nan],
                         "succeeded": [True, True, True, True, False, True, False]})
     t = job_latency(req, ["a", "b", "c"]).set_index("job")
     assert t.loc["a", "p50"] == pytest.approx(25.0) and t.loc["a", "failed_fraction"] == pytest.approx(0.2)
@@ -440,6 +460,7 @@ def test_job_latency_hand_computed():
 
 
 def test_cell_summary_single_seed_has_zero_std():
-    runs = _runs([{"quota": 32, "policy": "aiad", "seed": 1, "avg_total_utility": 1.0, "avg_total_slo_rate": 0.9}])
+    runs = _runs([{"quota": 32, "policy": "aiad", "seed": 1, "avg_total_utility": 1.0,
+                   "avg_total_slo_rate": 0.9}])
     c = cell_summary(runs, ["lost_utility"])
     assert c["lost_utility"].item() == pytest.approx(1.0) and c["lost_utility_std"].item() == 0.0

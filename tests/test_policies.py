@@ -24,7 +24,7 @@ def job_state(name="a", *, latency=0.0, replicas=1, busy=False, index=0) -> JobS
         name=name, index=index, replicas=replicas, active_replicas=replicas, head_queue=0,
         replica_queues=(0,) * replicas, avg_latency_ms=latency, arrivals_per_min=np.zeros(0, np.int64),
         executor_busy=busy, admission_rate=1.0, slo_ms=SLO, processing_ms=180.0,
-    )  # fmt: skip
+    )
 
 
 def snap(*jobs: JobState, t=10.0, quota=10) -> Snapshot:
@@ -55,7 +55,7 @@ def test_counter_resets_to_plus_one_after_negative_and_minus_one_after_positive(
     # 800 -> 1, 800 -> 2, 100 -> -1 (reset), 100 -> -2, 800 -> +1 (reset), 800 -> 2, 800 -> UP
     assert run_counter([HIGH, HIGH, LOW, LOW, HIGH, HIGH, HIGH]) == [
         (1, NONE), (2, NONE), (-1, NONE), (-2, NONE), (1, NONE), (2, NONE), (0, UP)
-    ]  # fmt: skip
+    ]
 
 
 def test_counter_latency_equal_to_slo_counts_as_below():

@@ -24,7 +24,7 @@ def job(name="a", *, replicas=2, active=None, held=(), head=0, busy_s=float("nan
         name=name, index=0, replicas=replicas, active_replicas=active, head_queue=head, replica_queues=queues,
         avg_latency_ms=0.0, arrivals_per_min=np.zeros(0, np.int64), executor_busy=False, admission_rate=1.0,
         slo_ms=720.0, processing_ms=180.0, busy_s=busy_s,
-    )  # fmt: skip
+    )
 
 
 def snap(t, *jobs, quota=32, free=0) -> Snapshot:
@@ -211,8 +211,9 @@ def test_production_policies_do_not_know_the_quota(name):
         out = []
         for k, t in enumerate(range(10, 400, 10)):
             load = 30 if 100 <= t < 250 else 3
-            jobs = [job("a", replicas=2, held=(min(4, load // 2),) * 2, head=max(0, load - 8), busy_s=5.0 * k),
-                    job("b", replicas=1, held=(1,), busy_s=1.0 * k)]  # fmt: skip
+            jobs = [job("a", replicas=2, held=(min(4, load // 2),) * 2, head=max(0, load - 8),
+                        busy_s=5.0 * k),
+                    job("b", replicas=1, held=(1,), busy_s=1.0 * k)]
             out.append(targets(p.decide(snap(t, *jobs, quota=quota, free=free))))
         return out
 

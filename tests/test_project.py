@@ -75,7 +75,7 @@ def test_every_rule_has_a_conda_env_and_a_log():
 
 def test_snakefmt_clean():
     out = subprocess.run([sys.executable, "-m", "snakefmt", "--check", "Snakefile", "rules"], cwd=PROJECT,
-                         capture_output=True, text=True)  # fmt: skip
+                         capture_output=True, text=True)
     assert out.returncode == 0, out.stdout + out.stderr
 
 
@@ -84,19 +84,23 @@ def test_snakemake_lint_clean(tmp_path):
         [sys.executable, "-m", "snakemake", "--lint", "--config", f"results={tmp_path / 'r'}",
          f"data_dir={tmp_path / 'd'}"],
         cwd=PROJECT, capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
+    )
     text = out.stdout + out.stderr
     assert out.returncode == 0 and "Lints for" not in text, text[-4000:]
 
 
 def test_faro_validate_trace_cli(tmp_path):
     good = tmp_path / "t.json"
-    good.write_text('{"ts": 0, "counts": {"a": {"classifier": 3}}}\n{"ts": 1, "counts": {"a": {"classifier": 4}}}\n')
-    ok = subprocess.run([sys.executable, "-m", "faro.cli", "validate-trace", str(good)], capture_output=True, text=True)
+    good.write_text('{"ts": 0, "counts": {"a": {"classifier": 3}}}\n'
+                    '{"ts": 1, "counts": {"a": {"classifier": 4}}}\n')
+    ok = subprocess.run([sys.executable, "-m", "faro.cli", "validate-trace", str(good)],
+                        capture_output=True, text=True)
     assert ok.returncode == 0 and "1 jobs" in ok.stdout and "7 requests" in ok.stdout
     bad = tmp_path / "b.json"
-    bad.write_text('{"ts": 0, "counts": {"a": {"classifier": 3}}}\n{"ts": 1, "counts": {"a": {"classifier": -4}}}\n')
-    no = subprocess.run([sys.executable, "-m", "faro.cli", "validate-trace", str(bad)], capture_output=True, text=True)
+    bad.write_text('{"ts": 0, "counts": {"a": {"classifier": 3}}}\n'
+                   '{"ts": 1, "counts": {"a": {"classifier": -4}}}\n')
+    no = subprocess.run([sys.executable, "-m", "faro.cli", "validate-trace", str(bad)],
+                        capture_output=True, text=True)
     assert no.returncode == 1 and "b.json:2: job 'a' has a negative count -4" in no.stderr
 
 

@@ -113,8 +113,8 @@ def test_signal_during_replay_tears_down(tmp_path, sig):
     try:
         # a shell that runs this suite in the background ignores SIGINT, and children inherit
         # that: give the stage the default disposition, as a terminal's foreground job has
-        p = subprocess.Popen([sys.executable, "-m", "faro.workflow.stage_runner", "replay", "--run-dir", str(run),
-                              "--run-spec", str(cpath)], env=env, stderr=subprocess.PIPE, text=True,
+        p = subprocess.Popen([sys.executable, "-m", "faro.workflow.stage_runner", "replay", "--run-dir",
+                              str(run), "--run-spec", str(cpath)], env=env, stderr=subprocess.PIPE, text=True,
                              preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
         # signal once the replay is under way (records written), not after a fixed delay: a
         # busy machine may still be importing at any fixed time
@@ -132,5 +132,6 @@ def test_signal_during_replay_tears_down(tmp_path, sig):
     assert ("KeyboardInterrupt" if sig == signal.SIGINT else "Terminated: signal 15") in err, err[-2000:]
     assert "tearing the session down" in err
     assert leftover(head) == []
-    assert not Path(f"/proc/{asc}").exists() or "Z" in Path(f"/proc/{asc}/stat").read_text().rsplit(")", 1)[-1][:3]
+    assert (not Path(f"/proc/{asc}").exists()
+            or "Z" in Path(f"/proc/{asc}/stat").read_text().rsplit(")", 1)[-1][:3])
     assert len((run / "raw" / "requests.csv").read_text().splitlines()) > 1

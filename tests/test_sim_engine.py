@@ -22,15 +22,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from faro.control.types import Action
-from faro.model.experiment import ExperimentError, experiment_from_dict
-from faro.policies.base import Policy
-from faro.policies.reactive import AIAD
-from faro.model.schema import write_requests
 from faro.backends.sim.engine import SimCluster, simulate
 from faro.backends.sim.kernel import R_ACTIVE, R_FREE, KernelState
+from faro.control.types import Action
+from faro.model.experiment import ExperimentError, experiment_from_dict
+from faro.model.schema import write_requests
 from faro.model.stats import used_replicas
 from faro.model.trace import Trace
+from faro.policies.base import Policy
+from faro.policies.reactive import AIAD
 
 RAW = {
     "name": "tiny",
@@ -40,7 +40,8 @@ RAW = {
         "m": {
             "processing_ms": 180,
             "slo_ms": 720,
-            "service_time": {"shape": 0.42247119243841247, "loc": 0.07930158214998745, "scale": 0.06858078649769431},
+            "service_time": {"shape": 0.42247119243841247, "loc": 0.07930158214998745,
+                             "scale": 0.06858078649769431},
         }
     },
     "router": {"shape": 0.4807840738997673, "loc": 0.003485330525882586, "scale": 0.000987812095765591},
@@ -96,7 +97,7 @@ def test_warm_start_reuses_the_idle_pod_after_3_s():
     # 10: a -> 2 (cold, active 45).  60: a -> 1: the replica goes at once (row at 60), its
     # pod idles from 60.  70: a -> 2 reuses that pod (idle 10 s < 30): active 70 + 3 = 73.
     res = run({10.0: [dict(job="a", target=2)], 60.0: [dict(job="a", target=1)],
-               70.0: [dict(job="a", target=2)]})  # fmt: skip
+               70.0: [dict(job="a", target=2)]})
     assert log_rows(res, A) == [(0.0, A, 1), (45.0, A, 2), (60.0, A, 1), (73.0, A, 2)]
 
 
@@ -104,7 +105,7 @@ def test_upscale_by_two_with_one_idle_pod_is_one_warm_and_one_cold():
     # 10: a -> 2 (cold, 45).  60: a -> 1 (pod idle from 60).  70: a -> 3: the first new
     # replica takes the idle pod (73), the second needs a new pod (70 + 35 = 105).
     res = run({10.0: [dict(job="a", target=2)], 60.0: [dict(job="a", target=1)],
-               70.0: [dict(job="a", target=3)]}, quota=5)  # fmt: skip
+               70.0: [dict(job="a", target=3)]}, quota=5)
     assert log_rows(res, A) == [(0.0, A, 1), (45.0, A, 2), (60.0, A, 1), (73.0, A, 2), (105.0, A, 3)]
 
 
@@ -121,7 +122,7 @@ def test_idle_pod_is_removed_after_the_idle_timeout(t_up, active_at):
     # removes pods idle for >= 30 s: at t = 90.  An upscale at t_up is warm (t_up + 3) while
     # the pod exists, cold (t_up + 35) after.
     res = run({10.0: [dict(job="a", target=2)], 60.0: [dict(job="a", target=1)],
-               t_up: [dict(job="a", target=2)]})  # fmt: skip
+               t_up: [dict(job="a", target=2)]})
     assert log_rows(res, A)[-1] == (active_at, A, 2)
 
 
@@ -134,7 +135,7 @@ def test_full_node_retries_every_5_s():
     #     65, 70, 75, 80 (at 80 the retry runs before the monitor frees the CPU), 85: new
     #     pod, active 85 + 35 = 120.
     res = run({10.0: [dict(job="a", target=2)], 50.0: [dict(job="a", target=1)],
-               60.0: [dict(job="b", target=2)]}, quota=3)  # fmt: skip
+               60.0: [dict(job="b", target=2)]}, quota=3)
     assert log_rows(res) == [(0.0, A, 1), (0.0, B, 1), (45.0, A, 2), (50.0, A, 1), (120.0, B, 2)]
     outcomes = [(d["time"], d["job"], d["outcome"], d["free_cpus_after"]) for d in res.decisions]
     assert outcomes == [(10.0, "a", "applied", 0), (50.0, "a", "applied", 1), (60.0, "b", "applied", 0)]
@@ -172,7 +173,7 @@ def make_cluster(quota: int = 6, n_jobs: int = 1) -> SimCluster:
     z = np.zeros(0)
     kernel = KernelState.create(z, z.astype(np.float32), z.astype(np.float32), z.astype(np.float32),
                                 np.zeros(1, np.float32), np.zeros(n_jobs + 1, np.int64),
-                                n_slots=8, horizon_s=10.0, max_queued=50, max_held=4)  # fmt: skip
+                                n_slots=8, horizon_s=10.0, max_queued=50, max_held=4)
     exp = EXP if n_jobs == 2 else experiment_from_dict({**RAW, "jobs": {"names": ["a"], "model": "m"}})
     return SimCluster(exp, quota, kernel, np.random.default_rng(0))
 
@@ -266,7 +267,7 @@ def test_replica_log_and_used_replicas():
     #   [0, 45): 2   [45, 50): 3   [50, 120): 2   [120, T]: 3
     # time-weighted mean over [0, T] = (2*45 + 3*5 + 2*70 + 3*(T - 120)) / T.
     res = run({10.0: [dict(job="a", target=2)], 50.0: [dict(job="a", target=1)],
-               60.0: [dict(job="b", target=2)]}, quota=3)  # fmt: skip
+               60.0: [dict(job="b", target=2)]}, quota=3)
     t_end = res.info["last_end_s"]
     assert t_end == float(np.nanmax(res.end)) and t_end > 170.0  # 3 trace minutes
     mean, mx = used_replicas(res.replicas_frame(), jobs=["a", "b"], t_end=t_end)
@@ -382,4 +383,5 @@ def test_run_stats_in_process_matches_simulate_and_applies_overrides():
     # an override replaces the file's parameter: never upscaling changes the run
     slow = run_stats(EXP, tr, spec, 4, 42, context={"unit_time": 60.0}, params={"upscale_ticks": 1000})
     assert slow["slo_rate"] < st["slo_rate"]
-    assert load_policy_spec(Path(__file__).resolve().parents[1] / "config/policies", "aiad")["class"] == "aiad"
+    assert (load_policy_spec(Path(__file__).resolve().parents[1] / "config/policies", "aiad")["class"]
+            == "aiad")

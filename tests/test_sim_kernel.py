@@ -306,7 +306,7 @@ def test_window_latency_counts_finished_requests_including_drops():
     # bucket 36).  Job 1: one request at 12 with service 0.25 (latency 251.953125 ms).
     # window_latency_ms(job, now, w) = mean over ends in [now - w, now).
     k = make_kernel([[0.0, 10.0, 35.0, 36.0], [12.0]], service=[S, S, S, S, 0.25],
-                    admit_u=[0.0, 0.0, 0.0, 0.9, 0.0])  # fmt: skip
+                    admit_u=[0.0, 0.0, 0.0, 0.9, 0.0])
     activate(k, 0, [0])
     activate(k, 1, [0])
     k.advance(36.0)

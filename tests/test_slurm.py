@@ -27,7 +27,12 @@ from pathlib import Path
 
 import pytest
 
-from faro.workflow.executor import parquet_data_digest, slurm_job_record, submitted_slurm_jobs, window_experiment
+from faro.workflow.executor import (
+    parquet_data_digest,
+    slurm_job_record,
+    submitted_slurm_jobs,
+    window_experiment,
+)
 
 pytestmark = [pytest.mark.slow, pytest.mark.slurm]
 PROJECT = Path(__file__).resolve().parents[1]
@@ -35,7 +40,7 @@ SNAKEMAKE = [sys.executable, "-m", "snakemake"]
 QUOTAS, POLICIES, SEED = (4, 6), ("fairshare", "aiad"), 42
 RUNS = [f"{q}_cpus/{p}/seed_{SEED}" for q in QUOTAS for p in POLICIES]
 RUN_RULES = ("setup_quota", "deploy_clusters", "deploy_jobs", "launch_autoscaler", "replay", "fetch_logs",
-             "teardown_run", "parse_logs", "run_stats")  # fmt: skip
+             "teardown_run", "parse_logs", "run_stats")
 
 
 def slurm_unavailable() -> str | None:
@@ -49,8 +54,9 @@ def slurm_unavailable() -> str | None:
     if ping.returncode != 0 or "UP" not in ping.stdout:
         said = (ping.stdout + ping.stderr).strip().splitlines()
         return (f"no Slurm controller answers `scontrol ping` ({said[-1][:160] if said else 'no answer'}; "
-                "a test cluster: sudo .ci/slurm-single-node start)")  # fmt: skip
-    states = subprocess.run(["sinfo", "-h", "-o", "%t"], capture_output=True, text=True, timeout=30).stdout.split()
+                "a test cluster: sudo .ci/slurm-single-node start)")
+    states = subprocess.run(["sinfo", "-h", "-o", "%t"], capture_output=True, text=True,
+                            timeout=30).stdout.split()
     if not {"idle", "mix"} & set(states):
         return f"no idle Slurm node (sinfo: {' '.join(states) or 'none'})"
     return None
@@ -66,7 +72,7 @@ def slurm() -> None:
 def run_matrix(tmp: Path, name: str, mirror: Path, *args: str) -> tuple[str, float]:
     cfg = {"experiment": tmp / "exp", "results": tmp / name, "data_dir": tmp / f"data_{name}",
            "data_mirror": mirror, "quotas": f"[{','.join(map(str, QUOTAS))}]",
-           "policies": f"[{','.join(POLICIES)}]", "seeds": f"[{SEED}]"}  # fmt: skip
+           "policies": f"[{','.join(POLICIES)}]", "seeds": f"[{SEED}]"}
     cmd = [*SNAKEMAKE, *args, "--nolock", "stats", "--config", *[f"{k}={v}" for k, v in cfg.items()]]
     t0 = time.monotonic()
     out = subprocess.run(cmd, cwd=PROJECT, capture_output=True, text=True, timeout=1200)
@@ -84,8 +90,9 @@ def test_matrix_through_slurm_equals_a_local_run(tmp_path, mirror, slurm):
     _, t_local = run_matrix(tmp_path, "local", mirror, "--cores", "2")
     logdir = tmp_path / "slurm_logs"
     text, t_slurm = run_matrix(tmp_path, "slurm", mirror, "--profile", "profiles/slurm",
-                               "--slurm-logdir", str(logdir), "--slurm-keep-successful-logs")  # fmt: skip
-    report = [f"Slurm test ({len(RUNS)} runs: quotas {QUOTAS} x policies {POLICIES}, 30-minute window, 2 jobs)"]
+                               "--slurm-logdir", str(logdir), "--slurm-keep-successful-logs")
+    report = [(f"Slurm test ({len(RUNS)} runs: quotas {QUOTAS} x policies {POLICIES}, "
+               f"30-minute window, 2 jobs)")]
 
     # one Slurm job per run, each finished with exit code 0 in Slurm's own records
     jobids = submitted_slurm_jobs(text)
@@ -105,7 +112,7 @@ def test_matrix_through_slurm_equals_a_local_run(tmp_path, mirror, slurm):
         runs_seen.append(run)
         report.append(f"  SLURM jobid {jobid} {job['JobName']} JobState={job['JobState']} "
                       f"ExitCode={job['ExitCode']} RunTime={job['RunTime']} NodeList={job['NodeList']} "
-                      f"mem={job.get('MinMemoryNode', '?')} TimeLimit={job['TimeLimit']} run={run}")  # fmt: skip
+                      f"mem={job.get('MinMemoryNode', '?')} TimeLimit={job['TimeLimit']} run={run}")
     assert sorted(runs_seen) == sorted(RUNS), runs_seen
     # light rules stayed on the submitting host
     for rule in ("fetch_data", "prepare_trace", "cell_stats", "stats_table", "stats"):
@@ -116,14 +123,16 @@ def test_matrix_through_slurm_equals_a_local_run(tmp_path, mirror, slurm):
     local, viaslurm = tmp_path / "local", tmp_path / "slurm"
     for run in RUNS:
         for name in ("requests.parquet", "replicas.parquet"):
-            (a, rows), (b, _) = parquet_data_digest(local / run / name), parquet_data_digest(viaslurm / run / name)
+            (a, rows), (b, _) = (parquet_data_digest(local / run / name),
+                                 parquet_data_digest(viaslurm / run / name))
             assert a == b, f"{run}/{name}: data differ between the local and the Slurm run"
             report.append(f"  {run}/{name}: {rows} rows, data sha256 local {a[:16]} == slurm {b[:16]}")
-        assert filecmp.cmp(local / run / "latency_stats.json", viaslurm / run / "latency_stats.json", shallow=False)
+        assert filecmp.cmp(local / run / "latency_stats.json", viaslurm / run / "latency_stats.json",
+                           shallow=False)
     assert filecmp.cmp(local / "stats.csv", viaslurm / "stats.csv", shallow=False)
     report.append("  latency_stats.json of every run and stats.csv: identical files")
     report.append(f"  time (snakemake stats, 44 jobs): local --cores 2 {t_local:.1f} s, "
-                  f"--profile profiles/slurm {t_slurm:.1f} s")  # fmt: skip
+                  f"--profile profiles/slurm {t_slurm:.1f} s")
     if os.environ.get("FARO_SLURM_REPORT"):
         Path(os.environ["FARO_SLURM_REPORT"]).write_text("\n".join(report) + "\n")
     print("\n".join(report))

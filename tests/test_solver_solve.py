@@ -5,9 +5,17 @@ import itertools
 import numpy as np
 import pytest
 
-from faro.solver.solve import solve, solve_auto, solve_hierarchical, solve_with_slack
 from faro.solver.objectives import parse_objective
-from faro.solver.solve import _IntObjective, _adjust, _make_problem, _round_to_quota
+from faro.solver.solve import (
+    _adjust,
+    _IntObjective,
+    _make_problem,
+    _round_to_quota,
+    solve,
+    solve_auto,
+    solve_hierarchical,
+    solve_with_slack,
+)
 from faro.solver.utility import job_utilities
 
 OBJECTIVES = ["sum", "fair", "fair_sum", "penalty_sum", "penalty_fair_sum"]
@@ -223,6 +231,6 @@ def test_hierarchical_hands_out_cpus_the_groups_left_idle():
     # 20 identical jobs of 14 req/s (the pooled groups need fewer replicas than their members)
     rates = np.full((20, 7), 14.0)
     res = solve_hierarchical(rates, np.full(20, 2), 80, groups=4, objective="sum",
-                             slo_s=np.full(20, 0.72), proc_s=np.full(20, 0.18))  # fmt: skip
+                             slo_s=np.full(20, 0.72), proc_s=np.full(20, 0.18))
     # 14 req/s x 0.18 s = 2.52 busy CPUs: every job needs at least 3, and 4 fits the quota
     assert res.replicas.min() >= 3 and res.replicas.sum() <= 80

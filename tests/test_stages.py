@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 import yaml
 
+from faro.model.trace import Trace, write_trace
 from faro.workflow.config import make_run_spec
 from faro.workflow.stage_runner import run_stage, stale_stages
-from faro.model.trace import Trace, write_trace
 
 PROJECT = Path(__file__).resolve().parents[1]
 

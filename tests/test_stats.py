@@ -312,7 +312,8 @@ def test_against_naive_groupby_reference():
         frac[j, b] = (x <= slo[j]).mean()
     for j in jobs:
         assert s[f"avg_util_{j}"] == pytest.approx(np.mean([v for k, v in util.items() if k[0] == j]))
-        assert s[f"avg_effective_util_{j}"] == pytest.approx(np.mean([v for k, v in eff.items() if k[0] == j]))
+        assert s[f"avg_effective_util_{j}"] == pytest.approx(
+            np.mean([v for k, v in eff.items() if k[0] == j]))
         assert s[f"avg_slo_rate_{j}"] == pytest.approx(np.mean([v for k, v in frac.items() if k[0] == j]))
     assert s["avg_total_utility"] == pytest.approx(sum(util.values()) / 6)
     assert s["avg_total_effective_utility"] == pytest.approx(sum(eff.values()) / 6)

@@ -105,13 +105,13 @@ def test_integral_float_count_is_accepted(tmp_path):
 @pytest.mark.parametrize("bad", ["NaN", "1e400"])
 def test_non_finite_count_reports_its_line(tmp_path, bad):
     p = tmp_path / "t.json"
-    p.write_text(line(0, a=1) + "\n" + '{"ts": 1, "counts": {"a": {"classifier": %s}}}\n' % bad)
+    p.write_text(line(0, a=1) + "\n" + '{"ts": 1, "counts": {"a": {"classifier": ' + bad + "}}}\n")
     with pytest.raises(TraceError, match=r"t\.json:2:"):
         parse_trace(p)
 
 
 @pytest.mark.parametrize(("ts", "msg"), [(2, "expected ts 1, found 2"), (0, "expected ts 1, found 0"),
-                                         ("1", "expected ts 1, found '1'")])  # fmt: skip
+                                         ("1", "expected ts 1, found '1'")])
 def test_wrong_ts_order(tmp_path, ts, msg):
     p = write(tmp_path, line(0, a=1), line(ts, a=1))
     with pytest.raises(TraceError, match=rf":2: {msg}"):

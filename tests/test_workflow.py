@@ -52,14 +52,17 @@ def smk_cmd(tmp: Path, *args: str, config: dict | None = None, cores: int = 2) -
         "policies": "[fairshare,aiad,queue_threshold]",
     }
     cfg.update(config or {})
-    return [*SNAKEMAKE, "--cores", str(cores), "--nolock", *args, "--config", *[f"{k}={v}" for k, v in cfg.items()]]
+    return [*SNAKEMAKE, "--cores", str(cores), "--nolock", *args, "--config",
+            *[f"{k}={v}" for k, v in cfg.items()]]
 
 
-def smk(tmp: Path, *args: str, config: dict | None = None, check: bool = True, **kw) -> subprocess.CompletedProcess:
+def smk(tmp: Path, *args: str, config: dict | None = None, check: bool = True,
+        **kw) -> subprocess.CompletedProcess:
     cmd = smk_cmd(tmp, *args, config=config)
     out = subprocess.run(cmd, cwd=PROJECT, capture_output=True, text=True, timeout=600, **kw)
     if check and out.returncode != 0:
-        raise AssertionError(f"snakemake failed ({out.returncode}):\n{out.stdout[-3000:]}\n{out.stderr[-5000:]}")
+        raise AssertionError(f"snakemake failed ({out.returncode}):\n"
+                             f"{out.stdout[-3000:]}\n{out.stderr[-5000:]}")
     return out
 
 
@@ -108,7 +111,7 @@ def test_editing_a_policy_file_reruns_only_its_cells(tmp_path, monkeypatch):
     cfg = {"policy_dir": str(pol)}
     smk(tmp_path, "all", config=cfg)  # the policy_dir change itself is a params change: settle first
     before = {p: (tmp_path / f"results/4_cpus/{p}/seed_42/requests.parquet").stat().st_mtime_ns
-              for p in ("fairshare", "aiad", "queue_threshold")}  # fmt: skip
+              for p in ("fairshare", "aiad", "queue_threshold")}
     spec = yaml.safe_load((pol / "aiad.yaml").read_text())
     spec["params"]["upscale_ticks"] = 2
     (pol / "aiad.yaml").write_text(yaml.safe_dump(spec))
@@ -118,7 +121,7 @@ def test_editing_a_policy_file_reruns_only_its_cells(tmp_path, monkeypatch):
     assert "4_cpus/fairshare/seed_42/stages" not in text
     smk(tmp_path, "all", config=cfg)
     after = {p: (tmp_path / f"results/4_cpus/{p}/seed_42/requests.parquet").stat().st_mtime_ns
-             for p in ("fairshare", "aiad", "queue_threshold")}  # fmt: skip
+             for p in ("fairshare", "aiad", "queue_threshold")}
     assert after["fairshare"] == before["fairshare"]
     assert after["queue_threshold"] == before["queue_threshold"]
     assert after["aiad"] != before["aiad"]
@@ -129,7 +132,7 @@ def test_interrupted_run_resumes_without_redoing_cells(tmp_path):
     cmd = smk_cmd(tmp_path, "all", config={"quotas": "[4,6]", "policies": "[fairshare,aiad]"}, cores=1)
     proc = subprocess.Popen(cmd, cwd=PROJECT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             start_new_session=True,  # SIGINT as a terminal's foreground job gets it:
-                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # fmt: skip
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     # wait until Snakemake has recorded a finished cell (its log line comes after its bookkeeping)
     finished = False
     for line in proc.stdout:
@@ -209,9 +212,10 @@ def test_checksum_mismatch_is_a_clear_error(tmp_path, mirror):
     (bad / "input.json").write_text((mirror / "input.json").read_text().replace("957", "958", 1))
     out = subprocess.run(
         [*SNAKEMAKE, "--cores", "1", "--nolock", str(tmp_path / "data/faro-artifact/input.json"),
-         "--config", f"data_mirror={bad}", f"data_dir={tmp_path / 'data'}", f"results={tmp_path / 'results'}"],
+         "--config", f"data_mirror={bad}", f"data_dir={tmp_path / 'data'}",
+         f"results={tmp_path / 'results'}"],
         cwd=PROJECT, capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
+    )
     assert out.returncode != 0
     log = (tmp_path / "data/logs/faro-artifact/input.json.log").read_text()
     assert "sha256 mismatch for input.json" in log
@@ -234,7 +238,7 @@ def test_faro_and_mark_cells_on_a_derived_artifact_window(tmp_path, mirror):
     base["name"] = "window"
     base["trace"] = {"dataset": "faro-artifact", "file": "input.json",
                      "derive": {"jobs": ["serve-cluster0", "serve-cluster3"], "first_minute": 100,
-                                "minutes": 20, "scale": 0.2}}  # fmt: skip
+                                "minutes": 20, "scale": 0.2}}
     base["jobs"] = {"names": ["serve-cluster0", "serve-cluster3"], "model": "resnet34"}
     (tmp_path / "exp").mkdir()
     (tmp_path / "exp/experiment.yaml").write_text(yaml.safe_dump(base))
@@ -274,5 +278,6 @@ def test_live_sessions_form_one_chain_seed_first(tmp_path):
     assert "teardown.json" not in inputs[chain[0]]
     for prev, run in zip(chain, chain[1:]):
         assert f"{prev}/stages/teardown.json" in inputs[run], (run, inputs[run])
-    sim = smk(tmp_path, "-n", "--forceall", "stats", config={**cfg, "backend": "sim", "results": str(tmp_path / "r2")})
+    sim = smk(tmp_path, "-n", "--forceall", "stats",
+              config={**cfg, "backend": "sim", "results": str(tmp_path / "r2")})
     assert not any("teardown.json" in v for v in _quota_inputs(sim.stdout).values())

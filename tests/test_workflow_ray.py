@@ -32,11 +32,12 @@ def _tiny_cell(tmp_path: Path, counts: np.ndarray) -> list[str]:
     exp_dir = tmp_path / "exp"
     write_trace(Trace(tuple(NAMES), counts), exp_dir / "trace.json")
     exp = yaml.safe_load((PROJECT / "experiments/local_small/experiment.yaml").read_text())
-    exp.update(name="ray_tiny", unit_time=5, trace={"file": "trace.json"}, jobs={"names": NAMES, "model": "resnet34"})
+    exp.update(name="ray_tiny", unit_time=5, trace={"file": "trace.json"},
+               jobs={"names": NAMES, "model": "resnet34"})
     (exp_dir / "experiment.yaml").write_text(yaml.safe_dump(exp))
-    return [sys.executable, "-m", "snakemake", "--cores", "1", "--nolock", "all", "--config", f"experiment={exp_dir}",
-            "backend=ray", f"results={tmp_path / 'results'}", f"data_dir={tmp_path / 'data'}",
-            "quotas=[3]", "policies=[aiad]"]  # fmt: skip
+    return [sys.executable, "-m", "snakemake", "--cores", "1", "--nolock", "all",
+            "--config", f"experiment={exp_dir}", "backend=ray", f"results={tmp_path / 'results'}",
+            f"data_dir={tmp_path / 'data'}", "quotas=[3]", "policies=[aiad]"]
 
 
 def _no_ray_left(run: Path) -> None:

@@ -88,7 +88,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("path")
     p.add_argument("--jobs", help="comma-separated job names that every line must have")
     p.set_defaults(fn=_validate_trace)
-    p = sub.add_parser("validate-experiment", help="check an experiment: definition, trace, quotas x policies")
+    p = sub.add_parser("validate-experiment",
+                       help="check an experiment: definition, trace, quotas x policies")
     p.add_argument("experiment", help="an experiment's name (experiments/<name>/) or its folder")
     p.add_argument("--quotas", help="comma-separated quotas (default: the experiment's, else config.yaml's)")
     p.add_argument("--policies", help="comma-separated policies (default: config.yaml's)")
@@ -100,9 +101,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--fix", action="store_true", help="move corrupt files to <run>/corrupt/ (then rerun)")
     p.set_defaults(fn=_doctor)
 
-    p = sub.add_parser("explain", help="what each job's policy saw and decided at one minute of a run, and why "
-                       "the controller did or did not carry it out (reads the run's decisions.parquet)")
-    p.add_argument("cell", help="a cell folder (results/32_cpus/faro_sum: seed 42, else the first) or a run folder")
+    p = sub.add_parser("explain",
+                       help="what each job's policy saw and decided at one minute of a run, and why "
+                            "the controller did or did not carry it out (reads the run's decisions.parquet)")
+    p.add_argument("cell",
+                   help="a cell folder (results/32_cpus/faro_sum: seed 42, else the first) or a run folder")
     p.add_argument("--at", type=float, required=True, metavar="MINUTE", help="trace minute (from 0)")
     p.add_argument("--seed", type=int, help="the run's seed (default 42, else the cell's first)")
     p.add_argument("--job", action="append", help="only this job (repeatable)")

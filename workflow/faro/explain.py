@@ -19,7 +19,8 @@ DECISIONS = "decisions.parquet"
 OUTCOME_WHY = {
     "applied": "carried out",
     "noop": "nothing to do (already there)",
-    "clamped": "clamped to the ledger's free CPUs: {applied} of {requested} ({shortfall} short); the rest retried",
+    "clamped": ("clamped to the ledger's free CPUs: {applied} of {requested} ({shortfall} short); "
+                "the rest retried"),
     "requeued": "no free CPU in the ledger: re-queued ({trials_left} trials left)",
     "busy": "the job's executor was busy (replicas still starting, or just after a downscale): retried",
     "dropped": "not carried out and no trial left (no free CPU, or executor busy): dropped",
@@ -49,7 +50,8 @@ def run_dir_of(path: str | Path, seed: int | None = None) -> Path:
         return p
     seeds = sorted(p.glob("seed_*"), key=lambda d: int(d.name.split("_", 1)[1]))
     if not seeds:
-        raise FileNotFoundError(f"{p}: neither a run folder with {DECISIONS} nor a cell folder with seed_* runs")
+        raise FileNotFoundError(f"{p}: neither a run folder with {DECISIONS} "
+                                f"nor a cell folder with seed_* runs")
     if seed is not None:
         run = p / f"seed_{seed}"
         if not run.is_dir():
@@ -85,18 +87,22 @@ def explain_job(rows: pd.DataFrame, unit_time: float = 60.0) -> list[str]:
         f"{last['job']}: saw {int(first['active_replicas'])}/{int(first['replicas'])} replicas active, "
         f"{int(first['head_queue'])} queued + {int(first['held_total'])} held, "
         f"latency {first['avg_latency_ms']:.0f} ms, "
-        f"{int(first['arrivals_last_min'])} requests in the last minute, utilisation {_num(first['utilization'])}"
+        f"{int(first['arrivals_last_min'])} requests in the last minute, "
+        f"utilisation {_num(first['utilization'])}"
     ]
     fc = rows.dropna(subset=["forecast_peak_rps"])
     if len(fc):
         f = fc.iloc[-1]
-        out.append(f"  forecast: quantile {_num(f['forecast_quantile'])}, peak {f['forecast_peak_rps']:.1f} req/s "
+        out.append(f"  forecast: quantile {_num(f['forecast_quantile'])}, "
+                   f"peak {f['forecast_peak_rps']:.1f} req/s "
                    f"({f['forecast_peak_rps'] * unit_time:.0f} per minute)")
     sv = rows.dropna(subset=["solver_objective"])
     if len(sv):
         s = sv.iloc[-1]
-        out.append(f"  solver at {s['time_s']:.0f} s: {_num(s['policy_desired'], '{:.0f}')} replica(s) for this job, "
-                   f"predicted utility {_num(s['solver_utility'], '{:.3f}')}; objective {s['solver_objective']:.3f}, "
+        out.append(f"  solver at {s['time_s']:.0f} s: "
+                   f"{_num(s['policy_desired'], '{:.0f}')} replica(s) for this job, "
+                   f"predicted utility {_num(s['solver_utility'], '{:.3f}')}; "
+                   f"objective {s['solver_objective']:.3f}, "
                    f"{_num(s['solver_evals'], '{:.0f}')} evaluations, {1000 * s['solver_seconds']:.0f} ms, "
                    f"{'fills the quota' if s['solver_binding'] else 'leaves CPU free'}")
     runs: list[tuple[tuple, str, float, float, int]] = []  # (key, text, first t, last t, ticks)
@@ -125,7 +131,7 @@ def why_not(r) -> str:
     return OUTCOME_WHY.get(outcome, outcome).format(
         applied=int(r["applied"]), requested=_num(r["requested"], "{:.0f}"), shortfall=int(r["shortfall"]),
         trials_left=_num(r["trials_left"], "{:.0f}"),
-    )  # fmt: skip
+    )
 
 
 def tick_text(r) -> tuple[tuple, str | None]:
@@ -147,17 +153,20 @@ def tick_text(r) -> tuple[tuple, str | None]:
                  f"controller: {why_not(r)}; now {int(r['applied'])} replica(s)")
 
 
-def explain(path: str | Path, minute: float, *, seed: int | None = None, jobs: list[str] | None = None) -> str:
+def explain(path: str | Path, minute: float, *, seed: int | None = None,
+            jobs: list[str] | None = None) -> str:
     run = run_dir_of(path, seed)
     df, unit_time = load(run)
     rows = at_minute(df, minute)
     if rows.empty:
         last = df["time_s"].max() / 60.0 if len(df) else 0
-        raise ValueError(f"no controller tick in minute {minute} of {run} (the run ends at minute {last:.0f})")
+        raise ValueError(f"no controller tick in minute {minute} of {run} "
+                         f"(the run ends at minute {last:.0f})")
     head = rows.iloc[0]
     ticks = sorted(rows["time_s"].unique())
     lines = [
-        f"{run}: policy {head['policy']}, minute {minute:g} (ticks {', '.join(f'{t:.0f}' for t in ticks)} s); "
+        f"{run}: policy {head['policy']}, minute {minute:g} "
+        f"(ticks {', '.join(f'{t:.0f}' for t in ticks)} s); "
         f"ledger free CPUs {int(head['free_cpus_before'])} -> {int(rows.iloc[-1]['free_cpus_after'])}"
     ]
     for job, part in rows.groupby("job", sort=False, observed=True):

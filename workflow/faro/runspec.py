@@ -91,25 +91,27 @@ class RunSpec:
 
     @property
     def label(self) -> str:
-        return f"{self.experiment.get('name')}/{self.backend}/{self.quota} CPUs/{self.policy.name}/seed {self.seed}"
+        name = self.experiment.get("name")
+        return f"{name}/{self.backend}/{self.quota} CPUs/{self.policy.name}/seed {self.seed}"
 
     def job_specs(self) -> list:
         """The control loop's view of the jobs (name, SLO, processing time)."""
         from faro.control.controller import JobSpec
 
         return [JobSpec(j, float(m.slo_ms), float(m.processing_ms))
-                for j, m in zip(self.exp.jobs, self.exp.job_models, strict=True)]  # fmt: skip
+                for j, m in zip(self.exp.jobs, self.exp.job_models, strict=True)]
 
     def services(self) -> dict[str, dict[str, float]]:
         """Each job's service-time model (the emulated Serve app's, the simulator's)."""
-        return {j: dict(vars(m.service_time)) for j, m in zip(self.exp.jobs, self.exp.job_models, strict=True)}
+        return {j: dict(vars(m.service_time)) for j, m in zip(self.exp.jobs, self.exp.job_models,
+                                                              strict=True)}
 
     def controller_options(self) -> dict[str, Any]:
         """Keyword arguments of :class:`faro.control.controller.Controller` besides the policy."""
         c, k = self.exp.controller, self.exp.cluster
         return {"downscale_busy_s": c.downscale_busy_s, "upscale_order": c.upscale_order,
                 "batch_upscale_order": c.batch_upscale_order, "min_replicas": k.min_replicas,
-                "max_replicas": k.max_replicas}  # fmt: skip
+                "max_replicas": k.max_replicas}
 
     def policy_context(self, trace_counts: Any = None) -> dict[str, Any]:
         """What this run's policy binds to (:func:`policy_context`)."""
@@ -122,7 +124,7 @@ class RunSpec:
 
         context = self.policy_context(trace_counts) if bind else None
         return make_policy(self.policy.cls, self.policy.params, jobs=self.jobs, quota=self.quota,
-                           base_dir=self.project_root, context=context)  # fmt: skip
+                           base_dir=self.project_root, context=context)
 
     def initial_replicas(self, policy: Any = None) -> dict[str, int]:
         """Replicas per job at deployment: the policy's starting allocation (missing jobs: 1)."""
@@ -143,7 +145,7 @@ class RunSpec:
     def to_dict(self) -> dict[str, Any]:
         d = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
         d["policy"] = {"name": self.policy.name, "class": self.policy.cls, "params": dict(self.policy.params),
-                       "data": list(self.policy.data)}  # fmt: skip
+                       "data": list(self.policy.data)}
         d["experiment"] = json.loads(json.dumps(self.experiment))
         d["backend_options"] = json.loads(json.dumps(dict(self.backend_options)))
         return d
@@ -154,13 +156,14 @@ class RunSpec:
         unknown = sorted(set(d) - names)
         missing = sorted(f.name for f in dataclasses.fields(cls)
                          if f.name not in d and f.default is dataclasses.MISSING
-                         and f.default_factory is dataclasses.MISSING)  # fmt: skip
+                         and f.default_factory is dataclasses.MISSING)
         if unknown or missing:
             raise RunSpecError(f"run spec: unknown keys {unknown}, missing keys {missing}")
         p = d["policy"]
         if not isinstance(p, Mapping) or "name" not in p or "class" not in p:
             raise RunSpecError("run spec: policy must be {name, class, params}")
-        policy = PolicySpec(str(p["name"]), str(p["class"]), dict(p.get("params") or {}), tuple(p.get("data") or ()))
+        policy = PolicySpec(str(p["name"]), str(p["class"]), dict(p.get("params") or {}),
+                            tuple(p.get("data") or ()))
         kw = {k: v for k, v in d.items() if k in names}
         kw.update(policy=policy, quota=int(d["quota"]), seed=int(d["seed"]), unit_time=float(d["unit_time"]),
                   experiment=dict(d["experiment"]), backend_options=dict(d.get("backend_options") or {}))

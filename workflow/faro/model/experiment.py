@@ -179,7 +179,8 @@ def derive_trace(trace: Trace, exp: Experiment) -> Trace:
     n = int(d.get("minutes", sub.n_minutes - first))
     if first + n > sub.n_minutes:
         raise ExperimentError(
-            f"experiment {exp.name}: trace/derive window {first}+{n} exceeds the trace's {sub.n_minutes} minutes"
+            f"experiment {exp.name}: trace/derive window {first}+{n} "
+            f"exceeds the trace's {sub.n_minutes} minutes"
         )
     counts = sub.counts[first : first + n].astype(float) * float(d.get("scale", 1.0))
     counts = np.rint(counts).astype(np.int64)

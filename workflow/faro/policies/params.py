@@ -16,12 +16,10 @@ anything runs, naming the key, with a close match when there is one.
 from __future__ import annotations
 
 import difflib
-
 from collections.abc import Mapping
 from typing import Any
 
 import jsonschema
-
 
 
 class ParamError(ValueError):

@@ -83,11 +83,11 @@ from typing import Any
 import numpy as np
 import tenacity
 
-from faro.serving import serve_api
-from faro.serving.serve_app import app_config, serve_config
 from faro.control.controller import Controller, JobMetrics
 from faro.control.records import DecisionRecorder
 from faro.policies.explain import instrument
+from faro.serving import serve_api
+from faro.serving.serve_app import app_config, serve_config
 
 log = logging.getLogger("faro.autoscaler")
 #: decision records file in the raw folder, and how often (controller ticks) it is rewritten
@@ -114,12 +114,15 @@ def transient(e: BaseException) -> bool:
 
 def retrying(budget_s: float, max_backoff_s: float = 2.0) -> tenacity.Retrying:
     """Retries of one dashboard call: transient failures, capped backoff with jitter, ``budget_s`` in all."""
-    return tenacity.Retrying(retry=tenacity.retry_if_exception(transient), stop=tenacity.stop_after_delay(budget_s),
-                             wait=tenacity.wait_exponential_jitter(multiplier=0.2, max=max_backoff_s, jitter=0.2),
+    return tenacity.Retrying(retry=tenacity.retry_if_exception(transient),
+                             stop=tenacity.stop_after_delay(budget_s),
+                             wait=tenacity.wait_exponential_jitter(multiplier=0.2, max=max_backoff_s,
+                                                                   jitter=0.2),
                              reraise=True)
 
 
-def with_replicas(template: dict[str, Any], replicas: dict[str, int], admission: dict[str, float]) -> dict[str, Any]:
+def with_replicas(template: dict[str, Any], replicas: dict[str, int],
+                  admission: dict[str, float]) -> dict[str, Any]:
     """A deploy stage's Serve config with new replica counts and admission rates (nothing else changes,
     so Serve updates the applications in place instead of redeploying them)."""
     conf = copy.deepcopy(template)
@@ -161,8 +164,8 @@ class ServeActuator:
             return with_replicas(c["serve_config"], self.replicas, self.admission)
         app = self.cfg.get("app", {})
         apps = [
-            app_config(j, self.replicas[j], admission_rate=self.admission[j], model=app.get("model", "emulated"),
-                       service=self.services.get(j, app.get("service")),
+            app_config(j, self.replicas[j], admission_rate=self.admission[j],
+                       model=app.get("model", "emulated"), service=self.services.get(j, app.get("service")),
                        seed=int(app.get("seed", 0)))
             for j in c["jobs"] if j in self.replicas
         ]
@@ -214,7 +217,8 @@ class ServeActuator:
                 if not transient(e):
                     raise
                 self.unreachable += 1
-                log.warning("cluster %s unreachable for a GET (%s); keeping its last state", c["dashboard_url"], e)
+                log.warning("cluster %s unreachable for a GET (%s); keeping its last state",
+                            c["dashboard_url"], e)
                 self.emit("unreachable", op="get", cluster=c["dashboard_url"], jobs=list(c["jobs"]),
                           error=f"{type(e).__name__}: {e}"[:300])
                 continue
@@ -248,7 +252,7 @@ class MetricsActors:
     def connect(self) -> None:
         import ray
 
-        from faro.serving.metrics import ACTOR_NAME, NAMESPACE, get_or_create_metrics_actor
+        from faro.serving.metrics import ACTOR_NAME, NAMESPACE
 
         if not self.multi:
             ray.init(address=self.clusters[0]["gcs_address"], logging_level="ERROR", log_to_driver=False,
@@ -258,8 +262,8 @@ class MetricsActors:
         os.environ.setdefault("RAY_CLIENT_RECONNECT_GRACE_PERIOD", str(self.client_grace_s))
         for i in range(len(self.clusters)):  # a head may still be starting: retry the connection
             got = tenacity.Retrying(stop=tenacity.stop_after_delay(self.connect_timeout_s),
-                                    wait=tenacity.wait_exponential_jitter(multiplier=0.5, max=10.0), reraise=True)(
-                self._connect_one, i)
+                                    wait=tenacity.wait_exponential_jitter(multiplier=0.5, max=10.0),
+                                    reraise=True)(self._connect_one, i)
             self.handles.append(got)
         self.conn = list(self.handles)
         self.last = [{} for _ in self.clusters]
@@ -331,8 +335,8 @@ class Autoscaler:
         self.run_dir = Path(cfg["run_dir"])
         self.raw = Path(cfg["raw_dir"]) if cfg.get("raw_dir") else self.run_dir / "raw"
         self.raw.mkdir(parents=True, exist_ok=True)
-        from faro.runspec import RunSpec
         from faro.model.trace import parse_trace
+        from faro.runspec import RunSpec
 
         self.spec = run = RunSpec.from_dict(cfg["run"])
         self.jobs = run.job_specs()
@@ -468,7 +472,8 @@ class Autoscaler:
                         decisions = self.controller.tick(next_tick, m)
                         self.emit("tick", now=next_tick, lag_s=(now - next_tick) / self.scale,
                                   metrics={j: dataclasses.asdict(v) for j, v in m.items()},
-                                  allocation=dict(self.controller.allocation), free_cpus=self.controller.free_cpus)
+                                  allocation=dict(self.controller.allocation),
+                                  free_cpus=self.controller.free_cpus)
                         for d in decisions:
                             self.emit("decision", **dataclasses.asdict(d))
                         n_ticks += 1

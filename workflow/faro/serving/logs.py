@@ -32,5 +32,6 @@ def fetch_logs(run_dir: str | Path, head: dict[str, Any]) -> dict[str, Any]:
         if f.exists() and f.stat().st_size:
             shutil.copy2(f, dest / name)
             copied.append(name)
-    expected = {"requests.csv": (raw / "requests.csv").exists(), "autoscaler.jsonl": (raw / "autoscaler.jsonl").exists()}
+    expected = {"requests.csv": (raw / "requests.csv").exists(),
+                "autoscaler.jsonl": (raw / "autoscaler.jsonl").exists()}
     return {"session_dir": str(session), "serve_logs": copied, "present": expected}

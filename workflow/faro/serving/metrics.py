@@ -57,7 +57,8 @@ class MetricsStore:
             if int(status) == 503:
                 self.admission_drops[job] += 1
 
-    def report_held(self, job: str, replica: str, held: int, epoch: float, busy_s: float | None = None) -> None:
+    def report_held(self, job: str, replica: str, held: int, epoch: float,
+                    busy_s: float | None = None) -> None:
         with self._lock:
             self.held[job][replica] = (int(held), float(epoch))
             if busy_s is not None:
@@ -92,7 +93,7 @@ class MetricsStore:
             fin = self.finished[job]
             while fin and fin[0][0] < now - self.keep_s:
                 fin.popleft()
-            lat = [l for (e, l, _s) in fin if now - window_s <= e <= now]
+            lat = [lat_s for (e, lat_s, _s) in fin if now - window_s <= e <= now]
             avg = 1000.0 * float(np.mean(lat)) if lat else 0.0
             sent = np.asarray(self.sent[job], dtype=float)
             counts = np.histogram(sent, bins=edges)[0] if n_bins > 0 else np.zeros(0, dtype=int)
@@ -145,7 +146,8 @@ def get_or_create_metrics_actor(on_head: bool = False):
     if on_head:
         from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
-        head = next(n["NodeID"] for n in ray.nodes() if n.get("Alive") and "node:__internal_head__" in n["Resources"])
+        head = next(n["NodeID"] for n in ray.nodes()
+                    if n.get("Alive") and "node:__internal_head__" in n["Resources"])
         opts["scheduling_strategy"] = NodeAffinitySchedulingStrategy(node_id=head, soft=False)
     return FaroMetrics.options(  # type: ignore[union-attr]
         name=ACTOR_NAME, namespace=NAMESPACE, lifetime="detached", get_if_exists=True, **opts

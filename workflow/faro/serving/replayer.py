@@ -190,7 +190,7 @@ async def replay(
             async with session.get(urls[who[i]], headers={SENT_HEADER: repr(t0 + sent)}) as r:
                 await r.read()
                 status = r.status
-        except asyncio.TimeoutError:
+        except TimeoutError:
             err = "timeout"
         except aiohttp.ClientError as e:
             err = type(e).__name__

@@ -50,7 +50,8 @@ def job_states(details: dict[str, Any]) -> dict[str, dict[str, Any]]:
             "target": int(dep.get("target_num_replicas") or 0),
             "running": sorted(r["replica_id"] for r in running),
             "pids": {r["replica_id"]: r.get("pid") for r in running},
-            "starting": sum(1 for r in reps if r.get("state") in ("STARTING", "PENDING_MIGRATION", "RECOVERING")),
+            "starting": sum(1 for r in reps
+                            if r.get("state") in ("STARTING", "PENDING_MIGRATION", "RECOVERING")),
         }
     return out
 

@@ -100,7 +100,7 @@ def closure(entry: str) -> tuple[str, ...]:
     tree = _tree(module)
     if func:
         body = next((n for n in tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))
-                     and n.name == func), None)  # fmt: skip
+                     and n.name == func), None)
         if body is None:
             raise AttributeError(f"{module} has no function {func!r}")
         top = [n for n in tree.body if isinstance(n, (ast.Import, ast.ImportFrom))]

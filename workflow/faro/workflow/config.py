@@ -9,9 +9,9 @@ with a message naming the offending value.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
-import copy
 import os
 import re
 import sys
@@ -96,7 +96,8 @@ def _error_key(e: jsonschema.ValidationError) -> tuple[list[str], str]:
             k = str(unknown[0])
             return path + [k], f"unknown key{suggest(k, known)}; known keys: {', '.join(known)}"
     if e.validator == "enum":
-        return path, f"{e.instance!r} is not one of {', '.join(map(str, e.validator_value))}{suggest(e.instance, e.validator_value)}"
+        choices = ", ".join(map(str, e.validator_value))
+        return path, f"{e.instance!r} is not one of {choices}{suggest(e.instance, e.validator_value)}"
     msg = e.message
     if len(msg) > 200:
         msg = msg[:200] + "..."
@@ -196,7 +197,8 @@ def default_config() -> dict[str, Any]:
 def load_config_experiment(config: Mapping[str, Any]) -> Experiment:
     path = experiment_dir(config)
     if not (path / "experiment.yaml").is_file():
-        known = sorted(p.name for p in (project_root() / "experiments").iterdir() if (p / "experiment.yaml").is_file())
+        folders = (project_root() / "experiments").iterdir()
+        known = sorted(p.name for p in folders if (p / "experiment.yaml").is_file())
         raise ConfigError(
             f"config key experiment: unknown experiment {config['experiment']!r}"
             f"{suggest(str(config['experiment']), known)} (known: {', '.join(known)})"
@@ -212,7 +214,8 @@ def unit_time(config: Mapping[str, Any], exp: Experiment) -> float:
     return float(exp.unit_time if exp.unit_time is not None else config.get("unit_time", 60))
 
 
-def check_config(config: Mapping[str, Any], targets: Sequence[str] = (), *, results_root: bool = True) -> Experiment:
+def check_config(config: Mapping[str, Any], targets: Sequence[str] = (), *,
+                 results_root: bool = True) -> Experiment:
     """Everything the schema cannot check, for the matrix and for every requested target
     (a single cell's path too); returns the loaded experiment.
 
@@ -222,7 +225,8 @@ def check_config(config: Mapping[str, Any], targets: Sequence[str] = (), *, resu
     ``{quota}_cpus/{policy}`` named in ``targets``.
     """
     exp = load_config_experiment(config)
-    ladder = [p for p in (config.get("breakdown") or {}).get("policies", []) if policy_path(config, p).is_file()]
+    ladder = [p for p in (config.get("breakdown") or {}).get("policies", []) if policy_path(config,
+                                                                                            p).is_file()]
     for name in list(config["policies"]) + [p for p in ladder if p not in config["policies"]]:
         for q in config["quotas"]:
             check_cell(config, exp, int(q), str(name), where="config key quotas: ")
@@ -256,7 +260,8 @@ def check_cell(config: Mapping[str, Any], exp: Experiment, quota: int, name: str
     path = policy_path(config, name)
     spec = load_policy_file(name, path.parent)
     try:
-        policy = make_policy(spec["class"], spec["params"], jobs=exp.jobs, quota=quota, base_dir=project_root())
+        policy = make_policy(spec["class"], spec["params"], jobs=exp.jobs, quota=quota,
+                             base_dir=project_root())
     except (PolicyError, TypeError, ValueError, KeyError) as e:
         raise ConfigError(f"{where}{project_relative(path)}: {e}") from None
     start = dict(policy.initial_replicas())
@@ -359,7 +364,8 @@ def root_identity(config: Mapping[str, Any]) -> dict[str, str]:
 
 def check_results_root(config: Mapping[str, Any], create: bool = False) -> None:
     """Refuse a results root that records another experiment or backend."""
-    root = project_root() / config["results"] if not os.path.isabs(config["results"]) else Path(config["results"])
+    results = config["results"]
+    root = Path(results) if os.path.isabs(results) else project_root() / results
     marker = root / ROOT_MARKER
     ident = root_identity(config)
     if marker.is_file():
@@ -371,7 +377,8 @@ def check_results_root(config: Mapping[str, Any], create: bool = False) -> None:
             if found.get(key) != ident[key]:
                 raise ConfigError(
                     f"results root {root} holds {key} {found.get(key)!r}, but the config asks for "
-                    f"{ident[key]!r}: set `results:` to another folder (e.g. results/{ident['experiment']}_{ident['backend']})"
+                    f"{ident[key]!r}: set `results:` to another folder "
+                    f"(e.g. results/{ident['experiment']}_{ident['backend']})"
                 )
     elif create:
         root.mkdir(parents=True, exist_ok=True)
@@ -413,9 +420,11 @@ def config_hash(obj: Any) -> str:
 
 
 def make_run_spec(*, experiment: Mapping[str, Any] | str | os.PathLike, backend: str, quota: int, policy: str,
-                  seed: int, unit_time: float, trace_file: str, policy_dir: str | os.PathLike = "config/policies",
+                  seed: int, unit_time: float, trace_file: str,
+                  policy_dir: str | os.PathLike = "config/policies",
                   results: str = "results", data_dir: str = "results/data",
-                  backend_options: Mapping[str, Any] | None = None, config_hash: str | None = None) -> RunSpec:
+                  backend_options: Mapping[str, Any] | None = None,
+                  config_hash: str | None = None) -> RunSpec:
     """One run's :class:`~faro.runspec.RunSpec`, resolved from the config's pieces: the
     experiment (its definition, or its file), the policy's file (class, parameters, the data
     files it reads).  The rules' ``get_run_spec`` and the by-hand tools build runs only here."""
@@ -424,11 +433,14 @@ def make_run_spec(*, experiment: Mapping[str, Any] | str | os.PathLike, backend:
     pdir = Path(policy_dir)
     spec = load_policy_file(policy, pdir if pdir.is_absolute() else project_root() / pdir)
     policy_file = pdir / f"{policy}.yaml"
-    ps = PolicySpec(policy, spec["class"], dict(spec["params"]), tuple(policy_data(str(policy_file), str(data_dir))))
+    ps = PolicySpec(policy, spec["class"], dict(spec["params"]),
+                    tuple(policy_data(str(policy_file), str(data_dir))))
     options = dict(backend_options or {})
     if config_hash is None:
-        config_hash = run_identity_hash(experiment=raw, unit_time=unit_time, backend=backend, backend_options=options,
-                                        policy={"class": ps.cls, "params": dict(ps.params)}, quota=quota, seed=seed)
+        config_hash = run_identity_hash(experiment=raw, unit_time=unit_time, backend=backend,
+                                        backend_options=options,
+                                        policy={"class": ps.cls, "params": dict(ps.params)}, quota=quota,
+                                        seed=seed)
     return RunSpec(experiment=raw, backend=backend, quota=int(quota), seed=int(seed), policy=ps,
                    unit_time=float(unit_time), trace_file=str(trace_file), results=str(results),
                    data_dir=str(data_dir), project_root=str(project_root()), config_hash=config_hash,

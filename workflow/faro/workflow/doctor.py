@@ -146,11 +146,12 @@ def rebuild_command(rep: Report, seeds: Sequence[int] | None = None) -> str:
     cfg += [f"{k}={ident[k]}" for k in ("experiment", "backend") if k in ident]
     if seeds is None:
         found = sorted({int(r.name.removeprefix("seed_")) for r in rep.root.glob("*_cpus/*/seed_*")
-                        if r.name.removeprefix("seed_").isdigit()})  # fmt: skip
+                        if r.name.removeprefix("seed_").isdigit()})
         seeds = found
     if seeds:
         cfg.append(f"seeds=[{','.join(str(s) for s in seeds)}]")
-    return " ".join(["snakemake", "--cores", "2", *map(shlex.quote, targets), "--config", *map(shlex.quote, cfg)])
+    return " ".join(["snakemake", "--cores", "2", *map(shlex.quote, targets), "--config",
+                     *map(shlex.quote, cfg)])
 
 
 def format_report(rep: Report) -> str:
@@ -161,7 +162,8 @@ def format_report(rep: Report) -> str:
         lines.append(f"  {p.kind:10s} {p.path}: {p.detail}")
     lines.append("rebuild (corrupt files are first moved to <run>/corrupt/, never deleted):")
     lines.append(f"  faro doctor --fix {shlex.quote(str(rep.root))} && {rebuild_command(rep)}")
-    lines.append("  (with your own --configfile/--config if the run used one; a plain rerun of it does the same)")
+    lines.append("  (with your own --configfile/--config if the run used one; "
+                 "a plain rerun of it does the same)")
     return "\n".join(lines)
 
 
@@ -180,7 +182,7 @@ def run_chain() -> list[str]:
 
     return [f"stages/{s}.json" for s in STAGES] + [
         "requests.parquet", "replicas.parquet", "latency_stats.pkl", "latency_stats.json", "binned.parquet",
-    ]  # fmt: skip
+    ]
 
 
 def _derived(path: Path) -> list[Path]:
@@ -196,7 +198,8 @@ def _derived(path: Path) -> list[Path]:
     return [run / f for f in later] + [cell / "latency_stats.pkl", cell / "latency_stats.json"]
 
 
-def set_aside_corrupt(root: str | os.PathLike, cells: Iterable[tuple[int, str]] | None = None) -> list[tuple[Path, Path, str]]:
+def set_aside_corrupt(root: str | os.PathLike,
+                      cells: Iterable[tuple[int, str]] | None = None) -> list[tuple[Path, Path, str]]:
     """Move every corrupt output under ``root`` aside, with the outputs made from it, so
     that the workflow rebuilds them.  Returns (file, where it went, reason)."""
     moved = []

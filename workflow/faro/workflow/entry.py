@@ -23,7 +23,8 @@ ENTRIES = {
     "train_forecaster": "faro.workflow.entry:train_forecaster",
     "train_nhits": "faro.workflow.entry:train_nhits",
     **{rule: "faro.workflow.entry:stage" for rule in (
-        "setup_quota", "deploy_clusters", "deploy_jobs", "launch_autoscaler", "replay", "fetch_logs", "teardown_run")},
+        "setup_quota", "deploy_clusters", "deploy_jobs", "launch_autoscaler", "replay", "fetch_logs",
+        "teardown_run")},
     "k8s_manifests": "faro.workflow.entry:k8s_manifests",
     "teardown": "faro.workflow.entry:teardown_all",
     "parse_logs": "faro.workflow.entry:parse",
@@ -37,7 +38,7 @@ ENTRIES = {
         "bench_hierarchical", "plot_hierarchical", "bench_solver_optimality", "plot_solver_optimality",
         "forecast_day11", "plot_forecast", "plot_forecasters", "plot_forecast_selection", "plot_cilantro",
         "table_sim_vs_real", "table_scale_out", "plots_note", "plot_why")},
-}  # fmt: skip
+}
 
 
 def run_rule(smk) -> None:
@@ -74,7 +75,8 @@ def prepare_trace(smk) -> None:
         for w in warnings:
             log.warning("%s", w)
         write_trace(trace, smk.output[0])
-        log.info("trace %s: %d jobs, %d minutes, %d requests", exp.name, len(trace.jobs), trace.n_minutes, trace.total)
+        log.info("trace %s: %d jobs, %d minutes, %d requests", exp.name, len(trace.jobs), trace.n_minutes,
+                 trace.total)
 
 
 def stage(smk) -> None:
@@ -112,8 +114,8 @@ def k8s_manifests(smk) -> None:
 
 def parse(smk) -> None:
     from faro.backends.base import get_backend
-    from faro.runspec import RunSpec
     from faro.model.schema import write_replicas, write_requests
+    from faro.runspec import RunSpec
     from faro.workflow.provenance import run_provenance
 
     with logged(smk) as log:
@@ -132,8 +134,8 @@ def parse_decisions(smk) -> None:
     import pyarrow.parquet as pq
 
     from faro.backends.base import get_backend
-    from faro.runspec import RunSpec
     from faro.model.schema import write_decisions
+    from faro.runspec import RunSpec
     from faro.workflow.provenance import run_provenance
 
     with logged(smk) as log:
@@ -146,17 +148,18 @@ def parse_decisions(smk) -> None:
 
 
 def run_stats(smk) -> None:
-    from faro.runspec import RunSpec
     from faro.model.schema import read_replicas, read_requests
     from faro.model.stats import latency_stats, write_stats
     from faro.model.trace import parse_trace
+    from faro.runspec import RunSpec
 
     with logged(smk) as log:
         run = RunSpec.from_dict(smk.params.run)
         exp = run.exp
         n_minutes = parse_trace(smk.input.trace, exp.jobs).n_minutes
         slo = {j: m.slo_ms for j, m in zip(exp.jobs, exp.job_models, strict=True)}
-        stats = latency_stats(read_requests(smk.input.requests), jobs=exp.jobs, slo_ms=slo, unit_time=run.unit_time,
+        stats = latency_stats(read_requests(smk.input.requests), jobs=exp.jobs, slo_ms=slo,
+                              unit_time=run.unit_time,
                               n_minutes=n_minutes, replicas=read_replicas(smk.input.replicas))
         write_stats(stats, smk.output.pkl, smk.output.json)
         log.info("slo_rate %.2f, avg_total_utility %.3f", stats["slo_rate"], stats["avg_total_utility"])

@@ -7,8 +7,8 @@ figures) on the submitting host (``localrules`` in ``rules/cluster.smk``).
 
 The resources a cluster job asks for come from measurements on this project's machine
 (``benchmarks/*.tsv`` of the replay stage and the training rule, the peak memory of parse
-and stats under ``/usr/bin/time``; README, "Running sweeps on a cluster"), with headroom, and grow with Snakemake's ``attempt`` so that a
-retry after an out-of-memory or time-limit kill asks for more.
+and stats under ``/usr/bin/time``; README, "Running sweeps on a cluster"), with headroom, and
+grow with Snakemake's ``attempt`` so that a retry after an out-of-memory or time-limit kill asks for more.
 
 Live backends (``ray``, ``k8s``) never run through a remote executor: a live session (a
 Ray head with its processes, a port-forward, a lease) belongs to the host that started
@@ -107,15 +107,16 @@ def check_executor(backend: str, *, non_local: bool, in_remote_job: bool = False
 # ------------------------------------------------- checking a cluster run against a local one
 
 
-def window_experiment(folder: str | Path, jobs: list[str], *, first_minute: int, minutes: int, scale: float = 1.0) -> Path:
+def window_experiment(folder: str | Path, jobs: list[str], *, first_minute: int, minutes: int,
+                      scale: float = 1.0) -> Path:
     """An experiment of ``minutes`` trace minutes of some of the artifact's jobs (the main
     experiment's model), written to ``folder/experiment.yaml``: the small matrix of the Slurm
     test and benchmark."""
     base = yaml.safe_load((project_root() / "experiments/twitter_10jobs/experiment.yaml").read_text())
     base["name"] = "window"
     base["trace"] = {"dataset": "faro-artifact", "file": "input.json",
-                     "derive": {"jobs": list(jobs), "first_minute": int(first_minute), "minutes": int(minutes),
-                                "scale": float(scale)}}  # fmt: skip
+                     "derive": {"jobs": list(jobs), "first_minute": int(first_minute),
+                                "minutes": int(minutes), "scale": float(scale)}}
     base["jobs"] = {"names": list(jobs), "model": "resnet34"}
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
@@ -143,7 +144,8 @@ def submitted_slurm_jobs(snakemake_output: str) -> list[str]:
 
 def slurm_job_record(jobid: str) -> dict[str, str]:
     """Slurm's own record of a job (``scontrol show job``; kept for MinJobAge after it ends)."""
-    out = subprocess.run(["scontrol", "-o", "show", "job", str(jobid)], capture_output=True, text=True, timeout=30)
+    out = subprocess.run(["scontrol", "-o", "show", "job", str(jobid)], capture_output=True, text=True,
+                         timeout=30)
     if out.returncode != 0:
         raise LookupError(f"Slurm has no record of job {jobid}: {out.stderr.strip()}")
     return dict(re.findall(r"(\w+)=(\S*)", out.stdout))

@@ -18,14 +18,17 @@ from pathlib import Path
 
 #: the k8s stage names of the by-hand CLI -> the workflow's stage names (faro.backends.base.STAGES)
 CLI_STAGES = {"setup_quota": "quota", "deploy_clusters": "clusters", "deploy_jobs": "jobs",
-              "launch_autoscaler": "autoscaler", "replay": "replay", "fetch_logs": "fetch", "teardown": "teardown"}
+              "launch_autoscaler": "autoscaler", "replay": "replay", "fetch_logs": "fetch",
+              "teardown": "teardown"}
 
 
 def manifests(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m faro.workflow.k8s_cli manifests",
-                                 description="Render a run's Kubernetes objects as YAML, as the stages apply them.")
+                                 description="Render a run's Kubernetes objects as YAML, "
+                                             "as the stages apply them.")
     ap.add_argument("--run-spec", type=Path, required=True,
-                    help="the run spec JSON the workflow wrote (RUN/manifests/run_spec.json, rule k8s_manifests)")
+                    help="the run spec JSON the workflow wrote "
+                         "(RUN/manifests/run_spec.json, rule k8s_manifests)")
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--ray-service", action="store_true", help="also render each job as a RayService")
     a = ap.parse_args(argv)
@@ -46,7 +49,8 @@ def stage(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("stage", choices=list(CLI_STAGES))
     ap.add_argument("--run-spec", type=Path, required=True,
                     help="the run spec JSON the workflow wrote (RUN/manifests/run_spec.json)")
-    ap.add_argument("--run-dir", type=Path, required=True, help="the run's folder (RESULTS/Q_cpus/POLICY/seed_S)")
+    ap.add_argument("--run-dir", type=Path, required=True,
+                    help="the run's folder (RESULTS/Q_cpus/POLICY/seed_S)")
     ap.add_argument("--server", help="API server URL instead of the kubeconfig (e.g. `kubectl proxy`)")
     a = ap.parse_args(argv)
 

@@ -50,7 +50,8 @@ def plot_headline(smk) -> None:
     with logged(smk):
         runs = read_stats_table(smk.input.table)
         runs = runs[runs["quota"] == int(smk.params.quota)]
-        fig = fig_headline_runs(runs, f"{smk.params.quota} CPUs ({smk.params.backend})", list(smk.params.policies))
+        fig = fig_headline_runs(runs, f"{smk.params.quota} CPUs ({smk.params.backend})",
+                                list(smk.params.policies))
         _save(fig, smk.output.png, smk.output.pdf)
 
 
@@ -81,11 +82,11 @@ def plot_quota_timelines(smk) -> None:
     """
     import pandas as pd
 
+    from faro.model.schema import read_replicas
     from faro.plots.data import read_binned, wide
     from faro.plots.overview import fig_replica_comparison
     from faro.plots.style import label
     from faro.plots.timeline import fig_cluster_utility
-    from faro.model.schema import read_replicas
 
     with logged(smk) as log:
         p = smk.params
@@ -93,7 +94,8 @@ def plot_quota_timelines(smk) -> None:
         policies = list(p.policies)
         binned = {pol: read_binned(f) for pol, f in zip(policies, smk.input.binned, strict=True)}
         o = smk.output
-        _save(fig_cluster_utility(binned, n_jobs=len(jobs), title=f"Fig. 1: {p.quota} CPUs, seed {p.seed} ({p.backend})",
+        _save(fig_cluster_utility(binned, n_jobs=len(jobs),
+                                  title=f"Fig. 1: {p.quota} CPUs, seed {p.seed} ({p.backend})",
                                   window=int(p.window)), o.fig1_png, o.fig1_pdf)
         steps_by = {}
         for pol, rep_path in zip(policies, smk.input.replicas, strict=True):
@@ -105,7 +107,8 @@ def plot_quota_timelines(smk) -> None:
         load = wide(binned[policies[0]], "requests", jobs) / float(p.unit_time) * pd.Series(
             {j: float(p.proc_s[j]) for j in jobs})
         _save(fig_replica_comparison(steps_by, load, quota=int(p.quota),
-                                     title=f"{p.quota} CPUs, seed {p.seed} ({p.backend})"), o.cmp_png, o.cmp_pdf)
+                                     title=f"{p.quota} CPUs, seed {p.seed} ({p.backend})"), o.cmp_png,
+              o.cmp_pdf)
         log.info("timelines of %s CPUs: %d policies", p.quota, len(policies))
 
 
@@ -124,7 +127,8 @@ def plot_summary(smk) -> None:
         runs = read_stats_table(smk.input.table)
         runs = runs[runs["policy"].isin(smk.params.policies) & runs["quota"].isin(smk.params.quotas)]
         jobs = job_long(runs)
-        cells = cell_summary(runs, ["avg_total_utility", "avg_total_effective_utility", "slo_violation", "n_jobs"])
+        cells = cell_summary(runs,
+                             ["avg_total_utility", "avg_total_effective_utility", "slo_violation", "n_jobs"])
         minutes = pd.concat([read_binned(f) for f in smk.input.binned], ignore_index=True)
         o = smk.output
         _save(fig_utility_vs_slo(minutes), o.scatter_png, o.scatter_pdf)
@@ -175,7 +179,8 @@ def table_fidelity(smk) -> None:
         runs = read_stats_table(smk.input.table)
         t = fidelity_table(runs, refs, experiment=str(smk.params.experiment), backend=str(smk.params.backend))
         if t.empty:
-            raise ValueError("no cell of the stats table has a reference number (the planner should have skipped this)")
+            raise ValueError("no cell of the stats table has a reference number "
+                             "(the planner should have skipped this)")
         o = smk.output
         n_pass = int(t["pass"].sum())
         write_table(t, display_fidelity(t), csv=o.csv, md=o.md, tex=o.tex, html_path=o.html,
@@ -211,8 +216,8 @@ def plot_headline_settings(smk) -> None:
 
 def plot_ablation(smk) -> None:
     """Fig. 16: the configured ablation ladder at each configured quota."""
-    from faro.plots.summary import fig_ablation
     from faro.model.stats import read_stats
+    from faro.plots.summary import fig_ablation
 
     with logged(smk):
         steps = list(smk.params.steps)
@@ -233,13 +238,14 @@ def plot_model(smk) -> None:
         p = smk.params
         model.PROC_S, model.SLO_S = float(p.proc_s), float(p.slo_s)
         _save(model.fig_utility_functions(float(p.slo_s)), smk.output.util_png, smk.output.util_pdf)
-        _save(model.fig_utility_vs_replicas(float(p.rate), list(p.caps)), smk.output.rep_png, smk.output.rep_pdf)
+        _save(model.fig_utility_vs_replicas(float(p.rate), list(p.caps)), smk.output.rep_png,
+              smk.output.rep_pdf)
 
 
 def bench_hierarchical(smk) -> None:
     """Fig. 7's data: flat vs hierarchical decisions for growing numbers of jobs (CSV)."""
-    from faro.plots.solver import hierarchical_benchmark
     from faro.model.trace import parse_trace
+    from faro.plots.solver import hierarchical_benchmark
 
     with logged(smk) as log:
         p = smk.params
@@ -272,8 +278,8 @@ def plot_solver_optimality(smk) -> None:
 
 def forecast_day11(smk) -> None:
     """Fig. 8's data: the configured forecaster, trained on days 1-10, rolling over day 11."""
-    from faro.model.data import DATASETS, HISTORY_FILE
     from faro.forecast.history import load_history
+    from faro.model.data import DATASETS, HISTORY_FILE
     from faro.plots.forecast import forecast_day11 as run
 
     with logged(smk) as log:
@@ -291,7 +297,8 @@ def plot_forecast(smk) -> None:
 
     with logged(smk):
         p = smk.params
-        title = f"Fig. 8: job {p.job}, day 11: forecaster '{p.forecaster}' (trained on days 1-10), 7-minute blocks"
+        title = (f"Fig. 8: job {p.job}, day 11: forecaster '{p.forecaster}' (trained on days 1-10), "
+                 "7-minute blocks")
         _save(fig_forecast(pd.read_csv(smk.input.csv), title=title), smk.output.png, smk.output.pdf)
 
 
@@ -328,7 +335,8 @@ def plot_cilantro(smk) -> None:
     with logged(smk):
         p = smk.params
         cil = cilantro_minutes(read_cilantro(list(smk.input.cilantro)))
-        ours = {f"{label(p.policy)} ({p.backend}, {p.quota} CPUs)": (p.policy, cluster_series(read_binned(smk.input.binned)))}
+        ours = {f"{label(p.policy)} ({p.backend}, {p.quota} CPUs)": (p.policy,
+                                                                     cluster_series(read_binned(smk.input.binned)))}
         _save(fig_cilantro(cil, ours), smk.output.png, smk.output.pdf)
 
 
@@ -358,18 +366,20 @@ def table_main(smk) -> None:
 
 
 def table_sim_vs_real(smk) -> None:
-    from faro.plots.data import read_stats_table
     from faro.plots.compare import fig_sim_vs_real
+    from faro.plots.data import read_stats_table
     from faro.plots.tables import display_sim_vs_real, display_summary, sim_vs_real, write_table
 
     with logged(smk) as log:
         labels = (str(smk.params.this_label), str(smk.params.other_label))
-        det, summ = sim_vs_real(read_stats_table(smk.input.this), read_stats_table(smk.input.other), labels=labels)
+        det, summ = sim_vs_real(read_stats_table(smk.input.this), read_stats_table(smk.input.other),
+                                labels=labels)
         o = smk.output
-        write_table(det, display_sim_vs_real(det, labels=labels), csv=o.csv, md=o.md, tex=o.tex, html_path=o.html,
-                    title=f"{labels[0]} vs {labels[1]}", label="tab:sim-vs-real",
-                    caption="SLO% (requests within the SLO), lost cluster utility and cluster SLO violation rate "
-                            "(%) per cell, mean ± sd over each side's seeds (counts in 'seeds'); difference = "
+        write_table(det, display_sim_vs_real(det, labels=labels), csv=o.csv, md=o.md, tex=o.tex,
+                    html_path=o.html, title=f"{labels[0]} vs {labels[1]}", label="tab:sim-vs-real",
+                    caption="SLO% (requests within the SLO), lost cluster utility and cluster SLO "
+                            "violation rate (%) per cell, mean ± sd over each side's seeds (counts in "
+                            "'seeds'); difference = "
                             f"{labels[1]} - {labels[0]}; relative error |a - b| / |b|; Kendall tau of the "
                             "policy rankings per quota.",
                     extra=[("Ranking distance and error per quota", display_summary(summ))])
@@ -403,8 +413,10 @@ def plots_note(smk) -> None:
         rows = "".join(f"<li><b>{html.escape(n)}</b>: {html.escape(r)}</li>" for n, r in skipped)
         text = ("<!doctype html><html><head><meta charset='utf-8'><title>Figures</title></head>"
                 "<body style='font-family:sans-serif;font-size:13px'>"
-                f"<h3>Figures and tables of this results root</h3><p>Made: {html.escape(', '.join(made))}.</p>"
-                + (f"<p>Skipped (their inputs do not exist or are not configured; nothing is faked):</p><ul>{rows}</ul>"
+                "<h3>Figures and tables of this results root</h3>"
+                f"<p>Made: {html.escape(', '.join(made))}.</p>"
+                + ("<p>Skipped (their inputs do not exist or are not configured; nothing is faked):</p>"
+                   f"<ul>{rows}</ul>"
                    if skipped else "<p>Nothing skipped.</p>")
                 + "</body></html>")
         out = Path(smk.output[0])
@@ -419,8 +431,8 @@ def bench_solver_optimality(smk) -> None:
     import sys
 
     with logged(smk) as log:
-        argv = ["bench_solver.py", "--trace", str(smk.input.trace), "--out", str(smk.output[0]), "--skip-large",
-                "--every", str(smk.params.every)]
+        argv = ["bench_solver.py", "--trace", str(smk.input.trace), "--out", str(smk.output[0]),
+                "--skip-large", "--every", str(smk.params.every)]
         old = sys.argv
         sys.argv = argv
         try:
@@ -433,17 +445,19 @@ def bench_solver_optimality(smk) -> None:
 
 def plot_why(smk) -> None:
     """Rule entry point: the why figure of one cell's plotted seed, for its worst job."""
+    from faro.model.schema import read_decisions
     from faro.plots import style
     from faro.plots.data import read_binned
     from faro.plots.io import save
     from faro.plots.why import fig_why, worst_job
-    from faro.model.schema import read_decisions
 
     with logged(smk) as log:
         p = smk.params
         decisions = read_decisions(smk.input.decisions)
         binned = read_binned(smk.input.binned)
         job = worst_job(binned)
-        title = f"{style.label(p.policy)}, {p.quota} CPUs, seed {p.seed}: {style.job_label(job)} (most SLO violations)"
-        save(fig_why(decisions, binned, job, unit_time=float(p.unit_time), title=title), smk.output.png, smk.output.pdf)
+        title = (f"{style.label(p.policy)}, {p.quota} CPUs, seed {p.seed}: {style.job_label(job)} "
+                 "(most SLO violations)")
+        save(fig_why(decisions, binned, job, unit_time=float(p.unit_time), title=title), smk.output.png,
+             smk.output.pdf)
         log.info("why figure of %s at %s CPUs: %s", p.policy, p.quota, job)

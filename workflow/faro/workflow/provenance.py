@@ -54,7 +54,7 @@ def git_commit() -> str:
         dirty = subprocess.run(
             ["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
             capture_output=True, text=True, timeout=10,
-        )  # fmt: skip
+        )
         return head.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
     except (OSError, subprocess.SubprocessError):
         return "unknown"
@@ -79,5 +79,6 @@ def provenance(**extra) -> dict:
 
 def run_provenance(run: RunSpec) -> dict:
     """The provenance of one run's files: who made them, and which run they are."""
-    return provenance(backend=run.backend, experiment=run.experiment_name, quota=run.quota, policy=run.policy.name,
+    return provenance(backend=run.backend, experiment=run.experiment_name, quota=run.quota,
+                      policy=run.policy.name,
                       seed=run.seed, config_hash=run.config_hash, unit_time=run.unit_time)

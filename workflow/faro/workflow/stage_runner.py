@@ -130,7 +130,8 @@ def run_stage(stage: str, run: RunSpec, run_dir: str | os.PathLike, inputs: list
     records = read_records(run_dir, stage)
     rebuilt: list[str] = []
     t0 = time.time()
-    guard = (teardown_on_failure(lambda: backend.teardown(run_dir, read_records(run_dir, "teardown")), f"stage {stage}")
+    guard = (teardown_on_failure(lambda: backend.teardown(run_dir, read_records(run_dir, "teardown")),
+                                 f"stage {stage}")
              if stage != "teardown" and LIVE_BACKENDS[run.backend] else nullcontext())
     with guard:
         if stage != "teardown":
@@ -184,7 +185,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     with sigterm_as_interrupt():
         rec = run_stage(a.stage, RunSpec.read_json(a.run_spec), a.run_dir)
-    print(json.dumps({"stage": a.stage, "seconds": rec["seconds"], "record": str(record_path(Path(a.run_dir), a.stage))}))
+    print(json.dumps({"stage": a.stage, "seconds": rec["seconds"],
+                      "record": str(record_path(Path(a.run_dir), a.stage))}))
     return 0
 
 

@@ -22,8 +22,8 @@ HEADLINE_KEYS = ("slo_rate", "avg_total_utility", "avg_total_slo_rate", "avg_use
 def cell_rows(root: str | os.PathLike, cells: Iterable[tuple[int, str]]) -> pd.DataFrame:
     """One row per cell: quota, policy, seeds, slo_rate, lost_utility, slo_violation, folder
     (NaN where the cell has no stats yet)."""
-    from faro.plots.data import with_derived
     from faro.model.stats import read_stats, stats_row
+    from faro.plots.data import with_derived
 
     rows = []
     for quota, policy in cells:
@@ -64,14 +64,17 @@ def summary_table(
     for r in df.itertuples(index=False):
         folder = r.folder if r.found else f"{r.folder} (no stats)"
         body.append([str(r.quota), r.policy, r.seeds, _fmt(r.slo_rate, ".2f"), _fmt(r.lost_utility, ".3f"),
-                     _fmt(r.slo_violation, ".3f"), folder])  # fmt: skip
+                     _fmt(r.slo_violation, ".3f"), folder])
     widths = [max(len(h), *(len(b[i]) for b in body)) for i, h in enumerate(head)]
     right = {0, 3, 4, 5}
 
     def line(cols):
-        return "  ".join(c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in enumerate(zip(cols, widths))).rstrip()
+        return "  ".join(c.rjust(w) if i in right else c.ljust(w) for i, (c,
+                                                                          w) in enumerate(zip(cols,
+                                                                                              widths))).rstrip()
 
-    what = ", ".join(x for x in (f"experiment {experiment}" if experiment else "", f"backend {backend}" if backend else "") if x)
+    what = ", ".join(x for x in (f"experiment {experiment}" if experiment else "",
+                                 f"backend {backend}" if backend else "") if x)
     out = [f"faro: {len(body)} cell(s) in {root}" + (f" ({what})" if what else ""), line(head)]
     out += [line(b) for b in body]
     out.append(
@@ -79,5 +82,6 @@ def summary_table(
         "(each cell's latency_stats.json)"
     )
     plots = Path(root) / "plots"
-    out.append(f"figures: {plots}/; report: snakemake --report report.html (with this run's --config/--configfile)")
+    out.append(f"figures: {plots}/; report: snakemake --report report.html "
+               "(with this run's --config/--configfile)")
     return "\n".join(out)

@@ -58,9 +58,12 @@ def requested_targets(workflow, argv: list[str] | None = None) -> list[str]:
 
 #: Snakemake options after which no job runs (nothing may be moved then)
 _NO_RUN = ("dryrun", "report", "lint", "summary", "detailed_summary", "list_rules", "list_target_rules",
-           "dag", "rulegraph", "filegraph", "d3dag", "unlock", "cleanup_metadata", "touch", "delete_all_output",
-           "delete_temp_output", "list_changes", "list_input_changes", "list_params_changes", "list_code_changes",
-           "print_compilation", "archive", "containerize", "export_cwl", "generate_unit_tests", "cleanup_shadow")  # fmt: skip
+           "dag", "rulegraph", "filegraph", "d3dag", "unlock", "cleanup_metadata", "touch",
+           "delete_all_output",
+           "delete_temp_output", "list_changes", "list_input_changes", "list_params_changes",
+           "list_code_changes",
+           "print_compilation", "archive", "containerize", "export_cwl", "generate_unit_tests",
+           "cleanup_shadow")
 
 
 def will_run_jobs(argv: list[str] | None = None) -> bool:
@@ -83,7 +86,7 @@ def repair_corrupt(root: str, cells, argv: list[str] | None = None) -> list[str]
             lines.append(f"faro: {src} {what}: moved to {dst}; it is rebuilt now")
     elif getattr(command_line(argv), "dryrun", False):
         lines = [f"faro: {p.path} is corrupt ({p.detail}): a real run moves it aside and rebuilds it"
-                 for p in scan(root, cells).problems if p.kind == "corrupt"]  # fmt: skip
+                 for p in scan(root, cells).problems if p.kind == "corrupt"]
     else:
         lines = []
     for line in lines:

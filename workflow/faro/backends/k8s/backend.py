@@ -76,10 +76,12 @@ def stage_inputs(run: RunSpec) -> dict[str, Any]:
     if not trace.is_file():
         raise FileNotFoundError(f"the run's trace {trace} does not exist yet: let Snakemake make it "
                                 f"(its rule runs before setup_quota) or run the k8s_manifests rule first")
-    return {"trace_text": trace.read_text(), "data": {rel: p.read_bytes() for rel, p in data_files(run).items()}}
+    return {"trace_text": trace.read_text(),
+            "data": {rel: p.read_bytes() for rel, p in data_files(run).items()}}
 
 
-def cell_objects(run: RunSpec, cell: Cell | None = None, s: K8sSettings | None = None) -> list[dict[str, Any]]:
+def cell_objects(run: RunSpec, cell: Cell | None = None,
+                 s: K8sSettings | None = None) -> list[dict[str, Any]]:
     """Every namespaced object the stages apply for this run, in apply order."""
     cell = cell or cell_for(run)
     s = s or settings_from_config(dict(run.backend_options))
@@ -101,7 +103,7 @@ def write_manifests(run: RunSpec, out: Path, ray_services: bool = False) -> list
     objs = cell_objects(run, cell, s)
     if ray_services:
         objs += [mf.ray_service(cell, s, j) for j in cell.jobs]
-    objs.append(mf.lease(s, k8s.session_holder(cell, s), dt.datetime.now(dt.timezone.utc)))
+    objs.append(mf.lease(s, k8s.session_holder(cell, s), dt.datetime.now(dt.UTC)))
     paths = mf.write_yaml(objs, out)
     run.write_json(out / "run_spec.json")
     return paths
@@ -188,13 +190,15 @@ class K8sBackend:
         explicit teardown (:func:`release_detached`)."""
         sess = live_session(run_dir)
         if sess is None:
-            return {"stage": "teardown", "backend": "k8s", "deleted": False, "note": "no k8s session recorded"}
+            return {"stage": "teardown", "backend": "k8s", "deleted": False,
+                    "note": "no k8s session recorded"}
         detached = Path(run_dir) / "live" / DETACHED
         if detached.is_file():
-            note = (f"session {sess.ns} is detached (its API server was unreachable; see {detached}): kept for a "
-                    f"reattach; `snakemake teardown` deletes it")
+            note = (f"session {sess.ns} is detached (its API server was unreachable; see {detached}): "
+                    f"kept for a reattach; `snakemake teardown` deletes it")
             print(f"faro k8s: {note}", flush=True)
-            return {"stage": "teardown", "backend": "k8s", "deleted": False, "namespace": sess.ns, "note": note}
+            return {"stage": "teardown", "backend": "k8s", "deleted": False, "namespace": sess.ns,
+                    "note": note}
         rec = k8s.teardown(sess)
         (Path(run_dir) / "live" / LIVE).unlink(missing_ok=True)
         return rec

@@ -139,8 +139,8 @@ class KubeClient:
         backoff and jitter; ApiUnavailable once the grace is used up."""
         def note(rs: tenacity.RetryCallState) -> None:
             e = rs.outcome.exception() if rs.outcome else None
-            self.retried.append({"call": what, "attempt": rs.attempt_number, "error": f"{type(e).__name__}: {e}"[:300],
-                                 "at": time.time()})
+            self.retried.append({"call": what, "attempt": rs.attempt_number,
+                                 "error": f"{type(e).__name__}: {e}"[:300], "at": time.time()})
             del self.retried[:-1000]
             log.warning("%s failed (attempt %d, retrying): %s", what, rs.attempt_number, e)
 
@@ -156,8 +156,9 @@ class KubeClient:
         except tenacity.RetryError as e:
             last = e.last_attempt.exception()
             raise ApiUnavailable(f"{what}: the API server kept failing for {self.retry_grace_s:.0f} s "
-                                 f"(last: {type(last).__name__}: {last}); the cell is left running in the "
-                                 f"cluster: run the same command again to reattach, or tear it down") from last
+                                 f"(last: {type(last).__name__}: {last}); the cell is left running in "
+                                 f"the cluster: run the same command again to reattach, or tear it down"
+                                 ) from last
 
     # -- construction -------------------------------------------------------------------
     @classmethod
@@ -177,7 +178,8 @@ class KubeClient:
         return cls(ApiClient(cfg), field_manager, **kw)
 
     @classmethod
-    def for_host(cls, host: str, field_manager: str = "faro", token: str | None = None, **kw: Any) -> KubeClient:
+    def for_host(cls, host: str, field_manager: str = "faro", token: str | None = None,
+                 **kw: Any) -> KubeClient:
         """Client for an API server URL (tests point this at an HTTP stand-in)."""
         cfg = Configuration(host=host)
         if token:
@@ -229,10 +231,12 @@ class KubeClient:
 
     def stream_to(self, path: str, dest: Path, *, query: list[tuple[str, str]] | None = None,
                   timeout: float | None = None) -> int:
-        """GET ``path`` and stream the body into ``dest`` (atomically, retried whole); returns bytes written."""
+        """GET ``path`` and stream the body into ``dest`` (atomically, retried whole); returns bytes
+        written."""
         return self._retrying(f"GET {path}", lambda: self._stream_once(path, dest, query, timeout))
 
-    def _stream_once(self, path: str, dest: Path, query: list[tuple[str, str]] | None, timeout: float | None) -> int:
+    def _stream_once(self, path: str, dest: Path, query: list[tuple[str, str]] | None,
+                     timeout: float | None) -> int:
         resp = self._send("GET", path, query, None, None, "*/*", timeout)
         raw = resp.response
         if not 200 <= resp.status <= 299:
@@ -280,7 +284,8 @@ class KubeClient:
 
     def replace(self, obj: Mapping[str, Any]) -> Obj:
         """PUT; with ``metadata.resourceVersion`` set this is a compare-and-swap (409 on a race)."""
-        return self.request("PUT", object_path(obj), query=[("fieldManager", self.field_manager)], body=dict(obj))
+        return self.request("PUT", object_path(obj), query=[("fieldManager", self.field_manager)],
+                            body=dict(obj))
 
     def delete(self, api_version: str, kind: str, name: str, namespace: str | None = None, *,
                propagation: str = "Background", preconditions: Mapping[str, str] | None = None) -> bool:

@@ -50,7 +50,8 @@ def millis(quantity: str | int | float) -> int:
     return round(float(q) * 1000)
 
 
-_MEM_UNITS = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "k": 10**3, "M": 10**6, "G": 10**9, "T": 10**12}
+_MEM_UNITS = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "k": 10**3, "M": 10**6, "G": 10**9,
+              "T": 10**12}
 
 
 def mem_bytes(quantity: str | int) -> int:
@@ -130,7 +131,8 @@ class K8sSettings:
     max_ongoing_requests: int = 4
     max_queued_requests: int = 50
     #: argv of the in-pod processes; {placeholders} are filled by manifests.pod_command
-    #: (the ray backend's autoscaler and replayer CLIs; autoscaler.json and job_urls.json are in the ConfigMap)
+    #: (the ray backend's autoscaler and replayer CLIs; autoscaler.json and job_urls.json are in the
+    #: ConfigMap)
     autoscaler_command: tuple[str, ...] = (
         "python", "-m", "faro.serving.autoscaler", "--config", "{config_dir}/autoscaler.json",
     )
@@ -151,7 +153,8 @@ class K8sSettings:
     unschedulable_grace_s: float = 600.0
     replay_timeout_s: float = 8 * 3600.0
     teardown_timeout_s: float = 600.0
-    #: how long the replay stage waits for the autoscaler to see the replay's end before releasing the replayer
+    #: how long the replay stage waits for the autoscaler to see the replay's end before releasing the
+    #: replayer
     autoscaler_stop_timeout_s: float = 60.0
     lock_timeout_s: float = 3600.0
     poll_s: float = 5.0
@@ -248,7 +251,8 @@ def default_jobs(n: int) -> tuple[str, ...]:
 
 def overhead_millicpu(s: K8sSettings, n_jobs: int) -> int:
     """CPU the namespace needs besides the workers: heads (+ their Ray autoscaler sidecars),
-    the faro autoscaler and the replayer (docs/model.md section 1: the artifact declared 17 CPUs for 10 jobs)."""
+    the faro autoscaler and the replayer (docs/model.md section 1: the artifact declared 17 CPUs
+    for 10 jobs)."""
     per_head = millis(s.head.cpu) + millis(s.ray_autoscaler_sidecar.cpu)
     return n_jobs * per_head + millis(s.autoscaler.cpu) + millis(s.replayer.cpu)
 

@@ -31,7 +31,7 @@ class LockLost(RuntimeError):
 
 
 def _utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc)
+    return dt.datetime.now(dt.UTC)
 
 
 def parse_time(s: str | None) -> dt.datetime | None:
@@ -110,7 +110,8 @@ class LeaseLock:
                     f"lease {self.s.lock_namespace}/{self.s.lock_name} is held by {waited_for!r} "
                     f"(expires {exp.isoformat() if exp else '?'}); waited {timeout_s:.0f} s for it. "
                     f"Another faro session is running on this cluster; if it died, wait for the lease to "
-                    f"expire or delete it: kubectl -n {self.s.lock_namespace} delete lease {self.s.lock_name}")
+                    f"expire or delete it: "
+                    f"kubectl -n {self.s.lock_namespace} delete lease {self.s.lock_name}")
             self.sleep(self.s.poll_s)
 
     def renew(self) -> dict[str, Any]:
@@ -141,8 +142,9 @@ class LeaseLock:
                 return False
             raise
 
-    def _record(self, action: str, lease: dict[str, Any], t0: float, waited_for: str | None) -> dict[str, Any]:
-        return {"lease": f"{self.s.lock_namespace}/{self.s.lock_name}", "holder": self.holder, "action": action,
-                "uid": lease.get("metadata", {}).get("uid"),
+    def _record(self, action: str, lease: dict[str, Any], t0: float,
+                waited_for: str | None) -> dict[str, Any]:
+        return {"lease": f"{self.s.lock_namespace}/{self.s.lock_name}", "holder": self.holder,
+                "action": action, "uid": lease.get("metadata", {}).get("uid"),
                 "transitions": (lease.get("spec") or {}).get("leaseTransitions"),
                 "waited_s": round(self.monotonic() - t0, 3), "waited_for": waited_for}

@@ -2,13 +2,13 @@
 
 One namespace per cell holds: a ResourceQuota (worker quota + declared overhead), a
 ConfigMap with the cell's inputs (trace, the in-pod autoscaler's config, the replayer's
-per-job URLs; a second one with the policy's data files), one KubeRay ``RayCluster`` per job (head + one worker
-group of 1-CPU workers, in-tree autoscaling so Serve replicas become worker pods that the
-quota caps), the faro autoscaler (ServiceAccount without token, Deployment: it talks to the
-heads' dashboards and Ray Client servers by in-cluster DNS, never to the Kubernetes API) and the
-replayer (ServiceAccount without token, Job, and a Service through which the autoscaler
-reads the replay's start/end signals).  A ``coordination.k8s.io/v1`` Lease in the
-lock namespace serialises sessions on one cluster.
+per-job URLs; a second one with the policy's data files), one KubeRay ``RayCluster`` per job
+(head + one worker group of 1-CPU workers, in-tree autoscaling so Serve replicas become worker
+pods that the quota caps), the faro autoscaler (ServiceAccount without token, Deployment: it
+talks to the heads' dashboards and Ray Client servers by in-cluster DNS, never to the
+Kubernetes API) and the replayer (ServiceAccount without token, Job, and a Service through
+which the autoscaler reads the replay's start/end signals).  A ``coordination.k8s.io/v1``
+Lease in the lock namespace serialises sessions on one cluster.
 
 The stage code applies exactly what these functions return, and the tests validate every
 object offline against the Kubernetes OpenAPI schemas and KubeRay's CRDs
@@ -107,7 +107,8 @@ def resource_quota(cell: Cell, s: K8sSettings) -> Obj:
     ann = {"faro.io/worker-quota-cpus": str(cell.quota),
            "faro.io/overhead-cpu": cpu_quantity(overhead_millicpu(s, len(cell.jobs)))}
     return {"apiVersion": "v1", "kind": "ResourceQuota",
-            "metadata": _meta("faro-quota", cell_namespace(cell, s), _labels(cell, s, "quota"), annotations=ann),
+            "metadata": _meta("faro-quota", cell_namespace(cell, s), _labels(cell, s, "quota"),
+                              annotations=ann),
             "spec": {"hard": {"requests.cpu": c, "requests.memory": m, "limits.cpu": c, "limits.memory": m}}}
 
 
@@ -201,7 +202,8 @@ def config_map(cell: Cell, s: K8sSettings, trace_text: str | None = None) -> Obj
 
 
 def data_key(rel: str) -> str:
-    """ConfigMap key of a data file (keys may not hold ``/``): ``models/light.pkl`` -> ``models--light.pkl``."""
+    """ConfigMap key of a data file (keys may not hold ``/``): ``models/light.pkl`` ->
+    ``models--light.pkl``."""
     return "".join(ch if ch.isalnum() or ch in "-._" else "_" for ch in rel.replace("/", "--"))
 
 
@@ -380,7 +382,7 @@ def replayer_service(cell: Cell, s: K8sSettings) -> Obj:
 
 def micro_time(t: dt.datetime) -> str:
     """Kubernetes MicroTime (RFC 3339, microseconds, UTC)."""
-    return t.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return t.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def lease(s: K8sSettings, holder: str, now: dt.datetime, transitions: int = 0) -> Obj:

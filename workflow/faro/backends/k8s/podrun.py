@@ -152,8 +152,10 @@ def run(cmd: Sequence[str], root: Path, port: int, hold_s: float, host: str = "0
             rc = 127
             break
         current["child"] = child
-        tees = [threading.Thread(target=_tee, args=(child.stdout, sys.stdout.buffer, state.root / "stdout.log")),
-                threading.Thread(target=_tee, args=(child.stderr, sys.stderr.buffer, state.root / "stderr.log"))]
+        tees = [threading.Thread(target=_tee,
+                                 args=(child.stdout, sys.stdout.buffer, state.root / "stdout.log")),
+                threading.Thread(target=_tee,
+                                 args=(child.stderr, sys.stderr.buffer, state.root / "stderr.log"))]
         for t in tees:
             t.start()
         rc = child.wait()

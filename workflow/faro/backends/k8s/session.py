@@ -76,7 +76,7 @@ def session_holder(cell: Cell, s: K8sSettings) -> str:
 
 
 def _iso(t: float) -> str:
-    return dt.datetime.fromtimestamp(t, dt.timezone.utc).isoformat(timespec="milliseconds")
+    return dt.datetime.fromtimestamp(t, dt.UTC).isoformat(timespec="milliseconds")
 
 
 @dataclass
@@ -122,14 +122,16 @@ class Session:
     def require_namespace(self) -> None:
         ns = self.kc.get("v1", "Namespace", self.ns)
         if ns is None or (ns.get("status") or {}).get("phase") == "Terminating":
-            raise StageError(f"namespace {self.ns} is gone or terminating: run the session from quota setup again")
+            raise StageError(f"namespace {self.ns} is gone or terminating: "
+                             f"run the session from quota setup again")
 
 
 def _stage(name: str, sess: Session, t0: float, wall0: float, **extra: Any) -> Record:
     t1 = time.time()
     return {"stage": name, "backend": "k8s", "namespace": sess.ns, "quota": sess.cell.quota,
             "policy": sess.cell.policy, "seed": sess.cell.seed, "api_server": sess.kc.host,
-            "started": _iso(wall0), "finished": _iso(t1), "duration_s": round(sess.monotonic() - t0, 3), **extra}
+            "started": _iso(wall0), "finished": _iso(t1), "duration_s": round(sess.monotonic() - t0, 3),
+            **extra}
 
 
 # -- pod health -------------------------------------------------------------------------
@@ -178,7 +180,8 @@ def creation_problems(kc: KubeClient, ns: str, involved: Callable[[Mapping[str, 
     for ev in kc.list("v1", "Event", ns, field_selector="type=Warning"):
         obj = ev.get("involvedObject") or {}
         msg = ev.get("message") or ""
-        if not ((ev.get("reason") in FAILED_CREATE | FAILED_START or "exceeded quota" in msg) and involved(obj)):
+        if not ((ev.get("reason") in FAILED_CREATE | FAILED_START or "exceeded quota" in msg)
+                and involved(obj)):
             continue
         t = event_time(ev)
         if t is not None and ((since is not None and t < since - CLOCK_SKEW_S)
@@ -188,7 +191,8 @@ def creation_problems(kc: KubeClient, ns: str, involved: Callable[[Mapping[str, 
     return out
 
 
-def current_events(sess: Session, involved: Callable[[Mapping[str, Any]], bool], since: float) -> list[Problem]:
+def current_events(sess: Session, involved: Callable[[Mapping[str, Any]], bool],
+                   since: float) -> list[Problem]:
     """:func:`creation_problems` of this stage (since its start), current for half the grace (at
     least :data:`EVENT_MIN_RECENT_S`: event times have whole seconds): a failure the controller
     keeps retrying stays current until it becomes stuck at the grace; a single rejection that a
@@ -229,7 +233,8 @@ def wait_until(sess: Session, what: str, check: Callable[[], tuple[bool, list[Pr
 
 
 # -- stages -----------------------------------------------------------------------------
-def setup_quota(sess: Session, trace_text: str | None = None, data: Mapping[str, bytes] | None = None) -> Record:
+def setup_quota(sess: Session, trace_text: str | None = None,
+                data: Mapping[str, bytes] | None = None) -> Record:
     """Take the session lease, then apply the namespace, its ResourceQuota and the ConfigMaps
     (``data``: contents of the policy's data files ``cell.data_files``)."""
     t0, w0 = sess.monotonic(), time.time()
@@ -251,7 +256,8 @@ def setup_quota(sess: Session, trace_text: str | None = None, data: Mapping[str,
     rq = applied[1]
     return _stage("setup_quota", sess, t0, w0, lock=lock, objects=[summary(o) for o in applied],
                   resource_quota={"hard": (rq.get("spec") or {}).get("hard")},
-                  reused_namespace=existing is not None and (existing.get("status") or {}).get("phase") == "Active")
+                  reused_namespace=(existing is not None
+                                    and (existing.get("status") or {}).get("phase") == "Active"))
 
 
 def deploy_clusters(sess: Session) -> Record:
@@ -275,14 +281,16 @@ def deploy_clusters(sess: Session) -> Record:
                     ready_at.setdefault(c, sess.monotonic() - t0)
                 elif (prob := pod_problem(p)) is not None:
                     problems.append((f"Pod/{p['metadata']['name']}", *prob))
-        problems += current_events(sess, lambda o: o.get("kind") == "RayCluster" and o.get("name") in names, w0)
+        problems += current_events(sess,
+                                   lambda o: o.get("kind") == "RayCluster" and o.get("name") in names, w0)
         missing = sorted(names - set(ready_at))
         return not missing, problems, {"not_ready": missing, "pods": {c: p["metadata"]["name"]
                                                                        for c, p in by_cluster.items()}}
 
     info, waited = wait_until(sess, f"head pods of {len(names)} RayClusters", heads, sess.s.ready_timeout_s)
     return _stage("deploy_clusters", sess, t0, w0, lock=lock, ray_clusters=[summary(o) for o in applied],
-                  head_pods=info["pods"], head_ready_after_s={c: round(v, 3) for c, v in sorted(ready_at.items())},
+                  head_pods=info["pods"],
+                  head_ready_after_s={c: round(v, 3) for c, v in sorted(ready_at.items())},
                   waited_s=round(waited, 3))
 
 
@@ -316,12 +324,14 @@ def deploy_jobs(sess: Session) -> Record:
         for p in sess.kc.list("v1", "Pod", sess.ns, label_selector="ray.io/node-type=worker"):
             if (prob := pod_problem(p)) is not None:
                 problems.append((f"Pod/{p['metadata']['name']}", *prob))
-        problems += current_events(sess, lambda o: o.get("kind") == "RayCluster" and o.get("name") in clusters, w0)
+        problems += current_events(sess,
+                                   lambda o: o.get("kind") == "RayCluster" and o.get("name") in clusters, w0)
         return all(v == "RUNNING" for v in status.values()), problems, dict(status)
 
     info, waited = wait_until(sess, f"Serve applications on {len(deployed)} clusters", running,
                               sess.s.ready_timeout_s)
-    return _stage("deploy_jobs", sess, t0, w0, lock=lock, applications=deployed, status=info, waited_s=round(waited, 3))
+    return _stage("deploy_jobs", sess, t0, w0, lock=lock, applications=deployed, status=info,
+                  waited_s=round(waited, 3))
 
 
 def _deployment_available(d: Mapping[str, Any] | None) -> bool:
@@ -366,14 +376,14 @@ def launch_autoscaler(sess: Session) -> Record:
         if pod is None:
             return False, problems, names
         if (st or {}).get("state") == "exited":
-            raise StageError(f"the autoscaler process in pod {pod} exited with {st.get('returncode')} at start "
-                             f"(kubectl -n {sess.ns} logs {pod})")
+            raise StageError(f"the autoscaler process in pod {pod} exited with {st.get('returncode')} "
+                             f"at start (kubectl -n {sess.ns} logs {pod})")
         files = (sess.kc.proxy("GET", sess.ns, "Pod", pod, mf.RECORDS_PORT, "files") or {}).get("files", [])
         return any(f["name"] == "autoscaler.jsonl" and f.get("size") for f in files), problems, [pod]
 
     pods, waited = wait_until(sess, f"Deployment {mf.AUTOSCALER}", started, sess.s.ready_timeout_s)
-    return _stage("launch_autoscaler", sess, t0, w0, lock=lock, objects=[summary(o) for o in applied], pods=pods,
-                  waited_s=round(waited, 3))
+    return _stage("launch_autoscaler", sess, t0, w0, lock=lock, objects=[summary(o) for o in applied],
+                  pods=pods, waited_s=round(waited, 3))
 
 
 def _raw(sess: Session, *parts: str) -> Path:
@@ -472,7 +482,8 @@ def replay(sess: Session) -> Record:
     if existing is not None:
         meta = existing.get("metadata") or {}
         reattached = {"job_uid": meta.get("uid"), "job_created": meta.get("creationTimestamp"),
-                      "job_state": (_job_condition(existing) or ("Running", ""))[0], "lease": lock.get("action")}
+                      "job_state": (_job_condition(existing) or ("Running", ""))[0],
+                      "lease": lock.get("action")}
         print(f"faro k8s: reattaching to the replay running in {sess.ns} (Job {mf.REPLAYER}, "
               f"created {meta.get('creationTimestamp')})", flush=True)
         applied = [existing]
@@ -480,12 +491,13 @@ def replay(sess: Session) -> Record:
         if done is not None:
             local = _raw(sess, "replayer")
             if done[0] == "Complete" and local.is_dir() and any(local.iterdir()):
-                return _stage("replay", sess, t0, w0, lock=lock, objects=[summary(existing)], reattached=reattached,
-                              job_outcome="Complete", files=[{"name": p.name, "bytes": p.stat().st_size}
-                                                             for p in sorted(local.iterdir()) if p.is_file()],
+                return _stage("replay", sess, t0, w0, lock=lock, objects=[summary(existing)],
+                              reattached=reattached, job_outcome="Complete",
+                              files=[{"name": p.name, "bytes": p.stat().st_size}
+                                     for p in sorted(local.iterdir()) if p.is_file()],
                               note="the replay had finished and its records were fetched before")
-            raise StageError(f"replayer Job {mf.REPLAYER} in {sess.ns} already ended ({done[0]}: {done[1]}) and its "
-                             f"records were not fetched: run the session again from setup_quota")
+            raise StageError(f"replayer Job {mf.REPLAYER} in {sess.ns} already ended ({done[0]}: {done[1]}) "
+                             f"and its records were not fetched: run the session again from setup_quota")
     else:
         applied = [sess.kc.apply(o) for o in mf.replayer_objects(sess.cell, sess.s)]
     sel = f"job-name={mf.REPLAYER}"
@@ -572,8 +584,8 @@ def replay(sess: Session) -> Record:
     outcome, _ = wait_until(sess, f"Job {mf.REPLAYER} to finish", finished, 300.0)
     rec = _stage("replay", sess, t0, w0, lock=lock, objects=[summary(o) for o in applied], pod=pod,
                  returncode=info["returncode"], job_outcome=outcome, files=files, replay_s=round(waited, 3),
-                 autoscaler_stop=stopped, released=released, reattached=reattached, autoscaler_restarts=restarts,
-                 head_restarts=head_restarts,
+                 autoscaler_stop=stopped, released=released, reattached=reattached,
+                 autoscaler_restarts=restarts, head_restarts=head_restarts,
                  api_retries=len(sess.kc.retried))
     if info["returncode"] != 0 or outcome != "Complete":
         raise StageError(f"replayer exited with {info['returncode']} (Job {outcome}); its records were saved "
@@ -598,8 +610,8 @@ def fetch_logs(sess: Session) -> Record:
                 n = sess.kc.pod_log(sess.ns, name, cname, _raw(sess, "pods", name, f"{cname}.log"))
                 logs.append({"pod": name, "container": cname, "bytes": n})
                 if restarts.get(cname):
-                    n = sess.kc.pod_log(sess.ns, name, cname, _raw(sess, "pods", name, f"{cname}.previous.log"),
-                                        previous=True)
+                    n = sess.kc.pod_log(sess.ns, name, cname,
+                                        _raw(sess, "pods", name, f"{cname}.previous.log"), previous=True)
                     logs.append({"pod": name, "container": cname, "previous": True, "bytes": n})
             except ApiError as e:  # e.g. a container that never started has no log
                 logs.append({"pod": name, "container": cname, "error": f"HTTP {e.status}"})
@@ -612,8 +624,8 @@ def fetch_logs(sess: Session) -> Record:
     sp = _raw(sess, "cluster_state.json")
     sp.parent.mkdir(parents=True, exist_ok=True)
     sp.write_text(json.dumps(state, indent=1, sort_keys=True, default=str))
-    return _stage("fetch_logs", sess, t0, w0, raw_dir=str(sess.raw_dir), logs=logs, autoscaler_files=auto_files,
-                  warning_events=len(state["events"]))
+    return _stage("fetch_logs", sess, t0, w0, raw_dir=str(sess.raw_dir), logs=logs,
+                  autoscaler_files=auto_files, warning_events=len(state["events"]))
 
 
 def teardown(sess: Session, release_lock: bool = True) -> Record:
@@ -629,7 +641,8 @@ def teardown(sess: Session, release_lock: bool = True) -> Record:
                                lambda: (sess.kc.get("v1", "Namespace", sess.ns) is None, [], "Terminating"),
                                sess.s.teardown_timeout_s, renew=False)
     released = sess.lock.release() if release_lock else False
-    return _stage("teardown", sess, t0, w0, deleted=existed, waited_s=round(waited, 3), lease_released=released)
+    return _stage("teardown", sess, t0, w0, deleted=existed, waited_s=round(waited, 3),
+                  lease_released=released)
 
 
 STAGES: dict[str, Callable[..., Record]] = {

@@ -57,4 +57,5 @@ class RayBackend:
         from faro.serving.parse import replicas_frame, requests_frame
 
         raw = run_dir / "raw"
-        return requests_frame(raw / "requests.csv", run.seed), replicas_frame(raw / "autoscaler.jsonl", list(run.jobs))
+        return (requests_frame(raw / "requests.csv", run.seed),
+                replicas_frame(raw / "autoscaler.jsonl", list(run.jobs)))

@@ -158,7 +158,8 @@ def start_head(
     while not _http_ok(record["dashboard_url"] + "/api/version"):
         if time.monotonic() > deadline:
             stop_head(record)
-            raise RuntimeError(f"Ray dashboard at {record['dashboard_url']} did not come up in {timeout_s:.0f} s")
+            raise RuntimeError(f"Ray dashboard at {record['dashboard_url']} did not come up "
+                               f"in {timeout_s:.0f} s")
         time.sleep(0.5)
     latest = Path(temp_dir) / "session_latest"
     record["session_dir"] = str(latest.resolve())
@@ -191,17 +192,20 @@ def health(record: dict[str, Any], *, driver_check: bool = True, timeout_s: floa
     """Check the head: dashboard HTTP answers and a driver (``ray.init(address=...)``, in a
     subprocess so no connection lingers) sees the expected logical CPUs.  Raises on failure."""
     if not run_pids(record["token"], record["temp_dir"]):
-        raise RuntimeError(f"Ray head of this run ({record['temp_dir']}) has no live process: the session is gone")
+        raise RuntimeError(f"Ray head of this run ({record['temp_dir']}) has no live process: "
+                           f"the session is gone")
     if not _http_ok(record["dashboard_url"] + "/api/version"):
         raise RuntimeError(f"Ray dashboard {record['dashboard_url']} does not answer: the session is gone")
     out: dict[str, Any] = {"dashboard": True}
     if driver_check:
+        gcs = record["gcs_address"]
         code = (
-            "import json, ray; ray.init(address=%r, logging_level='ERROR', log_to_driver=False);"
-            "print(json.dumps(ray.cluster_resources())); ray.shutdown()" % record["gcs_address"]
+            f"import json, ray; ray.init(address={gcs!r}, logging_level='ERROR', log_to_driver=False);"
+            "print(json.dumps(ray.cluster_resources())); ray.shutdown()"
         )
         env = dict(os.environ, RAY_USAGE_STATS_ENABLED="0")
-        p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=timeout_s, env=env)
+        p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=timeout_s,
+                           env=env)
         if p.returncode != 0:
             raise RuntimeError(f"ray.init(address={record['gcs_address']}) failed: {p.stderr[-2000:]}")
         res = json.loads(p.stdout.strip().splitlines()[-1])

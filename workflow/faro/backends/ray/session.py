@@ -25,8 +25,9 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 from faro.backends.ray import cluster
 from faro.model.trace import parse_trace
@@ -151,7 +152,8 @@ def deploy_jobs(run_dir: Path, run: RunSpec) -> dict:
         f"ray.init(address={head['gcs_address']!r}, logging_level='ERROR', log_to_driver=False);"
         "a = g(); ray.get(a.ping.remote(), timeout=60); ray.shutdown()"
     )
-    p = subprocess.run([sys.executable, "-c", code], env=_env(run), capture_output=True, text=True, timeout=120)
+    p = subprocess.run([sys.executable, "-c", code], env=_env(run), capture_output=True, text=True,
+                       timeout=120)
     if p.returncode != 0:
         raise RuntimeError(f"could not create the metrics actor: {p.stderr[-2000:]}")
     init = run.initial_replicas()
@@ -214,7 +216,8 @@ def launch_autoscaler(run_dir: Path, run: RunSpec) -> dict:
     cpath = run_dir / "live" / "autoscaler_config.json"
     cpath.write_text(json.dumps(acfg, indent=1))
     logf = open(raw / "autoscaler.log", "w")
-    proc = subprocess.Popen([sys.executable, "-m", "faro.serving.autoscaler", "--config", str(cpath.resolve())],
+    proc = subprocess.Popen([sys.executable, "-m", "faro.serving.autoscaler", "--config",
+                             str(cpath.resolve())],
                             env=_env(run), stdout=logf, stderr=subprocess.STDOUT, start_new_session=True)
     logf.close()
     rec = {"pid": proc.pid, "config": str(cpath.resolve())}
@@ -223,7 +226,8 @@ def launch_autoscaler(run_dir: Path, run: RunSpec) -> dict:
     decisions = raw / "autoscaler.jsonl"
     while not (decisions.exists() and '"kind": "start"' in decisions.read_text()):
         if proc.poll() is not None:
-            raise RuntimeError(f"autoscaler exited with {proc.returncode} at start; see {raw / 'autoscaler.log'}")
+            raise RuntimeError(f"autoscaler exited with {proc.returncode} at start; "
+                               f"see {raw / 'autoscaler.log'}")
         if time.monotonic() - t > 60:
             raise TimeoutError("autoscaler did not start within 60 s")
         time.sleep(0.2)
@@ -237,7 +241,8 @@ def replay(run_dir: Path, run: RunSpec) -> dict:
     asr = _read_live(run_dir, "autoscaler.json")
     if not _autoscaler_alive(asr):
         raise SessionGone(
-            f"the autoscaler (pid {asr and asr.get('pid')}) is not running: the session is gone and must be rebuilt"
+            f"the autoscaler (pid {asr and asr.get('pid')}) is not running: "
+            f"the session is gone and must be rebuilt"
         )
     jobs = _read_live(run_dir, "jobs.json") or {}
     raw = run_dir / "raw"
@@ -316,4 +321,5 @@ def teardown(run_dir: str | Path) -> dict:
     return out
 
 
-STAGES = {f.__name__: f for f in (setup_quota, deploy_clusters, deploy_jobs, launch_autoscaler, replay, fetch_logs)}
+STAGES = {f.__name__: f for f in (setup_quota, deploy_clusters, deploy_jobs, launch_autoscaler, replay,
+                                  fetch_logs)}

@@ -13,7 +13,7 @@ import json
 import os
 import shutil
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from faro.atomic import atomic_path
 
@@ -41,14 +41,14 @@ class SimBackend:
         exp = run.exp
         if stage == "quota":
             return {"namespace_quota_cpus": run.quota, "node_cpus": run.quota,
-                    "overhead_cpus": exp.cluster.overhead_cpus}  # fmt: skip
+                    "overhead_cpus": exp.cluster.overhead_cpus}
         if stage == "clusters":
             c = exp.cluster
             return {
                 "clusters": [
                     {"name": j, "worker_cpu": c.cpu_per_replica, "min_workers": c.min_replicas,
                      "max_workers": c.max_replicas, "idle_timeout_s": c.idle_timeout_s,
-                     "monitor_interval_s": c.monitor_interval_s}  # fmt: skip
+                     "monitor_interval_s": c.monitor_interval_s}
                     for j in exp.jobs
                 ]
             }
@@ -59,7 +59,7 @@ class SimBackend:
                     {"job": j, "route": f"/{j}", "model": m.name, "slo_ms": m.slo_ms,
                      "processing_ms": m.processing_ms, "service_time": m.service_time.__dict__,
                      "max_ongoing_requests": c.max_ongoing_requests,
-                     "max_queued_requests": c.max_queued_requests}  # fmt: skip
+                     "max_queued_requests": c.max_queued_requests}
                     for j, m in zip(exp.jobs, exp.job_models, strict=True)
                 ],
                 "router": exp.router.__dict__,
@@ -92,12 +92,12 @@ class SimBackend:
         recorder = DecisionRecorder(run.policy.name, instrument(policy))
         res = simulate(exp, trace, policy, run.quota, run.seed, unit_time=run.unit_time,
                        replica_overhead_s=float(run.option("replica_overhead_ms", 0.0)) / 1000.0,
-                       recorder=recorder)  # fmt: skip
+                       recorder=recorder)
         live = run_dir / LIVE
         live.mkdir(parents=True, exist_ok=True)
         recorder.flush(live / RECORDS)
         _save_npz(live / REQUESTS, job=res.job, arrival=res.arrival, start=res.start, end=res.end,
-                  status=res.status, jobs=np.array(res.jobs))  # fmt: skip
+                  status=res.status, jobs=np.array(res.jobs))
         _save_npy(live / REPLICAS, res.replica_log)
         with open(live / DECISIONS, "w") as fh:
             for d in res.decisions:

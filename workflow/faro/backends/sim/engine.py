@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from faro.backends.sim.frames import replicas_frame, requests_frame
-from faro.backends.sim.kernel import R_ACTIVE, R_DRAINING, R_FREE, S_OK, KernelState
+from faro.backends.sim.kernel import R_ACTIVE, R_DRAINING, R_FREE, KernelState
 from faro.backends.sim.random import RunStreams
 from faro.control.controller import Controller, JobMetrics, JobSpec
 from faro.model.arrivals import job_arrivals
@@ -196,7 +196,7 @@ class SimCluster:
 
     def _monitor(self, now: float) -> None:
         """Remove pods idle for the idle timeout (never a job's last pod)."""
-        for job, pods in enumerate(self.pods):
+        for _job, pods in enumerate(self.pods):
             for p in list(pods):
                 if len(pods) <= self.c.min_replicas:
                     break
@@ -205,7 +205,8 @@ class SimCluster:
                     self.node_free += self.c.cpu_per_replica
 
     # -- metrics -----------------------------------------------------------------
-    def metrics(self, now: float, arrivals_cum: np.ndarray, window_s: float, bin_s: float) -> dict[str, JobMetrics]:
+    def metrics(self, now: float, arrivals_cum: np.ndarray, window_s: float,
+                bin_s: float) -> dict[str, JobMetrics]:
         """What the autoscaler reads at ``now``; arrival counts in complete ``bin_s`` bins
         (one trace minute) counted back from now."""
         k = self.kernel
@@ -258,7 +259,8 @@ def simulate(
     del arrivals
     jobs = range(exp.n_jobs)
     f4 = np.float32
-    service = np.concatenate([exp.job_models[j].service_time.draw(streams.service(j), sizes[j]).astype(f4) for j in jobs])
+    service = np.concatenate([exp.job_models[j].service_time.draw(streams.service(j), sizes[j]).astype(f4)
+                              for j in jobs])
     if replica_overhead_s:
         service += f4(replica_overhead_s)
     router_in = np.concatenate([exp.router.draw(streams.router(j, 0), sizes[j]).astype(f4) for j in jobs])
@@ -273,13 +275,14 @@ def simulate(
         arrival, service, router_in, router_out, np.zeros(1, f4), offsets,
         n_slots=2 * c.max_replicas + 8, horizon_s=horizon,
         max_queued=c.max_queued_requests, max_held=c.max_ongoing_requests,
-    )  # fmt: skip
+    )
     # per-second cumulative arrivals, for the per-minute counts the policies see
     n_sec = int(np.ceil(horizon)) + 2
     arrivals_cum = np.zeros((exp.n_jobs, n_sec + 1), np.int64)
     for j in jobs:
         a = arrival[offsets[j] : offsets[j + 1]]
-        arrivals_cum[j, 1:] = np.cumsum(np.bincount(np.minimum(a.astype(np.int64), n_sec - 1), minlength=n_sec))
+        arrivals_cum[j, 1:] = np.cumsum(np.bincount(np.minimum(a.astype(np.int64), n_sec - 1),
+                                                    minlength=n_sec))
 
     cluster = SimCluster(exp, quota, kernel, streams.dispatch())
     cluster.admission_draws = admission_draws
@@ -291,7 +294,7 @@ def simulate(
         batch_upscale_order=ctl.batch_upscale_order,
         min_replicas=c.min_replicas, max_replicas=c.max_replicas, time_scale=unit_time / 60.0,
         recorder=recorder,
-    )  # fmt: skip
+    )
     for name, n in controller.allocation.items():
         cluster.start_replicas(cluster.index[name], n)
 

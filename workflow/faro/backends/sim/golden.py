@@ -1,4 +1,4 @@
-"""Golden checksums: short reference runs whose Parquet data must come out bit for bit the same.
+r"""Golden checksums: short reference runs whose Parquet data must come out bit for bit the same.
 
 One seed fixes a run completely, on every machine (see :mod:`faro.numerics`).  This module
 runs a few short cells of the main experiment (the busiest half hour of the artifact's trace,
@@ -10,7 +10,8 @@ other numpy CPU features, BLAS kernels and numba target CPUs.
 
 After a change that is meant to change results, rewrite the file and say why in the commit::
 
-    python -m faro.backends.sim.golden --mirror ../shared/data/faro-artifact --write tests/golden/checksums.json
+    python -m faro.backends.sim.golden --mirror ../shared/data/faro-artifact \
+        --write tests/golden/checksums.json
 """
 
 from __future__ import annotations
@@ -36,14 +37,14 @@ CASE: dict[str, Any] = {
 def golden_checksums(project_root: str | Path, mirror: str | Path, *,
                      policies: list[str] | None = None) -> dict[str, dict[str, str]]:
     """``{policy: {"requests": sha256, "replicas": sha256}}`` of the reference case."""
-    from faro.model.experiment import load_experiment
-    from faro.forecast.registry import make_forecaster
-    from faro.forecast.training import training_data
-    from faro.policies import make_policy
-    from faro.model.schema import data_checksum, write_replicas, write_requests
     from faro.backends.sim.engine import simulate
     from faro.backends.sim.inprocess import load_policy_spec
+    from faro.forecast.registry import make_forecaster
+    from faro.forecast.training import training_data
+    from faro.model.experiment import load_experiment
+    from faro.model.schema import data_checksum, write_replicas, write_requests
     from faro.model.trace import Trace, parse_trace
+    from faro.policies import make_policy
 
     root = Path(project_root)
     exp = load_experiment(root / CASE["experiment"])
@@ -68,7 +69,8 @@ def golden_checksums(project_root: str | Path, mirror: str | Path, *,
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m faro.backends.sim.golden", description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(prog="python -m faro.backends.sim.golden",
+                                 description=__doc__.splitlines()[0])
     ap.add_argument("--mirror", required=True, help="folder with the artifact's input.json and history")
     ap.add_argument("--project", default=".", help="project root (default: .)")
     ap.add_argument("--write", metavar="JSON", help="write {case, checksums} to this file")

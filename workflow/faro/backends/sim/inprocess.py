@@ -13,11 +13,11 @@ from typing import Any
 
 import yaml
 
-from faro.model.experiment import Experiment
-from faro.policies import make_policy
 from faro.backends.sim.engine import simulate
+from faro.model.experiment import Experiment
 from faro.model.stats import latency_stats
 from faro.model.trace import Trace
+from faro.policies import make_policy
 
 
 def load_policy_spec(policy_dir: str | Path, name: str) -> dict[str, Any]:

@@ -161,7 +161,7 @@ class KernelState:
             self.rq, self.rq_head, self.rq_len, self.r_state,
             self.d_order, self.d_len, self.d_cur,
             self.cb_n, self.cb_ms, self.busy, self.max_queued, self.max_held,
-        )  # fmt: skip
+        )
 
     def set_dispatch_order(self, job: int, slots: np.ndarray) -> None:
         n = len(slots)
@@ -241,7 +241,7 @@ def _advance_all(
     offsets, next_arrival, router_free, remaining, admission, seq,
     ht, hs, hr, hk, ha, hn, hq, hq_head, hq_len, rq, rq_head, rq_len, r_state,
     d_order, d_len, d_cur, cb_n, cb_ms, busy, max_queued, max_held,
-):  # fmt: skip
+):
     hq_mask = hq.shape[1] - 1
     held_mask = rq.shape[2] - 1
     n_buckets = cb_n.shape[1]

@@ -186,6 +186,27 @@ def test_no_import_cycle():
     assert not found, "import cycles in the faro package:\n" + "\n".join(" -> ".join(c) for c in found)
 
 
+def layer_of(module: str) -> str:
+    """A module's layer: its subpackage of faro (each backend its own), or its top-level module."""
+    parts = module.split(".")
+    if len(parts) > 2 and parts[1] == "backends" and parts[2] in ("sim", "ray", "k8s"):
+        return ".".join(parts[:3])
+    return ".".join(parts[:2])
+
+
+def test_no_cycle_between_layers():
+    """The subpackages depend on each other one way only (README, "Architecture"): e.g. the
+    backends never import the workflow glue, the model never imports the policies."""
+    graph: dict[str, set[str]] = {}
+    for mod, deps in import_graph(package_modules(SRC)).items():
+        layer = layer_of(mod)
+        graph.setdefault(layer, set()).update(layer_of(d) for d in deps if layer_of(d) != layer)
+    found = cycles(graph)
+    assert not found, "cycles between layers:\n" + "\n".join(" -> ".join(c) for c in found)
+    backends = ("faro.backends.sim", "faro.backends.ray", "faro.backends.k8s")
+    assert "faro.workflow" not in set().union(*(graph.get(b, set()) for b in backends))
+
+
 # -- paths of this machine -------------------------------------------------------------------
 #: top-level folders where checkouts, homes and shared data live on a machine; a tracked file
 #: naming one (``<root>/<component>``) depends on that machine

@@ -1,6 +1,6 @@
 """Entry points of the plot and table rules (run by ``scripts/rule.py`` through
-one-line shims over these).  Each reads its inputs, calls the pure figure/table functions and
-saves atomically, logging to the rule's log file."""
+:data:`faro.workflow.entry.ENTRIES`).  Each reads its inputs, calls the pure figure/table
+functions and saves atomically, logging to the rule's log file."""
 
 from __future__ import annotations
 

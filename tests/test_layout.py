@@ -1,19 +1,21 @@
 """The repository's layout: the faro package's imports form no cycle, and no tracked file names
 a path of the machine it was written on.
 
-Both checks read the sources (``ast``, ``git ls-files``), they import nothing.
+Both checks read the sources (``ast``, ``git ls-files``); the import graph is the one the
+workflow computes the rules' code inputs from (:mod:`faro.workflow.codedeps`).
 """
 
 from __future__ import annotations
 
-import ast
 import re
 import shutil
 import subprocess
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import pytest
+
+from faro.workflow import codedeps
 
 PROJECT = Path(__file__).resolve().parents[1]
 SRC = PROJECT / "workflow"
@@ -21,60 +23,13 @@ PACKAGE = "faro"
 
 
 # -- the import graph -------------------------------------------------------------------------
-def package_modules(src: Path, package: str = PACKAGE) -> dict[str, Path]:
-    """Dotted module name -> file, for every module of ``package`` under ``src``."""
-    out = {}
-    for path in sorted((src / package).rglob("*.py")):
-        parts = path.relative_to(src).with_suffix("").parts
-        if parts[-1] == "__init__":
-            parts = parts[:-1]
-        out[".".join(parts)] = path
-    return out
-
-
-def _is_type_checking(test: ast.expr) -> bool:
-    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
-        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING")
-
-
-def _runtime_imports(nodes: Iterable[ast.AST]) -> Iterator[ast.Import | ast.ImportFrom]:
-    """Every import statement in ``nodes`` (module level, in functions, in classes), except
-    the bodies of ``if TYPE_CHECKING:`` (annotations only, never executed)."""
-    for node in nodes:
-        if isinstance(node, ast.Import | ast.ImportFrom):
-            yield node
-        elif isinstance(node, ast.If) and _is_type_checking(node.test):
-            yield from _runtime_imports(node.orelse)
-        else:
-            yield from _runtime_imports(ast.iter_child_nodes(node))
+package_modules = codedeps.package_modules
 
 
 def import_graph(modules: Mapping[str, Path], package: str = PACKAGE) -> dict[str, set[str]]:
-    """Module -> the package modules it imports.  ``import a.b``, ``from a import b`` (b a
-    module: a.b, else a), relative imports resolved against the importing module's package."""
-    graph: dict[str, set[str]] = {}
-    for name, path in modules.items():
-        pkg = name if path.name == "__init__.py" else name.rpartition(".")[0]
-        targets: set[str] = set()
-        for node in _runtime_imports([ast.parse(path.read_text(encoding="utf-8"), str(path))]):
-            if isinstance(node, ast.Import):
-                targets.update(a.name for a in node.names if a.name.split(".")[0] == package)
-                continue
-            if node.level:
-                up = pkg.split(".")
-                base_parts = up[: len(up) - (node.level - 1)]
-                base = ".".join(base_parts + ([node.module] if node.module else []))
-            else:
-                base = node.module or ""
-            if base.split(".")[0] != package:
-                continue
-            for alias in node.names:
-                sub = f"{base}.{alias.name}"
-                targets.add(sub if sub in modules else base)
-        unknown = {t for t in targets if t not in modules}
-        assert not unknown, f"{name} imports modules that do not exist: {sorted(unknown)}"
-        graph[name] = targets - {name}
-    return graph
+    """The package's own import graph (faro.workflow.codedeps: the code inputs of the rules come
+    from the same reading of the sources)."""
+    return codedeps.import_graph(modules, package)
 
 
 def cycles(graph: Mapping[str, set[str]]) -> list[list[str]]:

@@ -7,12 +7,14 @@ from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
 import yaml
 
-from faro.model.trace import Trace, parse_trace
+if TYPE_CHECKING:  # numpy and the trace are imported where used: a stage that only reads the
+    import numpy as np  # run spec's experiment stays cheap to start
+
+    from faro.model.trace import Trace
 
 
 class ExperimentError(ValueError):
@@ -30,6 +32,8 @@ class LogNormal:
 
     @property
     def mean(self) -> float:
+        import numpy as np
+
         return self.loc + self.scale * float(np.exp(self.shape**2 / 2))
 
 
@@ -83,9 +87,13 @@ class Experiment:
         return len(self.jobs)
 
     def slo_ms(self) -> np.ndarray:
+        import numpy as np
+
         return np.array([m.slo_ms for m in self.job_models])
 
     def processing_ms(self) -> np.ndarray:
+        import numpy as np
+
         return np.array([m.processing_ms for m in self.job_models])
 
 
@@ -167,6 +175,10 @@ def load_experiment(path: str | os.PathLike) -> Experiment:
 
 def derive_trace(trace: Trace, exp: Experiment) -> Trace:
     """Apply the experiment's ``trace.derive`` (job pick, window, scale, repeat) to ``trace``."""
+    import numpy as np
+
+    from faro.model.trace import Trace
+
     d = exp.trace_spec.get("derive")
     if not d:
         return trace.select(exp.jobs)
@@ -197,6 +209,8 @@ def experiment_trace(exp: Experiment, path: str | os.PathLike) -> tuple[Trace, l
     check runs before anything starts (:func:`faro.workflow.config.check_config`) and in the
     ``prepare_trace`` rule.
     """
+    from faro.model.trace import parse_trace
+
     derive = exp.trace_spec.get("derive")
     trace = parse_trace(path, None if derive else exp.jobs)
     warnings = []

@@ -16,6 +16,7 @@ explicitly (:func:`closure` of the backend module, :func:`faro.workflow.support.
 from __future__ import annotations
 
 import ast
+from collections.abc import Iterable, Iterator, Mapping
 from functools import cache
 from pathlib import Path
 
@@ -24,52 +25,81 @@ PACKAGE = "faro"
 PKG_DIR = Path(__file__).resolve().parent.parent
 
 
-def _module_file(module: str) -> Path | None:
-    rel = Path(*module.split("."))
-    for p in (PKG_DIR.parent / rel.with_suffix(".py"), PKG_DIR.parent / rel / "__init__.py"):
-        if p.is_file():
-            return p
-    return None
+# -- the import graph (also tests/test_layout.py's: no cycles) --------------------------------
+def package_modules(src: Path, package: str = PACKAGE) -> dict[str, Path]:
+    """Dotted module name -> file, for every module of ``package`` under ``src``."""
+    out = {}
+    for path in sorted((src / package).rglob("*.py")):
+        parts = path.relative_to(src).with_suffix("").parts
+        if parts[-1] == "__init__":
+            parts = parts[:-1]
+        out[".".join(parts)] = path
+    return out
 
 
-def _is_package(module: str) -> bool:
-    return (PKG_DIR.parent / Path(*module.split(".")) / "__init__.py").is_file()
+def _is_type_checking(test: ast.expr) -> bool:
+    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
+        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING")
 
 
-def _targets(node: ast.AST, module: str) -> set[str]:
-    """Package modules named by the import statements under ``node`` (any depth)."""
-    out: set[str] = set()
-    base = module.split(".") if _is_package(module) else module.split(".")[:-1]
-    for n in ast.walk(node):
-        if isinstance(n, ast.Import):
-            out.update(a.name for a in n.names if a.name.split(".")[0] == PACKAGE)
-        elif isinstance(n, ast.ImportFrom):
-            if n.level:
-                parent = base[: len(base) - (n.level - 1)]
-                target = ".".join(parent + ([n.module] if n.module else []))
-            else:
-                target = n.module or ""
-            if target.split(".")[0] != PACKAGE:
-                continue
-            for a in n.names:  # ``from faro.x import y``: y may be a module of its own
-                sub = f"{target}.{a.name}"
-                out.add(sub if _module_file(sub) else target)
-    return {m for m in out if _module_file(m)}
+def runtime_imports(nodes: Iterable[ast.AST]) -> Iterator[ast.Import | ast.ImportFrom]:
+    """Every import statement in ``nodes`` (module level, in functions, in classes), except
+    the bodies of ``if TYPE_CHECKING:`` (annotations only, never executed)."""
+    for node in nodes:
+        if isinstance(node, ast.Import | ast.ImportFrom):
+            yield node
+        elif isinstance(node, ast.If) and _is_type_checking(node.test):
+            yield from runtime_imports(node.orelse)
+        else:
+            yield from runtime_imports(ast.iter_child_nodes(node))
+
+
+def imported_modules(nodes: Iterable[ast.AST], importer: str, is_package: bool, modules: Mapping[str, Path],
+                     package: str = PACKAGE) -> set[str]:
+    """The package modules the import statements under ``nodes`` name: ``import a.b``,
+    ``from a import b`` (b a module: a.b, else a), relative imports resolved against the
+    importing module's package."""
+    pkg = importer if is_package else importer.rpartition(".")[0]
+    targets: set[str] = set()
+    for node in runtime_imports(nodes):
+        if isinstance(node, ast.Import):
+            targets.update(a.name for a in node.names if a.name.split(".")[0] == package)
+            continue
+        if node.level:
+            up = pkg.split(".")
+            base = ".".join(up[: len(up) - (node.level - 1)] + ([node.module] if node.module else []))
+        else:
+            base = node.module or ""
+        if base.split(".")[0] != package:
+            continue
+        for alias in node.names:
+            sub = f"{base}.{alias.name}"
+            targets.add(sub if sub in modules else base)
+    return targets
+
+
+def import_graph(modules: Mapping[str, Path], package: str = PACKAGE) -> dict[str, set[str]]:
+    """Module -> the package modules it imports (lazy imports included, ``TYPE_CHECKING`` not)."""
+    graph: dict[str, set[str]] = {}
+    for name, path in modules.items():
+        tree = ast.parse(path.read_text(encoding="utf-8"), str(path))
+        targets = imported_modules([tree], name, path.name == "__init__.py", modules, package)
+        unknown = {t for t in targets if t not in modules}
+        if unknown:
+            raise ImportError(f"{name} imports modules that do not exist: {sorted(unknown)}")
+        graph[name] = targets - {name}
+    return graph
+
+
+# -- code inputs ----------------------------------------------------------------------------
+@cache
+def _modules() -> dict[str, Path]:
+    return package_modules(PKG_DIR.parent)
 
 
 @cache
-def _tree(module: str) -> ast.Module:
-    path = _module_file(module)
-    if path is None:
-        raise ModuleNotFoundError(f"{module}: no such module in {PKG_DIR}")
-    return ast.parse(path.read_text(), str(path))
-
-
-@cache
-def module_imports(module: str) -> frozenset[str]:
-    """The package modules ``module`` imports anywhere in its file, with their parent packages."""
-    found = _targets(_tree(module), module)
-    return frozenset(found | {p for m in found for p in _parents(m)})
+def _graph() -> dict[str, set[str]]:
+    return import_graph(_modules())
 
 
 def _parents(module: str) -> list[str]:
@@ -77,17 +107,19 @@ def _parents(module: str) -> list[str]:
     return [".".join(parts[:k]) for k in range(1, len(parts))]
 
 
-@cache
-def _module_closure(module: str) -> frozenset[str]:
+def _reach(start: Iterable[str]) -> set[str]:
+    """``start``, every module they import, transitively, and the packages on the way (Python
+    runs a package's ``__init__`` before any of its modules)."""
+    graph = _graph()
     seen: set[str] = set()
-    todo = [module, *_parents(module)]
+    todo = [m for s in start for m in (s, *_parents(s))]
     while todo:
         m = todo.pop()
         if m in seen:
             continue
         seen.add(m)
-        todo.extend(module_imports(m) - seen)
-    return frozenset(seen)
+        todo.extend(d for d in graph[m] | set(_parents(m)) if d not in seen)
+    return seen
 
 
 @cache
@@ -97,19 +129,24 @@ def closure(entry: str) -> tuple[str, ...]:
     ``entry`` is ``"package.module"`` (the whole module) or ``"package.module:function"`` (the
     module's top-level imports and those in the function's body)."""
     module, _, func = entry.partition(":")
-    tree = _tree(module)
+    modules = _modules()
+    if module not in modules:
+        raise ModuleNotFoundError(f"{module}: no such module in {PKG_DIR}")
     if func:
-        body = next((n for n in tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))
+        path = modules[module]
+        tree = ast.parse(path.read_text(encoding="utf-8"), str(path))
+        body = next((n for n in tree.body if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef)
                      and n.name == func), None)
         if body is None:
             raise AttributeError(f"{module} has no function {func!r}")
-        top = [n for n in tree.body if isinstance(n, (ast.Import, ast.ImportFrom))]
-        direct = set().union(*(_targets(n, module) for n in top), _targets(body, module))
-        mods = {module, *_parents(module)}.union(*(_module_closure(m) for m in direct))
+        defs = ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef
+        top = [n for n in tree.body if not isinstance(n, defs)]
+        direct = imported_modules([*top, body], module, path.name == "__init__.py", modules)
+        mods = {module} | _reach(direct) | set(_parents(module))
     else:
-        mods = set(_module_closure(module))
+        mods = _reach([module])
     root = PKG_DIR.parent.parent
-    return tuple(sorted(str(_module_file(m).relative_to(root)) for m in mods))  # type: ignore[union-attr]
+    return tuple(sorted(str(modules[m].relative_to(root)) for m in mods))
 
 
 def closure_of(*entries: str) -> list[str]:

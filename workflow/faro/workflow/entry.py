@@ -42,7 +42,12 @@ ENTRIES = {
 
 
 def run_rule(smk) -> None:
-    """Run the entry function of rule ``smk.rule``."""
+    """Run the entry function of rule ``smk.rule``.
+
+    With ``FARO_RULE_RUSAGE=FILE`` in the environment, each job appends one line to FILE: the
+    rule and the CPU-seconds of its process (user, system: the interpreter's start, Snakemake's
+    script preamble, the imports and the work), for the per-job overhead figures of
+    ``scripts/bench_workflow_cpu.py``."""
     import importlib
 
     try:
@@ -50,7 +55,15 @@ def run_rule(smk) -> None:
     except KeyError:
         raise KeyError(f"rule {smk.rule!r} has no entry in faro.workflow.entry.ENTRIES") from None
     module, _, func = target.partition(":")
-    getattr(importlib.import_module(module), func)(smk)
+    try:
+        getattr(importlib.import_module(module), func)(smk)
+    finally:
+        if os.environ.get("FARO_RULE_RUSAGE"):
+            import resource
+
+            ru = resource.getrusage(resource.RUSAGE_SELF)
+            with open(os.environ["FARO_RULE_RUSAGE"], "a") as fh:
+                fh.write(f"{smk.rule}\t{ru.ru_utime:.3f}\t{ru.ru_stime:.3f}\n")
 
 
 def fetch_data(smk) -> None:

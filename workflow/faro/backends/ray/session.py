@@ -11,6 +11,12 @@ Backend options read here (``RunSpec.backend_options``, the config's ``ray:`` se
 180); for tests and by-hand runs also ``state_dir``, ``temp_root``, ``extra_pythonpath``,
 ``late_warn_ms``, ``max_conn_errors`` and ``base_url`` (an override of the Serve proxy).
 
+A native policy (``RunSpec.native``: Ray Serve's own autoscaler) changes one thing here:
+``deploy_jobs`` gives every deployment Serve's ``autoscaling_config`` (:func:`native_autoscaling`)
+instead of a fixed replica count, and the autoscaler process it launches only observes.  The
+quota still holds: the head has quota + overhead logical CPUs and a replica needs one, so
+replicas Serve adds beyond the quota wait in PENDING_ALLOCATION (STARTING in the REST API).
+
 Live state lives in ``RUN/live/`` (``ray_head.json``, ``autoscaler.json``,
 ``autoscaler_config.json``); the replayer's and autoscaler's outputs in ``RUN/raw/``.
 """

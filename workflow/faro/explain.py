@@ -25,6 +25,8 @@ OUTCOME_WHY = {
     "busy": "the job's executor was busy (replicas still starting, or just after a downscale): retried",
     "dropped": "not carried out and no trial left (no free CPU, or executor busy): dropped",
     "none": "no action",
+    "native": ("Serve's own target (native autoscaling, only observed): {applied} of {requested} "
+               "RUNNING ({shortfall} pending or starting)"),
 }
 MODE_WHY = {
     "up-delay": "waiting out the upscale delay",

@@ -94,6 +94,12 @@ class RunSpec:
         name = self.experiment.get("name")
         return f"{name}/{self.backend}/{self.quota} CPUs/{self.policy.name}/seed {self.seed}"
 
+    @property
+    def native(self) -> bool:
+        """The policy is Ray Serve's own autoscaler (``native: true``): the ``ray`` backend gives
+        the deployments Serve's ``autoscaling_config`` and the autoscaler process only observes."""
+        return bool(self.policy.params.get("native", False))
+
     def job_specs(self) -> list:
         """The control loop's view of the jobs (name, SLO, processing time)."""
         from faro.control.controller import JobSpec

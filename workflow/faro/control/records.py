@@ -11,6 +11,11 @@ knows no policy.  Rows are kept as tuples and turned into a pyarrow table with
 :data:`faro.model.schema.DECISIONS_SCHEMA` (times in trace seconds, whatever the controller's clock);
 live autoscalers flush the table atomically every few ticks (:meth:`DecisionRecorder.flush`),
 the simulator once at the end.
+
+A native policy (Ray Serve's own autoscaler on the ``ray`` backend) is only observed: its
+autoscaler process builds the same rows itself (``faro.serving.autoscaler.Autoscaler.observe_tick``),
+with outcome ``native``, Serve's target as ``replicas`` and ``requested`` and its RUNNING
+replicas as ``applied``.
 """
 
 from __future__ import annotations

@@ -76,7 +76,8 @@ DECISIONS_SCHEMA = pa.schema(
         pa.field("requested", pa.int32(), nullable=True),  # target after [min, max] bounds
         pa.field("retry", pa.bool_(), nullable=False),  # a queued retry of an earlier action
         # what the controller did
-        pa.field("outcome", _DICT, nullable=False),  # applied|clamped|requeued|busy|dropped|noop|none
+        # applied|clamped|requeued|busy|dropped|noop|none; native: Serve's own target, observed
+        pa.field("outcome", _DICT, nullable=False),
         pa.field("applied", pa.int32(), nullable=False),  # allocation after this tick
         pa.field("shortfall", pa.int32(), nullable=False),  # requested - carried out (0: in full)
         pa.field("trials_left", pa.int32(), nullable=True),

@@ -39,6 +39,8 @@ POLICY_LABELS = {
     "ray_serve_default": "Ray Serve autoscaler",
     "k8s_hpa": "K8s HPA",
     "knative_kpa": "Knative KPA",
+    # Serve's own autoscaler on the ray backend (not in the default matrix: ray only)
+    "ray_serve_native": "Ray Serve autoscaler (native)",
 }
 _PALETTE = [
     "#7f7f7f", "#bcbd22", "#8c564b", "#9467bd", "#1f77b4", "#2ca02c", "#d62728", "#ff7f0e", "#17becf",

@@ -44,6 +44,8 @@ class ProductionPolicy(Policy):
 
     #: parameter name -> documented default (overridden by the policy file's params)
     DEFAULTS: ClassVar[dict[str, float]] = {}
+    #: parameter name -> description, where the generic one ("the project's documented default") is wrong
+    DESCRIPTIONS: ClassVar[dict[str, str]] = {}
     #: name in decision records and action sources
     record_name: ClassVar[str] = ""
     # parameters every subclass's DEFAULTS declares (set per instance by __init__)
@@ -57,8 +59,8 @@ class ProductionPolicy(Policy):
         if "DEFAULTS" in cls.__dict__:
             kinds = {bool: "boolean", int: "integer", float: "number"}
             cls.PARAMS = {
-                k: {"type": kinds[type(v)], "minimum": 0, "default": v,
-                    "description": f"{k} (the project's documented default: {v})"}
+                k: {"type": kinds[type(v)], **({} if isinstance(v, bool) else {"minimum": 0}), "default": v,
+                    "description": cls.DESCRIPTIONS.get(k, f"{k} (the project's documented default: {v})")}
                 for k, v in cls.DEFAULTS.items()
             }
 
@@ -131,7 +133,15 @@ class RayServeDefault(ProductionPolicy):
     * no running replica: keep the target (the cold-start path only applies to 0 replicas);
     * bounds ``min_replicas`` = 1, ``max_replicas`` = 100 (``AutoscalingConfig.default()``);
     * control loop: every ``CONTROL_LOOP_INTERVAL_S`` = 0.1 s in Serve; here every controller
-      tick (10 s), so a delay ends on the first tick at or after it.
+      tick (10 s), so a delay ends on the first tick at or after it;
+    * ``metrics_interval_s`` = 10 s (``DEFAULT_METRICS_INTERVAL_S``: how often a handle pushes
+      its queued + ongoing counts to Serve's controller): not used by the emulation, which
+      samples the metric once per 10 s tick; it is passed on natively.
+
+    ``native: true`` (the ``ray`` backend only, refused elsewhere): the emulation does not run;
+    each job's deployment gets Serve's own ``autoscaling_config`` built from these parameters
+    (:func:`serve_autoscaling_config`) and Serve scales it by itself, while the autoscaler
+    process only observes and records.
     """
 
     record_name = "ray_serve_default"
@@ -145,6 +155,14 @@ class RayServeDefault(ProductionPolicy):
         "downscaling_factor": 1.0,
         "min_replicas": 1,
         "max_replicas": 100,
+        "metrics_interval_s": 10.0,
+        "native": False,
+    }
+    DESCRIPTIONS = {
+        "native": "true: Ray Serve's own autoscaler scales the deployments (autoscaling_config from "
+                  "these parameters) and our autoscaler only observes; ray backend only",
+        "metrics_interval_s": "how often Serve's handles push their metrics (Serve's default 10 s); "
+                              "used natively only",
     }
     # the parameters (set per instance from DEFAULTS and the policy's params)
     target_ongoing_requests: float
@@ -153,6 +171,8 @@ class RayServeDefault(ProductionPolicy):
     downscale_delay_s: float
     upscaling_factor: float
     downscaling_factor: float
+    metrics_interval_s: float
+    native: bool
 
     def __init__(self, params=None, *, jobs=(), quota=0):
         super().__init__(params, jobs=jobs, quota=quota)
@@ -214,6 +234,51 @@ class RayServeDefault(ProductionPolicy):
             self.notes[job.name] = {"metric": total, "desired": raw, "mode": mode}
             out += self.ask(job, new)
         return out
+
+
+def is_native(params: Mapping[str, Any] | None) -> bool:
+    """Does a policy's parameter set ask for Serve's own autoscaler (``native: true``)?"""
+    return bool((params or {}).get("native", False))
+
+
+def serve_autoscaling_config(policy: RayServeDefault, *, initial: int, unit_time: float,
+                             min_replicas: int = 1, max_replicas: int = 100) -> dict[str, Any]:
+    """Serve's ``autoscaling_config`` (ray 2.60 ``ray.serve.config.AutoscalingConfig``) of one
+    deployment, from the policy's parameters: the one place where the emulation's parameters
+    become Serve's.
+
+    Time scale: the policy's windows and delays are in *trace* seconds; a live replay plays
+    each trace minute in ``unit_time`` wall seconds and Serve's clock is the wall clock, so
+    every duration is multiplied by ``unit_time / 60`` (local_small, unit_time 10: look-back
+    30 -> 5 s, upscale delay 30 -> 5 s, downscale delay 600 -> 100 s, metrics interval
+    10 -> 1.667 s) and means the same trace-time window as in the emulation.  Not scaled:
+    Serve's control loop (0.1 wall s, ``RAY_SERVE_CONTROL_LOOP_INTERVAL_S``), which then
+    decides every 0.6 trace s instead of the emulation's 10 s tick.
+
+    Replica bounds: the policy's, narrowed to the experiment's (``min_replicas`` /
+    ``max_replicas``, which the controller imposes on the emulation); ``initial`` is the
+    replica count the deployment starts with (the policy's starting allocation), within them.
+    ``metrics_interval_s`` is deprecated in ray 2.60 but still sets how often a handle pushes
+    (and, with the look-back, records) its metrics; Serve warns when the look-back is not
+    longer than it (5 > 1.667 here).
+    """
+    if unit_time <= 0:
+        raise ValueError(f"unit_time must be positive, got {unit_time}")
+    k = float(unit_time) / 60.0  # wall seconds per trace second
+    lo = max(int(policy.min_replicas), int(min_replicas))
+    hi = max(lo, 1, min(int(policy.max_replicas), int(max_replicas)))
+    return {
+        "min_replicas": lo,
+        "max_replicas": hi,
+        "initial_replicas": int(max(lo, min(hi, int(initial)))),
+        "target_ongoing_requests": float(policy.target_ongoing_requests),
+        "metrics_interval_s": float(policy.metrics_interval_s) * k,
+        "look_back_period_s": float(policy.look_back_period_s) * k,
+        "upscale_delay_s": float(policy.upscale_delay_s) * k,
+        "downscale_delay_s": float(policy.downscale_delay_s) * k,
+        "upscaling_factor": float(policy.upscaling_factor),
+        "downscaling_factor": float(policy.downscaling_factor),
+    }
 
 
 # ----------------------------------------------------------------------------- Kubernetes HPA
@@ -456,4 +521,4 @@ class KnativeKPA(ProductionPolicy):
         return out
 
 
-__all__ = ["K8sHPA", "KnativeKPA", "RayServeDefault"]
+__all__ = ["K8sHPA", "KnativeKPA", "RayServeDefault", "is_native", "serve_autoscaling_config"]

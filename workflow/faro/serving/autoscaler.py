@@ -36,6 +36,20 @@ rewritten atomically to ``raw/decisions.parquet`` every ``RECORDS_EVERY`` ticks
 and at the end.  SIGTERM/SIGINT end
 the loop cleanly; the process also ends on ``raw/replay_end.json``.
 
+Native (observe-only) mode: when the run's policy is Ray Serve's own autoscaler
+(``native: true``, :attr:`faro.runspec.RunSpec.native`), the deploy stage gave every
+deployment Serve's ``autoscaling_config`` and Serve scales it by itself.  The process then never
+PUTs a config (that would replace the autoscaling config by a fixed count; the actuator refuses),
+and the policy's emulation does not run; it keeps recording every tick's metrics, every change
+of the RUNNING replica counts (``replicas``) and one decision row per job and tick
+(:meth:`Autoscaler.observe_tick`): ``replicas`` and ``requested`` = Serve's
+``target_num_replicas``, ``applied`` = its RUNNING replicas (``shortfall`` = replicas pending
+for lack of CPUs or still starting), ``outcome`` ``native``, ``policy_metric`` = Serve's own
+look-back total of ongoing requests (its ``serve_autoscaling_total_requests`` gauge, lagging
+by the metrics export), ``policy_desired`` = that / ``target_ongoing_requests``; free CPUs
+from Ray's available logical CPUs.  ``decision`` log records are written when a target
+changes.
+
 Config: ``run`` is the run's :class:`~faro.runspec.RunSpec` (as a dict): jobs, policy,
 quota, seed, time scale, trace, controller settings all come from it, nothing else; the
 other keys say where this session's endpoints are and what it deployed (``initial``, ``app``).
@@ -85,7 +99,8 @@ import tenacity
 
 from faro.control.controller import Controller, JobMetrics
 from faro.control.records import DecisionRecorder
-from faro.policies.explain import instrument
+from faro.control.types import Action, Decision, Snapshot
+from faro.policies.explain import explain_layer, instrument
 from faro.serving import serve_api
 from faro.serving.serve_app import app_config, serve_config
 
@@ -93,6 +108,8 @@ log = logging.getLogger("faro.autoscaler")
 #: decision records file in the raw folder, and how often (controller ticks) it is rewritten
 RECORDS = "decisions.parquet"
 RECORDS_EVERY = 6
+#: decision records' source and outcome of a native policy's rows (Serve decided, we observed)
+NATIVE = "native"
 
 
 def clusters_of(cfg: dict[str, Any], jobs: list[str]) -> list[dict[str, Any]]:
@@ -140,8 +157,10 @@ class ServeActuator:
 
     def __init__(self, cfg: dict[str, Any], replicas: dict[str, int],
                  emit: Callable[..., None] | None = None,
-                 services: dict[str, dict[str, float]] | None = None) -> None:
+                 services: dict[str, dict[str, float]] | None = None, observe: bool = False) -> None:
         self.cfg = cfg
+        #: observe only (native autoscaling): Serve owns the replica counts, nothing is PUT
+        self.observe = bool(observe)
         self.clusters = clusters_of(cfg, list(replicas))
         #: each job's service-time model (the emulated app's), from the run spec
         self.services = dict(services or {})
@@ -172,6 +191,9 @@ class ServeActuator:
         return serve_config(apps, int(c["http_port"]))
 
     def _push(self, job: str) -> None:
+        if self.observe:
+            raise RuntimeError(f"observe-only actuator: Serve's own autoscaler owns {job!r}'s replicas; "
+                               f"a PUT would replace its autoscaling_config")
         c = self.cluster_of[job]
         try:
             retrying(self.retry_s)(serve_api.put_config, c["dashboard_url"], self.config(c))
@@ -313,6 +335,17 @@ class MetricsActors:
             out.update(self.last[i])
         return out
 
+    def available_cpus(self) -> float | None:
+        """Ray's available logical CPUs (the ray backend's one cluster); None when unknown (k8s)."""
+        if self.multi or not self.handles:
+            return None
+        import ray
+
+        try:
+            return float(ray.available_resources().get("CPU", 0.0))
+        except Exception:  # noqa: BLE001 - a busy GCS: unknown this tick
+            return None
+
     def snapshot(self, now: float, t0: float, minute_s: float, window_s: float) -> dict[str, dict]:
         import ray
 
@@ -349,12 +382,20 @@ class Autoscaler:
         policy = run.build_policy(parse_trace(run.trace_file, run.jobs).counts)
         initial = cfg.get("initial") or policy.initial_replicas()
         self.previous = previous_run(self.raw / "autoscaler.jsonl")
-        if self.previous["allocation"]:  # a restart: go on from where the last process left
+        # a restart: go on from where the last process left (native: Serve kept its own targets)
+        if self.previous["allocation"] and not run.native:
             initial = {**initial, **self.previous["allocation"]}
+        #: Serve's own autoscaler scales the deployments: observe and record only
+        self.native = run.native
         self.actuator = ServeActuator(cfg, {n: int(initial.get(n, 1)) for n in self.names}, emit=self.emit,
-                                      services=run.services())
+                                      services=run.services(), observe=self.native)
         #: the decision records, flushed atomically to raw/decisions.parquet every few ticks
-        self.recorder = DecisionRecorder(run.policy.name, instrument(policy))
+        explain = explain_layer if self.native else instrument(policy)
+        self.recorder = DecisionRecorder(run.policy.name, explain)
+        self.observer = NativeServe(float(getattr(policy, "target_ongoing_requests", 1.0) or 1.0))
+        self.overhead_cpus = int(run.exp.cluster.overhead_cpus)
+        #: the latest Prometheus reading per job (native: Serve's own autoscaling metric)
+        self.prom: dict[str, dict[str, float]] = {}
         self.records_every = int(cfg.get("records_every_ticks", RECORDS_EVERY))
         self.controller = Controller(
             policy, self.jobs, run.quota, self.actuator,
@@ -418,6 +459,7 @@ class Autoscaler:
         prom: dict[str, dict[str, float]] = {}
         for c in self.actuator.clusters:
             prom.update(serve_api.serve_prometheus_url(c["metrics_url"]))
+        self.prom = prom
         out = {}
         for job in self.names:
             s = snap.get(job, {})
@@ -441,6 +483,35 @@ class Autoscaler:
                 busy_s=float(s.get("busy_s", float("nan"))) * self.scale,
             )
         return out
+
+    def free_cpus(self) -> int:
+        """Native: the quota's free CPUs, from Ray's available logical CPUs minus the declared
+        overhead (:meth:`MetricsActors.available_cpus`); unknown: the quota minus RUNNING replicas."""
+        avail = self.actors.available_cpus() if self.connected else None
+        if avail is None:
+            running = sum(len(self.actuator.states.get(j, {}).get("running", [])) for j in self.names)
+            return max(0, self.spec.quota - running)
+        return max(0, int(round(avail)) - self.overhead_cpus)
+
+    def observe_tick(self, now: float, metrics: dict[str, JobMetrics]) -> list[Decision]:
+        """A native policy's tick: Serve decided, we record (one row per job, nothing actuated).
+        Returns the jobs whose Serve target changed since the previous tick."""
+        ctl = self.controller
+        before = dict(ctl.allocation)
+        states = self.actuator.states
+        targets = {j: int(states.get(j, {}).get("target") or before[j]) for j in self.names}
+        free = self.free_cpus()
+        ctl.allocation.update(targets)  # the snapshot's allocation is Serve's target
+        ctl.free_cpus = free
+        snap = ctl.snapshot(now, metrics)
+        self.observer.observe(snap, self.prom)
+        actions = [Action(j, target=targets[j], source=NATIVE) for j in self.names]
+        decisions = [Decision(time=now, job=j, source=NATIVE, requested=targets[j], previous=before[j],
+                              applied=int(metrics[j].active_replicas), outcome=NATIVE, trials_left=0,
+                              free_cpus_after=free)
+                     for j in self.names]
+        self.recorder.record(now, snap, [(self.observer, snap, actions)], actions, decisions, free, free)
+        return [d for d in decisions if d.requested != d.previous]
 
     # -- the loop ------------------------------------------------------------------
     def run(self) -> int:
@@ -469,7 +540,10 @@ class Autoscaler:
                     if now + 1e-9 >= next_tick:
                         self.observe_replicas()
                         m = self.metrics(now_wall)
-                        decisions = self.controller.tick(next_tick, m)
+                        if self.native:
+                            decisions = self.observe_tick(next_tick, m)
+                        else:
+                            decisions = self.controller.tick(next_tick, m)
                         self.emit("tick", now=next_tick, lag_s=(now - next_tick) / self.scale,
                                   metrics={j: dataclasses.asdict(v) for j, v in m.items()},
                                   allocation=dict(self.controller.allocation),
@@ -504,6 +578,28 @@ class Autoscaler:
             self.emit("stop", signal=self.stop, puts=self.actuator.puts, decision_rows=self.recorder.rows)
             self.out.close()
         return 0
+
+
+class NativeServe:
+    """The decision records' layer of a native policy: Serve's own reading of each job, from its
+    Prometheus gauges (``metric``: the look-back total of ongoing requests it decided on;
+    ``desired``: that / ``target_ongoing_requests``, before factors, delays and bounds)."""
+
+    record_name = NATIVE
+
+    def __init__(self, target_ongoing_requests: float) -> None:
+        self.target = float(target_ongoing_requests)
+        self.notes: dict[str, dict[str, Any]] = {}
+
+    def observe(self, snapshot: Snapshot, prom: dict[str, dict[str, float]]) -> None:
+        self.notes = {}
+        for j in snapshot.jobs:
+            total = (prom.get(j.name) or {}).get("serve_total_requests")
+            self.notes[j.name] = {"metric": total, "desired": None if total is None else total / self.target,
+                                  "mode": NATIVE}
+
+    def explain(self, snapshot: Snapshot) -> dict[str, dict[str, Any]]:
+        return {j.name: self.notes[j.name] for j in snapshot.jobs if j.name in self.notes}
 
 
 def previous_run(path: Path) -> dict[str, Any]:

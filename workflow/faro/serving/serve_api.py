@@ -56,6 +56,11 @@ def job_states(details: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return out
 
 
+#: Serve's own autoscaler's gauges (a deployment with an autoscaling_config), per application:
+#: the look-back total of ongoing requests it decided on, and its decision before the bounds
+NATIVE_GAUGES = {"ray_serve_autoscaling_total_requests": "serve_total_requests",
+                 "ray_serve_autoscaling_desired_replicas": "serve_desired_replicas"}
+
 _LINE = re.compile(r'^(?P<name>[a-zA-Z_:][a-zA-Z0-9_:]*)\{(?P<labels>[^}]*)\}\s+(?P<value>\S+)')
 _LABEL = re.compile(r'(\w+)="((?:[^"\\]|\\.)*)"')
 
@@ -79,7 +84,8 @@ def parse_prometheus(text: str, names: set[str]) -> list[tuple[str, dict[str, st
 
 def serve_prometheus(metrics_port: int, timeout: float = 3.0) -> dict[str, dict[str, float]]:
     """Per application: head queue (``ray_serve_deployment_queued_queries``) and the cumulative
-    count of HTTP 503 answers (``ray_serve_num_http_requests_total``).  Serve pushes these every
+    count of HTTP 503 answers (``ray_serve_num_http_requests_total``); with native autoscaling
+    also Serve's own gauges (:data:`NATIVE_GAUGES`).  Serve pushes these every
     few seconds, so they lag; empty dict if the endpoint does not answer."""
     return serve_prometheus_url(f"http://127.0.0.1:{metrics_port}/metrics", timeout)
 
@@ -93,7 +99,7 @@ def serve_prometheus_url(url: str, timeout: float = 3.0) -> dict[str, dict[str, 
         return {}
     out: dict[str, dict[str, float]] = {}
     for name, labels, v in parse_prometheus(
-        text, {"ray_serve_deployment_queued_queries", "ray_serve_num_http_requests_total"}
+        text, {"ray_serve_deployment_queued_queries", "ray_serve_num_http_requests_total", *NATIVE_GAUGES}
     ):
         app = labels.get("application", "")
         if not app:
@@ -101,6 +107,8 @@ def serve_prometheus_url(url: str, timeout: float = 3.0) -> dict[str, dict[str, 
         d = out.setdefault(app, {"head_queue": 0.0, "rejected_total": 0.0})
         if name == "ray_serve_deployment_queued_queries":
             d["head_queue"] += v
+        elif name in NATIVE_GAUGES:
+            d[NATIVE_GAUGES[name]] = v
         elif labels.get("status_code") == "503":
             d["rejected_total"] += v
     return out

@@ -181,8 +181,15 @@ def app_config(
     model: str = "emulated",
     service: dict | None = None,
     seed: int = 0,
+    autoscaling: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """One application entry of the Serve declarative config (REST ``PUT /api/serve/applications/``)."""
+    """One application entry of the Serve declarative config (REST ``PUT /api/serve/applications/``).
+
+    ``autoscaling`` (a native policy: :func:`faro.policies.production.serve_autoscaling_config`)
+    replaces the fixed ``num_replicas`` by Serve's ``autoscaling_config``: Serve scales the
+    deployment itself, starting from its ``initial_replicas`` (``replicas`` is then unused)."""
+    size: dict[str, Any] = ({"autoscaling_config": dict(autoscaling)} if autoscaling is not None
+                            else {"num_replicas": int(replicas)})
     return {
         "name": job,
         "route_prefix": f"/{job}",
@@ -191,7 +198,7 @@ def app_config(
         "deployments": [
             {
                 "name": DEPLOYMENT,
-                "num_replicas": int(replicas),
+                **size,
                 "max_ongoing_requests": MAX_ONGOING,
                 "max_queued_requests": MAX_QUEUED,
                 "ray_actor_options": {"num_cpus": 1},

@@ -264,6 +264,7 @@ def check_cell(config: Mapping[str, Any], exp: Experiment, quota: int, name: str
                              base_dir=project_root())
     except (PolicyError, TypeError, ValueError, KeyError) as e:
         raise ConfigError(f"{where}{project_relative(path)}: {e}") from None
+    check_native(spec["params"], str(config.get("backend", "sim")), project_relative(path), where)
     start = dict(policy.initial_replicas())
     used = sum(int(start.get(j, 1)) for j in exp.jobs)
     if used > quota:
@@ -271,6 +272,16 @@ def check_cell(config: Mapping[str, Any], exp: Experiment, quota: int, name: str
             f"{where}quota {quota}: policy {name!r} starts the {exp.n_jobs} jobs with {used} replicas, "
             f"more than the quota; use a quota of at least {used}"
         )
+
+
+def check_native(params: Mapping[str, Any], backend: str, policy_file: str, where: str = "") -> None:
+    """A policy with ``native: true`` (Ray Serve's own autoscaler) runs on the ``ray`` backend
+    only: refused elsewhere, never silently emulated."""
+    from faro.policies.production import is_native
+
+    if is_native(params) and backend != "ray":
+        raise ConfigError(f"{where}{policy_file}: params.native: true (Ray Serve's own autoscaler) runs only "
+                          f"on the ray backend, not on {backend!r}; use the emulated policy there")
 
 
 def trace_source(config: Mapping[str, Any], exp: Experiment) -> str:
@@ -433,6 +444,7 @@ def make_run_spec(*, experiment: Mapping[str, Any] | str | os.PathLike, backend:
     pdir = Path(policy_dir)
     spec = load_policy_file(policy, pdir if pdir.is_absolute() else project_root() / pdir)
     policy_file = pdir / f"{policy}.yaml"
+    check_native(spec["params"], str(backend), str(policy_file))
     ps = PolicySpec(policy, spec["class"], dict(spec["params"]),
                     tuple(policy_data(str(policy_file), str(data_dir))))
     options = dict(backend_options or {})

@@ -11,6 +11,12 @@ Backend options read here (``RunSpec.backend_options``, the config's ``ray:`` se
 180); for tests and by-hand runs also ``state_dir``, ``temp_root``, ``extra_pythonpath``,
 ``late_warn_ms``, ``max_conn_errors`` and ``base_url`` (an override of the Serve proxy).
 
+A native policy (``RunSpec.native``: Ray Serve's own autoscaler) changes one thing here:
+``deploy_jobs`` gives every deployment Serve's ``autoscaling_config`` (:func:`native_autoscaling`)
+instead of a fixed replica count, and the autoscaler process it launches only observes.  The
+quota still holds: the head has quota + overhead logical CPUs and a replica needs one, so
+replicas Serve adds beyond the quota wait in PENDING_ALLOCATION (STARTING in the REST API).
+
 Live state lives in ``RUN/live/`` (``ray_head.json``, ``autoscaler.json``,
 ``autoscaler_config.json``); the replayer's and autoscaler's outputs in ``RUN/raw/``.
 """
@@ -116,6 +122,21 @@ def _autoscaler_alive(rec: dict | None) -> bool:
     return stat not in ("Z", "X") and "faro.serving.autoscaler" in cmd and rec["config"] in cmd
 
 
+def native_autoscaling(run: RunSpec, init: dict[str, int]) -> dict[str, dict[str, Any]]:
+    """A native policy (``native: true``): each job's Serve ``autoscaling_config``, built from the
+    policy's parameters on the run's time scale (:func:`~faro.policies.production.serve_autoscaling_config`);
+    empty for every other policy (fixed ``num_replicas``, scaled by our autoscaler)."""
+    if not run.native:
+        return {}
+    from faro.policies.production import serve_autoscaling_config
+
+    policy = run.build_policy(bind=False)
+    k = run.exp.cluster
+    return {j: serve_autoscaling_config(policy, initial=init[j], unit_time=run.unit_time,
+                                        min_replicas=k.min_replicas, max_replicas=k.max_replicas)
+            for j in run.jobs}
+
+
 # -- stages --------------------------------------------------------------------------
 @_timed
 def setup_quota(run_dir: Path, run: RunSpec) -> dict:
@@ -159,7 +180,9 @@ def deploy_jobs(run_dir: Path, run: RunSpec) -> dict:
     init = run.initial_replicas()
     services = run.services()
     app = {"model": run.option("model", "emulated"), "service": services[run.jobs[0]], "seed": run.seed}
-    apps = [app_config(j, init[j], **{**app, "service": services[j]}) for j in run.jobs]
+    autoscaling = native_autoscaling(run, init)
+    apps = [app_config(j, init[j], **{**app, "service": services[j]}, autoscaling=autoscaling.get(j))
+            for j in run.jobs]
     conf = serve_config(apps, head["http_port"])
     t = time.monotonic()
     serve_api.put_config(head["dashboard_url"], conf)
@@ -183,7 +206,7 @@ def deploy_jobs(run_dir: Path, run: RunSpec) -> dict:
         if time.monotonic() - t > timeout:
             raise TimeoutError(f"Serve applications not RUNNING after {timeout:.0f} s: {st}")
         time.sleep(0.5)
-    rec = {"initial": init, "app": app, "warmup_s": round(time.monotonic() - t, 3),
+    rec = {"initial": init, "app": app, "warmup_s": round(time.monotonic() - t, 3), "native": autoscaling,
            "base_url": f"http://127.0.0.1:{head['http_port']}", "states": st}
     _write_live(run_dir, "jobs.json", rec)
     return rec

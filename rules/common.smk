@@ -26,7 +26,6 @@ from faro.workflow.support import (
     command_line,
     open_sessions,
     policy_code,
-    policy_data,
     repair_corrupt,
     requested_targets,
     run_order,
@@ -66,6 +65,8 @@ if REPORT_MODE:
         )
     ]
 POLICY_SPECS = {}
+#: each run's spec, made once per (quota, policy, seed) in this process
+RUN_SPECS = {}
 
 
 wildcard_constraints:
@@ -134,6 +135,13 @@ def get_run_spec(wildcards):
     """The run's typed spec (faro.runspec.RunSpec) as a JSON-able dict: everything a stage
     needs, resolved here once (also a rerun trigger, so nothing here may depend on the rest of
     the matrix: narrowing `policies` must not touch finished runs)."""
+    key = (int(wildcards.quota), wildcards.policy, int(wildcards.seed))
+    if key not in RUN_SPECS:
+        RUN_SPECS[key] = _make_run_spec(wildcards)
+    return RUN_SPECS[key]
+
+
+def _make_run_spec(wildcards):
     return make_run_spec(
         experiment=EXP.raw,
         backend=BACKEND,
@@ -201,7 +209,8 @@ def get_replay_code(wildcards):
 
 
 def get_policy_data(wildcards):
-    return policy_data(f"{POLICY_DIR}/{wildcards.policy}.yaml", DATA)
+    """The data files the run's policy reads (its run spec has them)."""
+    return list(get_run_spec(wildcards)["policy"]["data"])
 
 
 def get_policy_code(wildcards):

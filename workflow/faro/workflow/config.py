@@ -29,7 +29,7 @@ from faro.model.experiment import Experiment, ExperimentError, load_experiment
 ROOT_MARKER = ".faro-root.json"
 
 
-from faro.policies.params import suggest  # noqa: E402,F401 (re-exported)
+from faro.policies.params import suggest  # noqa: E402
 from faro.workflow.paths import project_root, set_project_root  # noqa: E402,F401 (re-exported)
 
 if TYPE_CHECKING:

@@ -16,7 +16,6 @@ from pathlib import Path
 
 import yaml
 
-from faro.workflow.config import policy_data  # noqa: F401 (re-exported for the rules)
 from faro.workflow.paths import project_root
 
 log = logging.getLogger("faro.workflow")

@@ -1,6 +1,6 @@
 # Cluster execution (profiles/slurm, profiles/kubernetes): what stays on the submitting host,
 # what a cluster job asks for, and the refusal of live backends on remote executors.
-# One cluster job per run: its stage jobs, parse and stats form the group "run". The
+# One cluster job per run: its stage jobs and its results job form the group "run". The
 # numbers and their measurements are in faro.workflow.executor (workflow/faro/workflow/executor.py).
 from faro.workflow.executor import check_executor, run_mem_mb, runtime_min, train_mem_mb
 
@@ -18,7 +18,6 @@ localrules:
     prepare_trace,
     cell_stats,
     stats_table,
-    bin_run,
     plot_headline,
     plot_headline_settings,
     plot_quota_timelines,
@@ -60,7 +59,7 @@ def check_executor_on_start():
 
 
 def get_run_mem_mb(wildcards, attempt):
-    """Memory of a run's cluster job (the group's jobs share it: the peak is parse/stats)."""
+    """Memory of a run's cluster job (the group's jobs share it: the peak is its results job)."""
     return run_mem_mb(EXP.n_jobs, attempt)
 
 
@@ -72,12 +71,8 @@ def get_replay_runtime(wildcards, attempt):
     return runtime_min("replay", attempt)
 
 
-def get_parse_runtime(wildcards, attempt):
-    return runtime_min("parse", attempt)
-
-
-def get_stats_runtime(wildcards, attempt):
-    return runtime_min("stats", attempt)
+def get_results_runtime(wildcards, attempt):
+    return runtime_min("results", attempt)
 
 
 def get_train_light_runtime(wildcards, attempt):

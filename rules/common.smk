@@ -188,6 +188,22 @@ def get_previous_teardown(wildcards):
     return os.path.join(RUN.format(quota=q, policy=p, seed=s), "stages/teardown.json")
 
 
+def get_replay_after(wildcards):
+    """A live backend's replay waits for its autoscaler stage (each stage is a job); a backend
+    without live state runs every stage in the replay job (faro.workflow.stage_runner.run_chain).
+    """
+    if LIVE_BACKENDS[BACKEND]:
+        return os.path.join(get_run_dir(wildcards), "stages/autoscaler.json")
+    return []
+
+
+def get_run_logs(wildcards):
+    """What a run's results job reads after: a live session fetched and torn down, or the
+    chain of a backend without live state (its replay job)."""
+    stages = ["fetch", "teardown"] if LIVE_BACKENDS[BACKEND] else ["replay"]
+    return [os.path.join(get_run_dir(wildcards), f"stages/{s}.json") for s in stages]
+
+
 def get_rule_code(rule):
     """The package files the rule's entry function can import (computed, faro.workflow.codedeps)."""
     return closure_of(ENTRIES[rule])
@@ -198,9 +214,9 @@ def get_backend_code(wildcards=None):
     return closure_of(ENTRIES["replay"], BACKENDS[BACKEND].partition(":")[0])
 
 
-def get_parse_code(wildcards=None):
-    """The parse rule's code: its entry and the configured backend's package (its log format)."""
-    return closure_of(ENTRIES["parse_logs"], BACKENDS[BACKEND].partition(":")[0])
+def get_results_code(wildcards=None):
+    """The results rule's code: its entry and the configured backend's package (its log format)."""
+    return closure_of(ENTRIES["run_results"], BACKENDS[BACKEND].partition(":")[0])
 
 
 def get_replay_code(wildcards):
@@ -808,23 +824,50 @@ def _existing_only(made, skipped):
     return kept, skipped
 
 
+def get_why_policies(wildcards=None):
+    """The policies with a why figure (in a --report run, those whose figures all exist)."""
+    return [
+        p
+        for p in config["policies"]
+        if not REPORT_MODE
+        or all(
+            os.path.exists(os.path.join(PLOTS, f"why_{q}cpus_{p}.png"))
+            for q in config["quotas"]
+        )
+    ]
+
+
+def get_why_outputs(wildcards=None):
+    """Named outputs of plot_why (one quota): each policy's why figure, PNG and PDF."""
+    out = {}
+    for p in get_why_policies():
+        out[f"png_{p}"] = report_file(
+            os.path.join(PLOTS, f"why_{{quota}}cpus_{p}.png"),
+            category="5. Why (decision records)",
+            subcategory="{quota} CPUs",
+            caption="../report/why.rst",
+            labels={"figure": "why", "quota": "{quota}", "policy": _policy_label(p)},
+        )
+        out[f"pdf_{p}"] = os.path.join(PLOTS, f"why_{{quota}}cpus_{p}.pdf")
+    return out
+
+
+def _why_inputs(wildcards, name):
+    return [
+        os.path.join(
+            RUN.format(quota=wildcards.quota, policy=p, seed=get_plot_seed()), name
+        )
+        for p in get_why_policies()
+    ]
+
+
 def get_why_decisions(wildcards):
-    """The decision records of the cell's plotted seed (the why figure)."""
-    return os.path.join(
-        RUN.format(
-            quota=wildcards.quota, policy=wildcards.policy, seed=get_plot_seed()
-        ),
-        "decisions.parquet",
-    )
+    """The decision records of the plotted seed's run of each policy at the quota."""
+    return _why_inputs(wildcards, "decisions.parquet")
 
 
 def get_why_binned(wildcards):
-    return os.path.join(
-        RUN.format(
-            quota=wildcards.quota, policy=wildcards.policy, seed=get_plot_seed()
-        ),
-        "binned.parquet",
-    )
+    return _why_inputs(wildcards, "binned.parquet")
 
 
 def get_ablation_plot(wildcards=None):

@@ -6,27 +6,6 @@
 # ---------------------------------------------------------------- per run, per cell, per quota
 
 
-rule bin_run:
-    # per-job, per-minute SLO fraction and utilities of one run (the timelines' input)
-    input:
-        requests=os.path.join(RUN, "requests.parquet"),
-        trace=get_trace,
-        code=get_rule_code("bin_run"),
-    output:
-        binned=os.path.join(RUN, "binned.parquet"),
-        latency=os.path.join(RUN, "job_latency.parquet"),
-    log:
-        os.path.join(RUN, "logs/binned.log"),
-    conda:
-        "../envs/plots.yaml"
-    params:
-        jobs=list(EXP.jobs),
-        slo_ms=get_job_slos(),
-        unit_time=UNIT_TIME,
-    script:
-        "../scripts/rule.py"
-
-
 rule plot_headline:
     input:
         table=os.path.join(ROOT, "stats.parquet"),

@@ -1,16 +1,26 @@
-# Logs -> Parquet -> per-run stats -> per-cell stats (averaged over seeds) -> table.
+# Logs -> one results job per run (Parquet, stats, decision records, per-minute frames) ->
+# per-cell stats (averaged over seeds) -> table.
 
 
-rule parse_logs:
+rule run_results:
+    # one job per run: its logs parsed once, then the stats, the decision records and the
+    # per-minute frames of the figures, from the requests in memory
     input:
-        fetch=os.path.join(RUN, "stages/fetch.json"),
-        teardown=os.path.join(RUN, "stages/teardown.json"),
-        code=get_parse_code,
+        logs=get_run_logs,
+        trace=get_trace,
+        code=get_results_code,
     output:
         requests=os.path.join(RUN, "requests.parquet"),
         replicas=os.path.join(RUN, "replicas.parquet"),
+        decisions=os.path.join(RUN, "decisions.parquet"),
+        pkl=os.path.join(RUN, "latency_stats.pkl"),
+        json=os.path.join(RUN, "latency_stats.json"),
+        binned=os.path.join(RUN, "binned.parquet"),
+        latency=os.path.join(RUN, "job_latency.parquet"),
     log:
-        os.path.join(RUN, "logs/parse.log"),
+        os.path.join(RUN, "logs/results.log"),
+    benchmark:
+        os.path.join(RUN, "benchmarks/results.tsv")
     group:
         "run"
     conda:
@@ -18,35 +28,10 @@ rule parse_logs:
     threads: 1
     resources:
         mem_mb=get_run_mem_mb,
-        runtime=get_parse_runtime,
+        runtime=get_results_runtime,
     params:
         run=get_run_spec,
         run_dir=get_run_dir,
-    script:
-        "../scripts/rule.py"
-
-
-rule run_stats:
-    input:
-        requests=os.path.join(RUN, "requests.parquet"),
-        replicas=os.path.join(RUN, "replicas.parquet"),
-        trace=get_trace,
-        code=get_rule_code("run_stats"),
-    output:
-        pkl=os.path.join(RUN, "latency_stats.pkl"),
-        json=os.path.join(RUN, "latency_stats.json"),
-    log:
-        os.path.join(RUN, "logs/stats.log"),
-    group:
-        "run"
-    conda:
-        "../envs/results.yaml"
-    threads: 1
-    resources:
-        mem_mb=get_run_mem_mb,
-        runtime=get_stats_runtime,
-    params:
-        run=get_run_spec,
     script:
         "../scripts/rule.py"
 

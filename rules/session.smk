@@ -1,6 +1,7 @@
 # The stage chain of one run (quota -> clusters -> jobs -> autoscaler -> replay ->
-# fetch -> teardown), the same rules for every backend. Each stage writes a
-# record under {run}/stages/ with what it did, its inputs and the live state.
+# fetch -> teardown), the same rules for every live backend, one job per stage. Each stage
+# writes a record under {run}/stages/ with what it did, its inputs and the live state. A
+# backend without live state (sim) runs the whole chain in its replay job: same records.
 
 
 rule setup_quota:
@@ -103,8 +104,10 @@ rule launch_autoscaler:
 
 
 rule replay:
+    # a live backend's replay follows its autoscaler stage; a backend without live state (sim)
+    # does every stage of the run in this one job (each still writes its record)
     input:
-        os.path.join(RUN, "stages/autoscaler.json"),
+        after=get_replay_after,
         trace=get_trace,
         data=get_policy_data,
         code=get_replay_code,

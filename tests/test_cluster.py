@@ -21,7 +21,7 @@ from faro.workflow.executor import RUN_GROUP, check_executor, run_mem_mb, runtim
 PROJECT = Path(__file__).resolve().parents[1]
 #: the jobs of one run: on a cluster they are one job (the group)
 RUN_RULES = {"setup_quota", "deploy_clusters", "deploy_jobs", "launch_autoscaler", "replay",
-             "fetch_logs", "teardown_run", "parse_logs", "run_stats", "parse_decisions"}
+             "fetch_logs", "teardown_run", "run_results"}
 #: the other rules that go to the cluster (one job each)
 REMOTE_RULES = {"train_forecaster", "train_nhits"}
 

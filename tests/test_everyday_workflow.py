@@ -21,7 +21,7 @@ from faro.model.data import verify
 pytestmark = pytest.mark.slow
 #: rules that simulate (or set up) a run: none may run again when nothing about the run changed
 RUN_RULES = {"setup_quota", "deploy_clusters", "deploy_jobs", "launch_autoscaler", "replay", "fetch_logs",
-             "teardown_run", "parse_logs", "run_stats"}
+             "teardown_run", "run_results"}
 
 
 def rules_run(out: subprocess.CompletedProcess) -> list[str]:
@@ -59,7 +59,7 @@ def test_narrowing_widening_and_comment_edits_rerun_no_run(tmp_path):
         (pol / f"{name}.yaml").write_text((PROJECT / "config/policies" / f"{name}.yaml").read_text())
     base = {"policy_dir": str(pol)}
     first = smk(tmp_path, "stats", config={**base, "policies": "[fairshare,aiad]"})
-    assert {"replay", "run_stats"} <= set(rules_run(first))
+    assert {"replay", "run_results"} <= set(rules_run(first))
     assert re.search(r"^\s+4\s+aiad\s+42\s+\d+\.\d\d\s+\d+\.\d{3}\s+\d\.\d{3}\s+\S+4_cpus/aiad$",
                      first.stdout, flags=re.M), first.stdout[-1500:]
     runs = sorted((tmp_path / "results").glob("*_cpus/*/seed_42/requests.parquet"))
@@ -89,7 +89,7 @@ def test_a_corrupt_output_is_rebuilt_by_a_plain_rerun(tmp_path):
             and "snakemake --cores 2" in doctor.stdout)
     for _ in range(2):  # the plain command, run as a user would after the failure
         out = smk(tmp_path, "stats", config=cfg)
-    assert "parse_logs" not in rules_run(out), "rebuilt once, then nothing to do"
+    assert "run_results" not in rules_run(out), "rebuilt once, then nothing to do"
     assert (run / "latency_stats.pkl").is_file()
     assert [p.name.split(".parquet")[0] for p in (run / "corrupt").glob("requests.parquet.*")] == ["requests"]
     from faro.model.schema import read_requests

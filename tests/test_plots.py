@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from faro.model.binned import compute_binned, job_latency, write_binned
 from faro.model.schema import write_replicas, write_requests
 from faro.model.stats import average_over_seeds, latency_stats, stats_row, write_stats
 from faro.model.trace import Trace, write_trace
@@ -18,14 +19,11 @@ from faro.plots.data import (
     cell_summary,
     cilantro_minutes,
     cluster_series,
-    compute_binned,
     drop_spill_slot,
-    job_latency,
     job_long,
     read_cilantro,
     replica_steps,
     with_derived,
-    write_binned,
 )
 from faro.plots.tables import (
     MAIN_METRICS,

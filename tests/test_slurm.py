@@ -39,8 +39,8 @@ PROJECT = Path(__file__).resolve().parents[1]
 SNAKEMAKE = [sys.executable, "-m", "snakemake"]
 QUOTAS, POLICIES, SEED = (4, 6), ("fairshare", "aiad"), 42
 RUNS = [f"{q}_cpus/{p}/seed_{SEED}" for q in QUOTAS for p in POLICIES]
-RUN_RULES = ("setup_quota", "deploy_clusters", "deploy_jobs", "launch_autoscaler", "replay", "fetch_logs",
-             "teardown_run", "parse_logs", "run_stats")
+#: the jobs of a simulated run (its replay job does every stage): one Slurm job, the group "run"
+RUN_RULES = ("replay", "run_results")
 
 
 def slurm_unavailable() -> str | None:

@@ -1,10 +1,12 @@
 """What every backend implements: the stages of one run, plus parsing its logs.
 
 A run is (experiment, backend, quota, policy, seed).  Its stages run in this
-order, each as its own Snakemake rule writing a JSON record; live backends
-record the state they create (addresses, pids, namespaces) so that later stages
+order, each writing a JSON record.  On a live backend each stage is its own Snakemake
+job: it records the state it creates (addresses, pids, namespaces) so that later stages
 can check it is still there, and :func:`faro.workflow.stage_runner.run_stage` rebuilds a
-session whose state is gone instead of replaying against nothing.
+session whose state is gone instead of replaying against nothing.  A backend without live
+state (the simulator) runs the whole chain in one job, the replay rule's
+(:func:`faro.workflow.stage_runner.run_chain`): the same stages and records, one interpreter.
 """
 
 from __future__ import annotations
@@ -53,7 +55,8 @@ BACKENDS = {
     "k8s": "faro.backends.k8s.backend:K8sBackend",
 }
 #: backends whose sessions hold live resources (processes, a cluster's namespace): their runs
-#: go one after another (each run's first stage waits for the previous run's teardown)
+#: go one after another (each run's first stage waits for the previous run's teardown), and
+#: each stage is a job of its own; the others run every stage of a run in its replay job
 LIVE_BACKENDS = {"sim": False, "ray": True, "k8s": True}
 
 

@@ -105,11 +105,21 @@ def _table(df: pd.DataFrame, schema: pa.Schema, provenance: Mapping[str, Any]) -
 
 def write_parquet(
     df: pd.DataFrame, path: str | os.PathLike, schema: pa.Schema, provenance: Mapping[str, Any]
-) -> None:
-    """Write ``df`` with the explicit ``schema``, zstd, provenance in the metadata; atomically."""
+) -> pa.Table:
+    """Write ``df`` with the explicit ``schema``, zstd, provenance in the metadata; atomically.
+    Returns the table written (what a reader of the file gets back)."""
     table = _table(df, schema, provenance)
     with atomic_path(path) as tmp:
         pq.write_table(table, tmp, compression="zstd")
+    return table
+
+
+def _frame(table: pa.Table, str_columns: tuple[str, ...] = ("job",)) -> pd.DataFrame:
+    """A table as the readers below return it: dictionary columns as plain strings."""
+    df = table.to_pandas()
+    for col in str_columns:
+        df[col] = df[col].astype(str)
+    return df
 
 
 def read_provenance(path: str | os.PathLike) -> dict[str, Any]:
@@ -118,12 +128,14 @@ def read_provenance(path: str | os.PathLike) -> dict[str, Any]:
     return json.loads(raw) if raw else {}
 
 
-def write_requests(df: pd.DataFrame, path: str | os.PathLike, provenance: Mapping[str, Any]) -> None:
-    write_parquet(df, path, REQUESTS_SCHEMA, provenance)
+def write_requests(df: pd.DataFrame, path: str | os.PathLike, provenance: Mapping[str, Any]) -> pd.DataFrame:
+    """Write a run's requests; returns them as :func:`read_requests` would read them back."""
+    return _frame(write_parquet(df, path, REQUESTS_SCHEMA, provenance))
 
 
-def write_replicas(df: pd.DataFrame, path: str | os.PathLike, provenance: Mapping[str, Any]) -> None:
-    write_parquet(df, path, REPLICAS_SCHEMA, provenance)
+def write_replicas(df: pd.DataFrame, path: str | os.PathLike, provenance: Mapping[str, Any]) -> pd.DataFrame:
+    """Write a run's replica changes; returns them as :func:`read_replicas` would read them back."""
+    return _frame(write_parquet(df, path, REPLICAS_SCHEMA, provenance))
 
 
 def write_decisions(df: pd.DataFrame, path: str | os.PathLike, provenance: Mapping[str, Any]) -> None:
@@ -131,22 +143,15 @@ def write_decisions(df: pd.DataFrame, path: str | os.PathLike, provenance: Mappi
 
 
 def read_decisions(path: str | os.PathLike) -> pd.DataFrame:
-    df = pq.read_table(path).to_pandas()
-    for col in ("job", "policy", "layers", "policy_mode", "source", "outcome"):
-        df[col] = df[col].astype(str)
-    return df
+    return _frame(pq.read_table(path), ("job", "policy", "layers", "policy_mode", "source", "outcome"))
 
 
 def read_requests(path: str | os.PathLike) -> pd.DataFrame:
-    df = pq.read_table(path).to_pandas()
-    df["job"] = df["job"].astype(str)
-    return df
+    return _frame(pq.read_table(path))
 
 
 def read_replicas(path: str | os.PathLike) -> pd.DataFrame:
-    df = pq.read_table(path).to_pandas()
-    df["job"] = df["job"].astype(str)
-    return df
+    return _frame(pq.read_table(path))
 
 
 def data_checksum(path: str | os.PathLike) -> str:

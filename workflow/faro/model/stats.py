@@ -334,7 +334,23 @@ def latency_stats(
     replicas: pd.DataFrame | None = None,
     utility: str = "latency",
 ) -> dict[str, Any]:
-    """The ``latency_stats.pkl`` dict of one run (docs/model.md section 5).
+    """The ``latency_stats.pkl`` dict of one run (docs/model.md section 5); see :func:`run_metrics`."""
+    return run_metrics(requests, jobs=jobs, slo_ms=slo_ms, unit_time=unit_time, n_minutes=n_minutes,
+                       replicas=replicas, utility=utility)[0]
+
+
+def run_metrics(
+    requests: pd.DataFrame,
+    *,
+    jobs: Sequence[str],
+    slo_ms: float | Mapping[str, float],
+    unit_time: float,
+    n_minutes: int,
+    replicas: pd.DataFrame | None = None,
+    utility: str = "latency",
+) -> tuple[dict[str, Any], BinnedMetrics]:
+    """(the ``latency_stats.pkl`` dict, the per-minute bins it was computed from) of one run
+    (docs/model.md section 5): the bins are the figures' ``binned.parquet`` too, computed once.
 
     ``requests`` / ``replicas`` follow :mod:`faro.model.schema`.  A request failed when its
     ``latency_ms`` is NaN (or ``succeeded`` is False); failures are SLO misses and, in the
@@ -401,7 +417,7 @@ def latency_stats(
         avg_rep, max_rep = used_replicas(replicas, jobs=jobs, t_end=t_end)
         out["avg_used_replicas"] = avg_rep
         out["max_used_replicas"] = max_rep
-    return out
+    return out, binned
 
 
 # --------------------------------------------------------------------------- seeds

@@ -2,7 +2,7 @@
 
 Everything here reads the backend-neutral outputs of the workflow (``stats.parquet``,
 ``latency_stats.pkl``, ``requests.parquet``, ``replicas.parquet``) or the small
-per-run ``binned.parquet`` written by :func:`write_binned`, so figures never care which
+per-run ``binned.parquet`` written by :func:`faro.model.binned.write_binned`, so figures never care which
 backend produced a run.  Functions that build frames from frames are pure.
 """
 
@@ -16,13 +16,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from faro.atomic import atomic_path
-
 KEYS = ["experiment", "backend", "quota", "policy"]
 UTIL_PREFIX = "avg_util_"
 SLO_PREFIX = "avg_slo_rate_"
 EFF_PREFIX = "avg_effective_util_"
-BINNED_COLUMNS = ["job", "minute", "requests", "failed", "slo_frac", "util", "effective_util"]
 
 
 # --------------------------------------------------------------------------- stats tables
@@ -95,63 +92,6 @@ def job_long(runs: pd.DataFrame) -> pd.DataFrame:
 
 
 # --------------------------------------------------------------------------- per-minute metrics
-
-
-def binned_frame(binned, n_minutes: int | None = None) -> pd.DataFrame:
-    """A :class:`faro.model.stats.BinnedMetrics` as a long frame (one row per job and slot)."""
-    n_jobs, n_slots = binned.requests.shape
-    if n_minutes is not None:
-        n_slots = min(n_slots, max(int(n_minutes), 0) + 1)
-    job = np.repeat(np.array(binned.jobs, dtype=object), n_slots)
-    minute = np.tile(np.arange(n_slots), n_jobs)
-    return pd.DataFrame({
-        "job": job,
-        "minute": minute,
-        "requests": binned.requests[:, :n_slots].ravel(),
-        "failed": binned.failed[:, :n_slots].ravel(),
-        "slo_frac": binned.slo_frac[:, :n_slots].ravel(),
-        "util": binned.util[:, :n_slots].ravel(),
-        "effective_util": binned.effective_util[:, :n_slots].ravel(),
-    })
-
-
-def compute_binned(requests: pd.DataFrame, *, jobs: Sequence[str], slo_ms, unit_time: float,
-                   n_minutes: int) -> pd.DataFrame:
-    """Per-job, per-minute SLO fraction and utilities of one run (via
-    :func:`faro.model.stats.binned_metrics`)."""
-    from faro.model.stats import binned_metrics
-
-    b = binned_metrics(requests, jobs=jobs, slo_ms=slo_ms, unit_time=unit_time, n_minutes=n_minutes)
-    return binned_frame(b)
-
-
-def read_request_columns(path: str | os.PathLike) -> pd.DataFrame:
-    """The columns of ``requests.parquet`` the per-minute metrics need (faster than all of them)."""
-    import pyarrow.parquet as pq
-
-    df = pq.read_table(path, columns=["job", "arrival_s", "latency_ms", "succeeded"]).to_pandas()
-    df["job"] = df["job"].astype(str)
-    return df
-
-
-def job_latency(requests: pd.DataFrame, jobs: Sequence[str]) -> pd.DataFrame:
-    """Per job: requests, failed fraction and the 50th/90th/99th percentile latency (ms) of its
-    successful requests (NaN when it has none)."""
-    rows = []
-    for j in jobs:
-        d = requests[requests["job"] == j]
-        ok = d["latency_ms"][d["succeeded"].astype(bool)].to_numpy(dtype=float)
-        ok = ok[np.isfinite(ok)]
-        q = np.percentile(ok, [50, 90, 99]) if ok.size else np.full(3, np.nan)
-        n = len(d)
-        rows.append({"job": str(j), "requests": n, "failed_fraction": (n - ok.size) / n if n else np.nan,
-                     "p50": q[0], "p90": q[1], "p99": q[2]})
-    return pd.DataFrame(rows)
-
-
-def write_binned(df: pd.DataFrame, path: str | os.PathLike) -> None:
-    with atomic_path(path) as tmp:
-        df[BINNED_COLUMNS].to_parquet(tmp, index=False)
 
 
 def read_binned(path: str | os.PathLike, *, trim: bool = True) -> pd.DataFrame:

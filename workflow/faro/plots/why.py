@@ -2,8 +2,9 @@
 controller did and the job's SLO violation, on one time axis.
 
 Inputs are the run's decision records (``decisions.parquet``, :mod:`faro.control.records`)
-and its per-minute bins (``binned.parquet``, :mod:`faro.plots.data`). :func:`fig_why` is pure
-(returns a Figure, touches no file); :func:`plot_why` is the Snakemake rule's entry point.
+and its per-minute bins (``binned.parquet``, :mod:`faro.model.binned`). :func:`fig_why` is pure
+(returns a Figure, touches no file); the rule's entry point is
+:func:`faro.workflow.plot_entry.plot_why`.
 """
 
 from __future__ import annotations

@@ -27,13 +27,11 @@ ENTRIES = {
         "teardown_run")},
     "k8s_manifests": "faro.workflow.entry:k8s_manifests",
     "teardown": "faro.workflow.entry:teardown_all",
-    "parse_logs": "faro.workflow.entry:parse",
-    "parse_decisions": "faro.workflow.entry:parse_decisions",
-    "run_stats": "faro.workflow.entry:run_stats",
+    "run_results": "faro.workflow.entry:run_results",
     "cell_stats": "faro.workflow.entry:cell_stats",
     "stats_table": "faro.workflow.entry:stats_table",
     **{rule: f"faro.workflow.plot_entry:{rule}" for rule in (
-        "bin_run", "plot_headline", "plot_headline_settings", "plot_quota_timelines", "plot_overview",
+        "plot_headline", "plot_headline_settings", "plot_quota_timelines", "plot_overview",
         "table_fidelity", "plot_job_latency", "plot_summary", "table_main", "plot_ablation", "plot_model",
         "bench_hierarchical", "plot_hierarchical", "bench_solver_optimality", "plot_solver_optimality",
         "forecast_day11", "plot_forecast", "plot_forecasters", "plot_forecast_selection", "plot_cilantro",
@@ -93,14 +91,25 @@ def prepare_trace(smk) -> None:
 
 
 def stage(smk) -> None:
+    """One stage of a live backend's run; on a backend without live state the replay rule is
+    the run's only stage job and does every stage (faro.workflow.stage_runner.run_chain)."""
+    from faro.backends.base import LIVE_BACKENDS
     from faro.runspec import RunSpec
-    from faro.workflow.stage_runner import run_stage, sigterm_as_interrupt
+    from faro.workflow.stage_runner import run_chain, run_stage, sigterm_as_interrupt
 
     with logged(smk) as log, sigterm_as_interrupt():
         run = RunSpec.from_dict(smk.params.run)
         run_dir = Path(smk.params.run_dir)
-        rec = run_stage(smk.params.stage, run, run_dir, inputs=[str(p) for p in smk.input])
-        log.info("stage %s done in %.2fs", smk.params.stage, rec["seconds"])
+        inputs = [str(p) for p in smk.input]
+        if LIVE_BACKENDS[run.backend]:
+            rec = run_stage(smk.params.stage, run, run_dir, inputs=inputs)
+            log.info("stage %s done in %.2fs", smk.params.stage, rec["seconds"])
+            return
+        if smk.params.stage != "replay":
+            raise ValueError(f"the {run.backend} backend runs every stage in the replay job, "
+                             f"not in a {smk.params.stage!r} job")
+        for name, rec in run_chain(run, run_dir, inputs=inputs).items():
+            log.info("stage %s done in %.2fs", name, rec["seconds"])
 
 
 def k8s_manifests(smk) -> None:
@@ -125,57 +134,48 @@ def k8s_manifests(smk) -> None:
         log.info("wrote %d manifest files and run_spec.json into %s", len(paths), smk.output[0])
 
 
-def parse(smk) -> None:
+def run_results(smk) -> None:
+    """Everything derived from one run's logs, in one process: the requests are parsed once and
+    passed on in memory (as a reader of the written file gets them) to the stats and the
+    per-minute frames.  Writes requests/replicas/decisions.parquet (with provenance),
+    latency_stats.pkl/.json, binned.parquet and job_latency.parquet."""
+    import pyarrow.parquet as pq
+
     from faro.backends.base import get_backend
-    from faro.model.schema import write_replicas, write_requests
+    from faro.model.binned import binned_frame, job_latency, write_binned, write_job_latency
+    from faro.model.schema import write_decisions, write_replicas, write_requests
+    from faro.model.stats import run_metrics, write_stats
+    from faro.model.trace import parse_trace
     from faro.runspec import RunSpec
     from faro.workflow.provenance import run_provenance
 
     with logged(smk) as log:
         run = RunSpec.from_dict(smk.params.run)
         run_dir = Path(smk.params.run_dir)
-        requests, replicas = get_backend(run.backend).parse(run, run_dir)
+        backend = get_backend(run.backend)
+        out = smk.output
         prov = run_provenance(run)
-        write_requests(requests, smk.output.requests, prov)
-        write_replicas(replicas, smk.output.replicas, prov)
+        requests, replicas = backend.parse(run, run_dir)
+        # from here on, the frames as a reader of the files gets them (the parsed ones are dropped)
+        requests = write_requests(requests, out.requests, prov)
+        replicas = write_replicas(replicas, out.replicas, prov)
         log.info("parsed %d requests, %d replica changes", len(requests), len(replicas))
 
+        decisions = pq.read_table(run_dir / backend.decisions_file).to_pandas()
+        decisions["policy"] = run.policy.name  # the policy's config (cell folder) on every backend
+        write_decisions(decisions, out.decisions, prov)
+        log.info("decision records: %d rows (%d ticks)", len(decisions), decisions["time_s"].nunique())
 
-def parse_decisions(smk) -> None:
-    """The run's decision records (raw, written by its controller) -> decisions.parquet with
-    provenance; the policy column names the policy's config (cell folder) on every backend."""
-    import pyarrow.parquet as pq
-
-    from faro.backends.base import get_backend
-    from faro.model.schema import write_decisions
-    from faro.runspec import RunSpec
-    from faro.workflow.provenance import run_provenance
-
-    with logged(smk) as log:
-        run = RunSpec.from_dict(smk.params.run)
-        df = pq.read_table(Path(smk.params.run_dir) / get_backend(run.backend).decisions_file).to_pandas()
-        df["policy"] = run.policy.name
-        prov = run_provenance(run)
-        write_decisions(df, smk.output[0], prov)
-        log.info("decision records: %d rows (%d ticks)", len(df), df["time_s"].nunique())
-
-
-def run_stats(smk) -> None:
-    from faro.model.schema import read_replicas, read_requests
-    from faro.model.stats import latency_stats, write_stats
-    from faro.model.trace import parse_trace
-    from faro.runspec import RunSpec
-
-    with logged(smk) as log:
-        run = RunSpec.from_dict(smk.params.run)
         exp = run.exp
         n_minutes = parse_trace(smk.input.trace, exp.jobs).n_minutes
         slo = {j: m.slo_ms for j, m in zip(exp.jobs, exp.job_models, strict=True)}
-        stats = latency_stats(read_requests(smk.input.requests), jobs=exp.jobs, slo_ms=slo,
-                              unit_time=run.unit_time,
-                              n_minutes=n_minutes, replicas=read_replicas(smk.input.replicas))
-        write_stats(stats, smk.output.pkl, smk.output.json)
+        stats, binned = run_metrics(requests, jobs=exp.jobs, slo_ms=slo, unit_time=run.unit_time,
+                                    n_minutes=n_minutes, replicas=replicas)
+        write_stats(stats, out.pkl, out.json)
         log.info("slo_rate %.2f, avg_total_utility %.3f", stats["slo_rate"], stats["avg_total_utility"])
+        write_binned(binned_frame(binned), out.binned)
+        write_job_latency(job_latency(requests, list(exp.jobs)), out.latency)
+        log.info("binned %d job-minutes", binned.requests.size)
 
 
 def cell_stats(smk) -> None:

@@ -1,7 +1,7 @@
 """Running the workflow through a Snakemake executor plugin (Slurm, Kubernetes).
 
-What goes where: one cluster job per simulation run (the run's stage jobs, parse and
-stats form the Snakemake group ``run``), the model training on the cluster too, and
+What goes where: one cluster job per simulation run (the run's stage jobs and its results
+job form the Snakemake group ``run``), the model training on the cluster too, and
 everything light (data fetch, trace preparation, per-cell and table aggregation,
 figures) on the submitting host (``localrules`` in ``rules/cluster.smk``).
 
@@ -27,7 +27,7 @@ import yaml
 
 from faro.workflow.config import ConfigError, project_root
 
-#: the Snakemake group of one run: its stage jobs, parse and stats become one cluster job
+#: the Snakemake group of one run: its stage jobs and its results job become one cluster job
 RUN_GROUP = "run"
 
 # Peak memory (MB) of a run's jobs, measured on this project's machine: the replay stage
@@ -46,8 +46,9 @@ TRAIN_NHITS_MB = 4000
 
 #: minutes a cluster job may run (Slurm's time limit; a group's is the sum of its jobs').
 #: Measured on a 6-hour trace: replay 3-18 s (10 jobs) and 31-73 s (100 jobs), parse 5 s and
-#: 37 s, stats 5 s and 68 s; every other stage of the simulator only writes a record.
-RUNTIME_MIN = {"stage": 2, "replay": 20, "parse": 10, "stats": 10, "train_light": 10, "train_nhits": 60}
+#: 37 s, stats 5 s and 68 s (one results job now does both); every other stage only writes a
+#: record (the simulator's run them inside its replay job).
+RUNTIME_MIN = {"stage": 2, "replay": 20, "results": 20, "train_light": 10, "train_nhits": 60}
 
 REMOTE_BACKENDS = ("sim",)
 

@@ -16,30 +16,7 @@ def _save(fig, png: str, pdf: str) -> None:
     save(fig, png, pdf)
 
 
-def _n_minutes(trace_path: str) -> int:
-    from faro.model.trace import parse_trace
-
-    return parse_trace(trace_path).n_minutes
-
-
 # --------------------------------------------------------------------------- per run / cell / quota
-
-
-def bin_run(smk) -> None:
-    """Per-job, per-minute SLO fraction and utilities of one run -> ``binned.parquet``; per-job
-    latency percentiles -> ``job_latency.parquet``."""
-    from faro.atomic import atomic_path
-    from faro.plots.data import compute_binned, job_latency, read_request_columns, write_binned
-
-    with logged(smk) as log:
-        p = smk.params
-        req = read_request_columns(smk.input.requests)
-        df = compute_binned(req, jobs=list(p.jobs), slo_ms=dict(p.slo_ms),
-                            unit_time=float(p.unit_time), n_minutes=_n_minutes(smk.input.trace))
-        write_binned(df, smk.output.binned)
-        with atomic_path(smk.output.latency) as tmp:
-            job_latency(req, list(p.jobs)).to_parquet(tmp, index=False)
-        log.info("binned %d job-minutes", len(df))
 
 
 def plot_headline(smk) -> None:
@@ -444,7 +421,8 @@ def bench_solver_optimality(smk) -> None:
 
 
 def plot_why(smk) -> None:
-    """Rule entry point: the why figure of one cell's plotted seed, for its worst job."""
+    """Rule entry point: the why figure of every policy at one quota (its plotted seed's run, for
+    its worst job); one process draws them all."""
     from faro.model.schema import read_decisions
     from faro.plots import style
     from faro.plots.data import read_binned
@@ -453,11 +431,12 @@ def plot_why(smk) -> None:
 
     with logged(smk) as log:
         p = smk.params
-        decisions = read_decisions(smk.input.decisions)
-        binned = read_binned(smk.input.binned)
-        job = worst_job(binned)
-        title = (f"{style.label(p.policy)}, {p.quota} CPUs, seed {p.seed}: {style.job_label(job)} "
-                 "(most SLO violations)")
-        save(fig_why(decisions, binned, job, unit_time=float(p.unit_time), title=title), smk.output.png,
-             smk.output.pdf)
-        log.info("why figure of %s at %s CPUs: %s", p.policy, p.quota, job)
+        for policy, dec_path, bin_path in zip(p.policies, smk.input.decisions, smk.input.binned, strict=True):
+            decisions = read_decisions(dec_path)
+            binned = read_binned(bin_path)
+            job = worst_job(binned)
+            title = (f"{style.label(policy)}, {p.quota} CPUs, seed {p.seed}: {style.job_label(job)} "
+                     "(most SLO violations)")
+            save(fig_why(decisions, binned, job, unit_time=float(p.unit_time), title=title),
+                 getattr(smk.output, f"png_{policy}"), getattr(smk.output, f"pdf_{policy}"))
+            log.info("why figure of %s at %s CPUs: %s", policy, p.quota, job)

@@ -151,6 +151,17 @@ def run_stage(stage: str, run: RunSpec, run_dir: str | os.PathLike, inputs: list
     return rec
 
 
+def run_chain(run: RunSpec, run_dir: str | os.PathLike, inputs: list[str] | None = None) -> dict[str, dict]:
+    """Every stage of ``run``, in order, in this process: the replay job of a backend without
+    live state (``LIVE_BACKENDS``), whose stages hold nothing between them, so one interpreter
+    does them all.  Each stage writes its record as its own job would (the replay's record
+    names the job's inputs); returns the records by stage."""
+    if LIVE_BACKENDS[run.backend]:
+        raise ValueError(f"the {run.backend} backend holds live state between its stages: "
+                         "each stage is a job of its own (run_stage), not one chain")
+    return {s: run_stage(s, run, run_dir, inputs=inputs if s == "replay" else None) for s in STAGES}
+
+
 def _record(stage, run, state, inputs, t0, *, rebuilt: bool, redone: list[str] | None = None) -> dict:
     return {
         "stage": stage,

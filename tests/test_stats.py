@@ -396,3 +396,31 @@ def test_stats_row_scalars_only():
     assert "seeds" not in row and row["utility"] == "latency" and row["avg"] == c["avg"]
     assert all(not isinstance(v, (list, dict, np.ndarray)) for v in row.values())
     assert len(pd.DataFrame([row, row])) == 2
+
+
+def test_a_runs_results_job_hands_on_what_a_reader_of_its_files_gets(tmp_path):
+    """run_results writes the requests and passes the returned frames on in memory: they equal
+    the files read back, and stats and bins from them equal the stats of the read-back files."""
+    from faro.model.binned import binned_frame
+    from faro.model.schema import read_replicas, read_requests, write_replicas, write_requests
+    from faro.model.stats import run_metrics
+
+    req = make_requests([("b", 0.5, 100.0), ("a", 1.0, NAN), ("a", 61.0, 900.0), ("b", 62.0, 700.0),
+                         ("a", 130.0, 300.0)])
+    rep = pd.DataFrame({"time_s": [0.0, 0.0, 65.0], "job": ["a", "b", "a"], "replicas": [1, 1, 2]})
+    prov = {"seed": 42}
+    mem_req = write_requests(req, tmp_path / "requests.parquet", prov)
+    mem_rep = write_replicas(rep, tmp_path / "replicas.parquet", prov)
+    pd.testing.assert_frame_equal(mem_req, read_requests(tmp_path / "requests.parquet"))
+    pd.testing.assert_frame_equal(mem_rep, read_replicas(tmp_path / "replicas.parquet"))
+    kw = dict(jobs=["a", "b"], slo_ms=720.0, unit_time=60.0, n_minutes=3)
+    stats, bins = run_metrics(mem_req, replicas=mem_rep, **kw)
+    assert json.dumps(to_jsonable(stats), sort_keys=True) == json.dumps(to_jsonable(
+        latency_stats(read_requests(tmp_path / "requests.parquet"),
+                      replicas=read_replicas(tmp_path / "replicas.parquet"), **kw)), sort_keys=True)
+    frame = binned_frame(bins)
+    # hand-computed: job a has 1 request per minute 0..2 (the first failed), job b 1 in minutes 0, 1
+    a = frame[frame["job"] == "a"].set_index("minute")
+    assert list(a["requests"][:3]) == [1, 1, 1] and list(a["failed"][:3]) == [1, 0, 0]
+    assert list(a["slo_frac"][:3]) == [0.0, 0.0, 1.0]
+    assert stats["failed"] == 1 and stats["slo_rate"] == pytest.approx(100.0 * 3 / 5)

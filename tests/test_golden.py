@@ -68,3 +68,18 @@ def test_data_checksum_ignores_metadata_but_not_data(tmp_path):
     df.loc[1, "time_s"] = 1.5000000000000002  # one unit in the last place
     write_replicas(df, tmp_path / "z.parquet", {"commit": "one"})
     assert data_checksum(tmp_path / "z.parquet") != data_checksum(tmp_path / "x.parquet")
+
+
+def test_data_checksum_of_a_table_with_null_booleans(tmp_path):
+    """Decision records have nullable booleans (solver_binding): null and False hash apart."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from faro.model.schema import data_checksum
+
+    def digest(values):
+        pq.write_table(pa.table({"b": pa.array(values, pa.bool_())}), tmp_path / "t.parquet")
+        return data_checksum(tmp_path / "t.parquet")
+
+    assert digest([True, None]) == digest([True, None])
+    assert len({digest([True, None]), digest([True, False]), digest([None, None])}) == 3

@@ -177,6 +177,7 @@ def data_checksum(path: str | os.PathLike) -> str:
         if pa.types.is_string(col.type) or pa.types.is_large_string(col.type):
             h.update("\0".join("" if v is None else v for v in col.to_pylist()).encode())
         else:
-            filled = col.fill_null(0) if col.null_count else col.to_numpy(zero_copy_only=False)
+            zero = False if pa.types.is_boolean(col.type) else 0  # nulls are in the mask above
+            filled = col.fill_null(zero) if col.null_count else col.to_numpy(zero_copy_only=False)
             h.update(np.asarray(filled).tobytes())
     return h.hexdigest()

@@ -40,7 +40,7 @@ PLOT_RULES = {
     "plot_forecast": "plots/forecast_day11.png", "plot_cilantro": "plots/cilantro.png",
     "plot_ablation": "plots/ablation.png",
     "table_sim_vs_real": "tables/sim_vs_real.csv", "table_scale_out": "tables/scale_out.csv",
-    "plots_note": "plots/skipped.html",
+    "plots_note": "plots/skipped.html", "plot_why": "plots/why_*cpus_*.png",
 }
 
 
@@ -96,6 +96,13 @@ def in_process(root: Path, out: Path, seed: int) -> dict[str, list[float]]:
                    "replicas": [str(root / f"{q}_cpus/{p}/seed_{seed}/replicas.parquet") for p in policies]},
             output=o, params={"policies": policies, "jobs": jobs, "quota": q, "seed": seed, "backend": "sim",
                               "unit_time": 60.0, "proc_s": {j: 0.18 for j in jobs}, "window": 5})
+        decisions = [root / f"{q}_cpus/{p}/seed_{seed}/decisions.parquet" for p in policies]
+        if all(f.is_file() for f in decisions):
+            why = {f"{ext}_{p}": str(out / f"why_{q}_{p}.{ext}") for p in policies for ext in ("png", "pdf")}
+            run("plot_why", R.plot_why,
+                input={"decisions": [str(f) for f in decisions],
+                       "binned": [str(root / f"{q}_cpus/{p}/seed_{seed}/binned.parquet") for p in policies]},
+                output=why, params={"policies": policies, "quota": q, "seed": seed, "unit_time": 60.0})
     overview = fig("overview") | (fig("seed_spread", "spread_") if len(seeds) > 1 else {})
     run("plot_overview", R.plot_overview, input={"table": table}, output=overview, params=qp)
     ref = PROJECT / "config/reference/paper_numbers.yaml"

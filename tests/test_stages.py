@@ -47,15 +47,19 @@ def test_missing_records_count_as_gone():
     assert stale_stages(b, "replay", Path("."), {"quota": {}, "clusters": {}}) == ["jobs", "autoscaler"]
 
 
-def test_sim_run_rebuilds_a_lost_replay_before_fetching(tmp_path):
+def _tiny_run(tmp_path, backend="sim"):
     names = ["a", "b"]
     exp_dir = tmp_path / "exp"
     write_trace(Trace(tuple(names), np.array([[30, 20], [40, 10]])), exp_dir / "trace.json")
     exp = yaml.safe_load((PROJECT / "experiments/twitter_10jobs/experiment.yaml").read_text())
     exp.update(name="t", trace={"file": "trace.json"}, jobs={"names": names, "model": "resnet34"})
     (exp_dir / "experiment.yaml").write_text(yaml.safe_dump(exp))
-    run = make_run_spec(experiment=exp, backend="sim", quota=4, policy="aiad", seed=1, unit_time=60.0,
-                        trace_file=str(exp_dir / "trace.json"), policy_dir=PROJECT / "config/policies")
+    return make_run_spec(experiment=exp, backend=backend, quota=4, policy="aiad", seed=1, unit_time=60.0,
+                         trace_file=str(exp_dir / "trace.json"), policy_dir=PROJECT / "config/policies")
+
+
+def test_sim_run_rebuilds_a_lost_replay_before_fetching(tmp_path):
+    run = _tiny_run(tmp_path)
     run_dir = tmp_path / "run"
     for stage in ("quota", "clusters", "jobs", "autoscaler", "replay"):
         run_stage(stage, run, run_dir)
@@ -66,17 +70,6 @@ def test_sim_run_rebuilds_a_lost_replay_before_fetching(tmp_path):
     assert (run_dir / "raw/requests.npz").is_file()
     rec = run_stage("teardown", run, run_dir)
     assert not (run_dir / "live").exists()
-
-
-def _tiny_run(tmp_path, backend="sim"):
-    names = ["a", "b"]
-    exp_dir = tmp_path / "exp"
-    write_trace(Trace(tuple(names), np.array([[30, 20], [40, 10]])), exp_dir / "trace.json")
-    exp = yaml.safe_load((PROJECT / "experiments/twitter_10jobs/experiment.yaml").read_text())
-    exp.update(name="t", trace={"file": "trace.json"}, jobs={"names": names, "model": "resnet34"})
-    (exp_dir / "experiment.yaml").write_text(yaml.safe_dump(exp))
-    return make_run_spec(experiment=exp, backend=backend, quota=4, policy="aiad", seed=1, unit_time=60.0,
-                         trace_file=str(exp_dir / "trace.json"), policy_dir=PROJECT / "config/policies")
 
 
 def test_the_simulators_replay_job_runs_the_whole_chain_with_every_record(tmp_path):

@@ -843,7 +843,7 @@ def get_why_outputs(wildcards=None):
     for p in get_why_policies():
         out[f"png_{p}"] = report_file(
             os.path.join(PLOTS, f"why_{{quota}}cpus_{p}.png"),
-            category="5. Why (decision records)",
+            category="4b. Why (decision records)",
             subcategory="{quota} CPUs",
             caption="../report/why.rst",
             labels={"figure": "why", "quota": "{quota}", "policy": _policy_label(p)},

@@ -11,9 +11,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from faro.model.binned import compute_binned, job_latency, write_binned
+from faro.model.binned import binned_frame, job_latency, write_binned
 from faro.model.schema import write_replicas, write_requests
-from faro.model.stats import average_over_seeds, latency_stats, stats_row, write_stats
+from faro.model.stats import average_over_seeds, run_metrics, stats_row, write_stats
 from faro.model.trace import Trace, write_trace
 from faro.plots.data import (
     cell_summary,
@@ -95,11 +95,11 @@ def tree(tmp_path_factory) -> Path:
                 rep = _replicas(q)
                 write_requests(req, run / "requests.parquet", {"seed": s})
                 write_replicas(rep, run / "replicas.parquet", {"seed": s})
-                st = latency_stats(req, jobs=JOBS, slo_ms=720.0, unit_time=UNIT, n_minutes=MINUTES,
-                                   replicas=rep)
+                # as the run_results job does: the stats and the per-minute bins in one pass
+                st, bins = run_metrics(req, jobs=JOBS, slo_ms=720.0, unit_time=UNIT, n_minutes=MINUTES,
+                                       replicas=rep)
                 write_stats(st, run / "latency_stats.pkl", run / "latency_stats.json")
-                write_binned(compute_binned(req, jobs=JOBS, slo_ms=720.0, unit_time=UNIT, n_minutes=MINUTES),
-                             run / "binned.parquet")
+                write_binned(binned_frame(bins), run / "binned.parquet")
                 job_latency(req, JOBS).to_parquet(run / "job_latency.parquet", index=False)
                 per_seed.append(st)
                 table.append({"experiment": "tiny", "backend": "sim", "quota": q, "policy": p, "seed": s,

@@ -12,35 +12,25 @@ import numpy as np
 import pandas as pd
 
 from faro.atomic import atomic_path
-from faro.model.stats import BinnedMetrics, binned_metrics
+from faro.model.stats import BinnedMetrics
 
 BINNED_COLUMNS = ["job", "minute", "requests", "failed", "slo_frac", "util", "effective_util"]
 
 
-def binned_frame(binned: BinnedMetrics, n_minutes: int | None = None) -> pd.DataFrame:
+def binned_frame(binned: BinnedMetrics) -> pd.DataFrame:
     """A :class:`faro.model.stats.BinnedMetrics` as a long frame (one row per job and slot)."""
     n_jobs, n_slots = binned.requests.shape
-    if n_minutes is not None:
-        n_slots = min(n_slots, max(int(n_minutes), 0) + 1)
     job = np.repeat(np.array(binned.jobs, dtype=object), n_slots)
     minute = np.tile(np.arange(n_slots), n_jobs)
     return pd.DataFrame({
         "job": job,
         "minute": minute,
-        "requests": binned.requests[:, :n_slots].ravel(),
-        "failed": binned.failed[:, :n_slots].ravel(),
-        "slo_frac": binned.slo_frac[:, :n_slots].ravel(),
-        "util": binned.util[:, :n_slots].ravel(),
-        "effective_util": binned.effective_util[:, :n_slots].ravel(),
+        "requests": binned.requests.ravel(),
+        "failed": binned.failed.ravel(),
+        "slo_frac": binned.slo_frac.ravel(),
+        "util": binned.util.ravel(),
+        "effective_util": binned.effective_util.ravel(),
     })
-
-
-def compute_binned(requests: pd.DataFrame, *, jobs: Sequence[str], slo_ms, unit_time: float,
-                   n_minutes: int) -> pd.DataFrame:
-    """Per-job, per-minute SLO fraction and utilities of one run (via
-    :func:`faro.model.stats.binned_metrics`)."""
-    b = binned_metrics(requests, jobs=jobs, slo_ms=slo_ms, unit_time=unit_time, n_minutes=n_minutes)
-    return binned_frame(b)
 
 
 def job_latency(requests: pd.DataFrame, jobs: Sequence[str]) -> pd.DataFrame:

@@ -419,8 +419,9 @@ def _policy_label(policy):
 
 
 def get_quota_timeline_outputs(wildcards=None):
-    """Named outputs of plot_quota_timelines: Fig. 1, the replicas of every policy side by side,
-    then Fig. 2 of every policy."""
+    """Named outputs of plot_quota_timelines: Fig. 1, the replicas of every policy side by side
+    (PNG + PDF), then Fig. 2 of every policy (PNG; its PDF on request, rule plot_cell_pdf).
+    """
     out = {
         "fig1_png": report_file(
             os.path.join(PLOTS, "cluster_utility_{quota}cpus.png"),
@@ -464,7 +465,6 @@ def get_quota_timeline_outputs(wildcards=None):
                 "policy": _policy_label(p),
             },
         )
-        out[f"slo_pdf_{p}"] = os.path.join(PLOTS, f"slo_timeline_{{quota}}cpus_{p}.pdf")
     return out
 
 
@@ -705,23 +705,20 @@ def get_plot_plan(wildcards=None):
         ],
         ext=FORMATS,
     )
-    made["Fig. 2 per-job SLO violation"] = expand(
-        os.path.join(PLOTS, "slo_timeline_{quota}cpus_{policy}.{ext}"),
-        quota=quotas,
-        policy=policies,
-        ext=FORMATS,
-    )
+    made["Fig. 2 per-job SLO violation"] = get_cell_figures("slo_timeline", "png")
     made["Fig. 4b, per-job boxes, effective utility, Pareto"] = (
         _figure("utility_vs_slo")
         + _figure("job_boxes")
         + _figure("utility_vs_effective")
         + _figure("pareto")
     )
-    made["why: decision records per cell"] = expand(
-        os.path.join(PLOTS, "why_{quota}cpus_{policy}.{ext}"),
-        quota=quotas,
-        policy=policies,
-        ext=FORMATS,
+    made["why: decision records per cell"] = get_cell_figures("why", "png")
+    skipped.append(
+        (
+            "PDFs of the per-cell figures (Fig. 2, why)",
+            "drawn on request: `snakemake cell_pdfs`, or one file such as "
+            "plots/why_32cpus_faro_sum.pdf",
+        )
     )
     made["per-job latency"] = _figure("job_latency")
     made["main matrix table"] = expand(
@@ -838,7 +835,8 @@ def get_why_policies(wildcards=None):
 
 
 def get_why_outputs(wildcards=None):
-    """Named outputs of plot_why (one quota): each policy's why figure, PNG and PDF."""
+    """Named outputs of plot_why (one quota): each policy's why figure (PNG; its PDF on request,
+    rule plot_cell_pdf)."""
     out = {}
     for p in get_why_policies():
         out[f"png_{p}"] = report_file(
@@ -848,8 +846,38 @@ def get_why_outputs(wildcards=None):
             caption="../report/why.rst",
             labels={"figure": "why", "quota": "{quota}", "policy": _policy_label(p)},
         )
-        out[f"pdf_{p}"] = os.path.join(PLOTS, f"why_{{quota}}cpus_{p}.pdf")
     return out
+
+
+#: the per-cell figures: PNG in `all` and the report, PDF on request (rule plot_cell_pdf)
+CELL_FIGURES = ("slo_timeline", "why")
+
+
+def get_cell_figures(kind, ext):
+    """Every cell's ``kind`` figure file (one per quota x policy, the plotted seed's run)."""
+    return expand(
+        os.path.join(PLOTS, "{kind}_{quota}cpus_{policy}.{ext}"),
+        kind=kind,
+        quota=config["quotas"],
+        policy=config["policies"],
+        ext=ext,
+    )
+
+
+def get_cell_pdfs(wildcards=None):
+    """The PDFs of every per-cell figure (target `cell_pdfs`)."""
+    return [f for kind in CELL_FIGURES for f in get_cell_figures(kind, "pdf")]
+
+
+def get_cell_pdf_inputs(wildcards):
+    """The plotted seed's run files a per-cell PDF draws from: binned (+ decisions for why)."""
+    run = RUN.format(
+        quota=wildcards.quota, policy=wildcards.policy, seed=get_plot_seed()
+    )
+    files = {"binned": os.path.join(run, "binned.parquet")}
+    if wildcards.kind == "why":
+        files["decisions"] = os.path.join(run, "decisions.parquet")
+    return files
 
 
 def _why_inputs(wildcards, name):

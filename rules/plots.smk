@@ -85,6 +85,38 @@ rule plot_quota_timelines:
         "../scripts/rule.py"
 
 
+rule plot_cell_pdf:
+    # one per-cell figure (Fig. 2 or why) as a vector PDF, on request: `all` and the report
+    # use the PNGs (plot_quota_timelines, plot_why); `snakemake cell_pdfs` draws every one
+    input:
+        unpack(get_cell_pdf_inputs),
+        code=get_rule_code("plot_cell_pdf"),
+    output:
+        pdf=os.path.join(PLOTS, "{kind}_{quota}cpus_{policy}.pdf"),
+    log:
+        os.path.join(ROOT, "logs/plots/{kind}_{quota}cpus_{policy}.pdf.log"),
+    wildcard_constraints:
+        kind="|".join(CELL_FIGURES),
+    conda:
+        "../envs/plots.yaml"
+    params:
+        kind="{kind}",
+        policy="{policy}",
+        quota="{quota}",
+        seed=get_plot_seed(),
+        backend=BACKEND,
+        unit_time=UNIT_TIME,
+        jobs=list(EXP.jobs),
+    script:
+        "../scripts/rule.py"
+
+
+rule cell_pdfs:
+    # every per-cell figure as PDF (not part of `all`)
+    input:
+        get_cell_pdfs(),
+
+
 # ---------------------------------------------------------------- whole matrix
 
 

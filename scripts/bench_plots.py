@@ -1,15 +1,18 @@
 """Benchmark of the figures and tables for a results root (default: the default matrix's).
 
-Two measurements:
+Three measurements:
   1. in-process: the entry point of every plot/table rule (faro.workflow.plot_entry) on the root's data,
-     called as the rule calls it (reading inputs, building, saving PNG + PDF into a scratch
-     folder), timed per rule; compute steps (binning a run, the solver and forecast benchmarks)
-     are not redone since `snakemake plots` reuses their outputs (their figures are timed when
-     their CSVs exist; Cilantro and the ablation need inputs outside the root and are left out);
-  2. with --snakemake: the wall time of `snakemake plots` after forcing every plot_*/table_* rule
+     called as the rule calls it (reading inputs, building, saving its outputs: PNG + PDF, the
+     per-cell figures PNG only, into a scratch folder), timed per rule; compute steps (binning a
+     run, the solver and forecast benchmarks) are not redone since `snakemake plots` reuses their
+     outputs (their figures are timed when their CSVs exist; Cilantro and the ablation need
+     inputs outside the root and are left out);
+  2. with --cell-pdfs: the same for the per-cell figures' PDFs, which only `snakemake cell_pdfs`
+     (or a request for one) draws, reported apart;
+  3. with --snakemake: the wall time of `snakemake plots` after forcing every plot_*/table_* rule
      (what "rebuild every figure" costs, process start-up included), with --cores N.
 
-    PYTHONPATH=workflow python scripts/bench_plots.py --root results [--snakemake --cores 2 \
+    PYTHONPATH=workflow python scripts/bench_plots.py --root results [--cell-pdfs] [--snakemake --cores 2 \
         --config data_mirror=... results=... data_dir=...]
 """
 
@@ -89,8 +92,7 @@ def in_process(root: Path, out: Path, seed: int) -> dict[str, list[float]]:
         o = {"fig1_png": str(out / f"fig1_{q}.png"), "fig1_pdf": str(out / f"fig1_{q}.pdf"),
              "cmp_png": str(out / f"cmp_{q}.png"), "cmp_pdf": str(out / f"cmp_{q}.pdf")}
         for p in policies:
-            o.update({f"slo_png_{p}": str(out / f"slo_{q}_{p}.png"),
-                      f"slo_pdf_{p}": str(out / f"slo_{q}_{p}.pdf")})
+            o[f"slo_png_{p}"] = str(out / f"slo_{q}_{p}.png")
         run("plot_quota_timelines", R.plot_quota_timelines,
             input={"binned": [str(root / f"{q}_cpus/{p}/seed_{seed}/binned.parquet") for p in policies],
                    "replicas": [str(root / f"{q}_cpus/{p}/seed_{seed}/replicas.parquet") for p in policies]},
@@ -98,7 +100,7 @@ def in_process(root: Path, out: Path, seed: int) -> dict[str, list[float]]:
                               "unit_time": 60.0, "proc_s": {j: 0.18 for j in jobs}, "window": 5})
         decisions = [root / f"{q}_cpus/{p}/seed_{seed}/decisions.parquet" for p in policies]
         if all(f.is_file() for f in decisions):
-            why = {f"{ext}_{p}": str(out / f"why_{q}_{p}.{ext}") for p in policies for ext in ("png", "pdf")}
+            why = {f"png_{p}": str(out / f"why_{q}_{p}.png") for p in policies}
             run("plot_why", R.plot_why,
                 input={"decisions": [str(f) for f in decisions],
                        "binned": [str(root / f"{q}_cpus/{p}/seed_{seed}/binned.parquet") for p in policies]},
@@ -132,10 +134,41 @@ def in_process(root: Path, out: Path, seed: int) -> dict[str, list[float]]:
     return t
 
 
+def cell_pdfs(root: Path, out: Path, seed: int) -> list[float]:
+    """Every per-cell figure's PDF (rule plot_cell_pdf, as `snakemake cell_pdfs` asks for them),
+    in-process: seconds per figure."""
+    import types
+
+    from faro.plots.data import read_stats_table
+    from faro.workflow import plot_entry as R
+
+    runs = read_stats_table(str(root / "stats.parquet"))
+    jobs = [c[len("avg_util_"):] for c in runs.columns
+            if c.startswith("avg_util_") and not c.endswith("_std")]
+    times = []
+    for q in sorted(int(q) for q in runs["quota"].unique()):
+        for p in dict.fromkeys(runs["policy"]):
+            run = root / f"{q}_cpus/{p}/seed_{seed}"
+            for kind in ("slo_timeline", "why"):
+                smk = types.SimpleNamespace(
+                    rule="plot_cell_pdf",
+                    input=_NL(binned=str(run / "binned.parquet"), decisions=str(run / "decisions.parquet")),
+                    output=_NL(pdf=str(out / f"{kind}_{q}_{p}.pdf")),
+                    params=_NL(kind=kind, policy=p, quota=q, seed=seed, backend="sim", unit_time=60.0,
+                               jobs=jobs),
+                    log=[str(out / "logs" / f"{kind}_{q}_{p}.log")])
+                t0 = time.perf_counter()
+                R.plot_cell_pdf(smk)
+                times.append(time.perf_counter() - t0)
+    return times
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--root", type=Path, default=PROJECT / "results")
     ap.add_argument("--seed", type=int, default=42)
+    ap.add_argument("--cell-pdfs", action="store_true",
+                    help="also time the per-cell figures' PDFs (drawn on request only), apart")
     ap.add_argument("--snakemake", action="store_true",
                     help="also time `snakemake plots` with forced plot rules")
     ap.add_argument("--cores", type=int, default=2)
@@ -143,10 +176,17 @@ def main() -> None:
     ap.add_argument("--config", nargs="*", default=[], help="extra --config key=value for snakemake")
     args = ap.parse_args()
 
+    from faro.workflow.entry import tune_gc_for_drawing
+
+    tune_gc_for_drawing()  # as every plot rule's process does (faro.workflow.entry.run_rule)
     with tempfile.TemporaryDirectory() as tmp:
         t0, c0 = time.perf_counter(), time.process_time()
         t = in_process(args.root, Path(tmp), args.seed)
         total, cpu = time.perf_counter() - t0, time.process_time() - c0
+        if args.cell_pdfs:
+            c1 = time.process_time()
+            pdfs = cell_pdfs(args.root, Path(tmp), args.seed)
+            pdf_cpu = time.process_time() - c1
     import numpy as np
 
     print(f"in-process, {args.root}:")
@@ -155,6 +195,10 @@ def main() -> None:
     print(f"  {'all':24s}        total {total:6.1f} s wall, {cpu:6.1f} s CPU (one process, no start-up; "
           f"CPU time is what a quiet machine's wall time would be, "
           f"load average now {os.getloadavg()[0]:.1f})")
+    if args.cell_pdfs:
+        print(f"  on request, not in the above: plot_cell_pdf n={len(pdfs):3d}  "
+              f"median {np.median(pdfs):6.2f} s  "
+              f"total {sum(pdfs):6.1f} s wall, {pdf_cpu:6.1f} s CPU")
 
     if args.snakemake:
         rules = [r for r, pattern in PLOT_RULES.items() if any(args.root.glob(pattern))]

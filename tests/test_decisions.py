@@ -176,6 +176,53 @@ def test_why_figure_draws_the_records():
     assert axes[2].collections[0].get_label().startswith("clamped (1 ticks)")
 
 
+def test_cell_pdf_on_request_is_the_png_figure_with_truetype_fonts(tmp_path):
+    # `all` draws the per-cell figures as PNG; plot_cell_pdf draws one as PDF on request, from
+    # the same builder and title as its PNG, with embedded TrueType (not Type 3) fonts
+    import types
+
+    from faro.model.binned import write_binned
+    from faro.workflow import plot_entry as R
+
+    ctl, rec = controller({10.0: [dict(job="a", target=3, trials=2, source="s")]}, quota=3)
+    for t in (10.0, 20.0, 30.0, 40.0, 50.0, 60.0):
+        ctl.tick(t, metrics())
+    write_decisions(rec.table().to_pandas(), tmp_path / "decisions.parquet", {"policy": "aiad"})
+    write_binned(pd.DataFrame({"job": ["a", "b", "a", "b"], "minute": [0, 0, 1, 1],
+                               "requests": [60, 60, 50, 40],
+                               "failed": [0, 0, 0, 0], "slo_frac": [0.5, 1.0, 0.9, 1.0],
+                               "util": [0.5, 1.0, 0.9, 1.0], "effective_util": [0.5, 1.0, 0.9, 1.0]}),
+                 tmp_path / "binned.parquet")
+    params = {"policy": "aiad", "quota": 3, "seed": 42, "backend": "sim", "unit_time": 60.0, "jobs": NAMES}
+    titles = []
+    for kind in ("slo_timeline", "why"):
+        pdf = tmp_path / f"{kind}_3cpus_aiad.pdf"
+        smk = types.SimpleNamespace(
+            rule="plot_cell_pdf",
+            input=types.SimpleNamespace(binned=str(tmp_path / "binned.parquet"),
+                                        decisions=str(tmp_path / "decisions.parquet")),
+            output=types.SimpleNamespace(pdf=str(pdf)), params=types.SimpleNamespace(kind=kind, **params),
+            log=[str(tmp_path / f"{kind}.log")])
+        R.plot_cell_pdf(smk)
+        data = pdf.read_bytes()
+        assert data[:4] == b"%PDF" and b"/FontFile2" in data and b"/Type3" not in data
+        titles.append((tmp_path / f"{kind}.log").read_text())
+        assert "fontTools" not in titles[-1]  # the font subsetter's chatter stays out of the log
+    assert "slo_timeline of aiad at 3 CPUs as PDF" in titles[0] and "why of aiad" in titles[1]
+    # the PNG rules build the same figures with the same titles
+    binned = pd.read_parquet(tmp_path / "binned.parquet")
+    fig = R.slo_figure(binned, jobs=NAMES, title=R.cell_title("aiad", 3, 42, "sim"))
+    assert fig._suptitle.get_text().startswith("Fig. 2: AIAD, 3 CPUs, seed 42 (sim)")
+    fig, job = R.why_figure(read_decisions(tmp_path / "decisions.parquet"), binned, policy="aiad", quota=3,
+                            seed=42, unit_time=60.0)
+    assert job == "a" and fig.get_axes()[0].get_title() == "AIAD, 3 CPUs, seed 42: a (most SLO violations)"
+    bad = types.SimpleNamespace(rule="plot_cell_pdf", input=smk.input, output=smk.output,
+                                params=types.SimpleNamespace(kind="x", **params),
+                                log=[str(tmp_path / "x.log")])
+    with pytest.raises(ValueError, match="unknown figure kind 'x'"):
+        R.plot_cell_pdf(bad)
+
+
 def test_ray_metrics_store_sums_the_replicas_busy_counters():
     # the ray backend's HPA input: each replica reports its cumulative busy seconds; a gone
     # replica's last count stays in the job's total (a counter never goes back)
@@ -210,5 +257,12 @@ def test_workflow_runs_the_production_policies_with_records_and_why_figures(tmp_
         assert (d["layers"] == p).any() and d["policy_metric"].notna().any()
         assert read_provenance(run / "decisions.parquet")["policy"] == p
         assert (root / "plots" / f"why_3cpus_{p}.png").stat().st_size > 1000
+    # the per-cell PDFs are not part of `all`; asking for one draws it from the same run
+    assert not [f for f in (root / "plots").glob("*_3cpus_*.pdf") if f.name.startswith(("why", "slo_timeline"))]
+    pdfs = [f"results/plots/{k}_3cpus_k8s_hpa.pdf" for k in ("why", "slo_timeline")]
+    out = smk(tmp_path, *[str(tmp_path / f) for f in pdfs],
+              config={"policies": "[" + ",".join(policies) + "]", "quotas": "[3]"})
+    assert out.stderr.count("rule plot_cell_pdf") == 2 and "rule replay" not in out.stderr
+    assert all((tmp_path / f).read_bytes()[:4] == b"%PDF" for f in pdfs)
     table = pd.read_parquet(root / "stats.parquet")
     assert set(table["policy"]) == set(policies)

@@ -237,6 +237,55 @@ def test_pdfs_embed_truetype_fonts(tmp_path):
     assert b"/Type3" not in pdf
 
 
+def _decisions(job: str, ticks: int = 2160) -> pd.DataFrame:
+    """Decision records of one job: every outcome that the why figure marks, a forecast."""
+    t = 10.0 * np.arange(1, ticks + 1)
+    kinds = np.array(["none", "clamped", "requeued+dropped", "busy", "dropped", "applied"])
+    outcome = kinds[np.arange(ticks) % len(kinds)]
+    return pd.DataFrame({"job": job, "time_s": t, "requested": 3 + np.arange(ticks) % 4, "applied": 3,
+                         "active_replicas": 2 + np.arange(ticks) % 2, "free_cpus_after": np.arange(ticks) % 3,
+                         "outcome": outcome, "forecast_peak_rps": 20.0, "forecast_quantile": 0.95})
+
+
+def _canvas_check(fig, max_blank: float = 0.3) -> None:
+    """What a fixed-layout figure draws lies on its canvas (saved uncropped, nothing is cut) and
+    leaves at most ``max_blank`` inches blank on each side (it looks cropped)."""
+    from faro.plots.io import _FIXED
+
+    assert fig in _FIXED
+    fig.canvas.draw()
+    drawn, canvas = fig.get_tightbbox(), fig.bbox_inches
+    assert drawn.x0 >= -0.01 and drawn.y0 >= -0.01, (drawn, canvas)
+    assert drawn.x1 <= canvas.x1 + 0.01 and drawn.y1 <= canvas.y1 + 0.01, (drawn, canvas)
+    blanks = [drawn.x0, drawn.y0, canvas.x1 - drawn.x1, canvas.y1 - drawn.y1]
+    assert max(blanks) <= max_blank, blanks
+    plt.close(fig)
+
+
+def test_per_cell_figures_fit_their_fixed_canvas():
+    # the per-cell figures (one per quota x policy) skip the tight-bbox pass: their margins
+    # must hold the longest title, labels and legends they can get
+    from faro.plots.timeline import MAX_PANELS, fig_job_slo_timeline
+    from faro.plots.why import fig_why
+
+    title = f"Fig. 2: {style.label('faro_penalty_fair_sum')}, 100 CPUs, seed 12345 (k8s)"
+    for n_jobs in (1, 2, 3, 10, MAX_PANELS, MAX_PANELS + 1):
+        jobs = [f"serve-cluster{100 + k}" for k in range(n_jobs)]
+        one = _binned(0.1)
+        one = one[one["job"] == JOBS[0]]
+        b = pd.concat([one.assign(job=j) for j in jobs], ignore_index=True)
+        b.loc[b["job"] == jobs[0], "requests"] = 123456  # the widest panel label
+        _canvas_check(fig_job_slo_timeline(b, title=title, jobs=jobs))
+    b = _binned(0.1, minutes=360)
+    why_title = (f"{style.label('faro_penalty_fair_sum')}, 100 CPUs, seed 12345: job 99 "
+                 "(most SLO violations)")
+    fig = fig_why(_decisions("j0"), b, "j0", unit_time=60.0, title=why_title)
+    ax = fig.get_axes()[1]
+    assert all(float(t).is_integer() for t in ax.get_yticks())  # replicas come in units
+    assert fig.get_axes()[3].get_ylim() == (0.0, 100.0)  # SLO violation in %, as every figure
+    _canvas_check(fig)
+
+
 # --------------------------------------------------------------------------- ours vs the paper
 
 

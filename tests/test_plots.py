@@ -189,8 +189,7 @@ def test_every_figure_from_the_tree(tree):
            "cmp_png": str(root / "plots/replicas_9cpus_all.png"),
            "cmp_pdf": str(root / "plots/replicas_9cpus_all.pdf")}
     for p in POLICIES:
-        out.update({f"slo_png_{p}": str(root / f"plots/slo_timeline_9cpus_{p}.png"),
-                    f"slo_pdf_{p}": str(root / f"plots/slo_timeline_9cpus_{p}.pdf")})
+        out[f"slo_png_{p}"] = str(root / f"plots/slo_timeline_9cpus_{p}.png")
     R.plot_quota_timelines(smk(
         root, "plot_quota_timelines",
         input={"binned": [str(root / f"9_cpus/{p}/seed_1/binned.parquet") for p in POLICIES],

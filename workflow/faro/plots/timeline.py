@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+from matplotlib.ticker import MaxNLocator
 
 from faro.plots import style
 from faro.plots.data import cluster_series, wide
@@ -75,9 +76,10 @@ def _panel_label(ax, text: str) -> None:
 def _heatmap(ax, mat: pd.DataFrame, label: str, cmap: str, vmin=None, vmax=None):
     im = ax.imshow(mat.T.to_numpy(dtype=float), aspect="auto", interpolation="nearest", cmap=cmap,
                    vmin=vmin, vmax=vmax,
-                   extent=(mat.index.min() - 0.5, mat.index.max() + 0.5, mat.shape[1], 0))
-    ax.set_ylabel("job")
-    plt.colorbar(im, ax=ax, label=label, pad=0.01)
+                   extent=(mat.index.min() - 0.5, mat.index.max() + 0.5, mat.shape[1] - 0.5, -0.5))
+    ax.yaxis.set_major_locator(MaxNLocator(nbins=8, integer=True))  # row k is the k-th job
+    ax.set_ylabel("job index")
+    plt.colorbar(im, ax=ax, label=label, pad=0.01, fraction=0.09)
     return im
 
 
@@ -85,44 +87,44 @@ def fig_job_slo_timeline(binned: pd.DataFrame, *, title: str, jobs: Sequence[str
                          window: int = 1):
     """Fig. 2: per job, the SLO violation rate per minute (line) with its request count (grey).
 
-    Up to :data:`MAX_PANELS` jobs as small multiples, more as two heatmaps.
+    Up to :data:`MAX_PANELS` jobs as small multiples, more as two heatmaps. The layout is fixed
+    in inches (:func:`faro.plots.io.fixed_layout`): one of these is drawn per cell.
     """
+    from faro.plots.io import fixed_layout
+
     viol = 100.0 * (1.0 - wide(binned, "slo_frac", jobs))
     req = wide(binned, "requests", jobs)
     jobs = list(viol.columns)
-    with plt.rc_context(style.paper_rc()):
+    with plt.rc_context({**style.paper_rc(), "xtick.labelsize": 6, "ytick.labelsize": 6}):
         if len(jobs) > MAX_PANELS:
             fig, (a1, a2) = plt.subplots(2, 1, sharex=True, figsize=(style.TEXT_WIDTH, 4.5))
             _heatmap(a1, viol, "SLO violation rate (%)", "Reds", 0, 100)
             _heatmap(a2, req, "requests/min", "Greys")
             a2.set_xlabel("time (trace minute)")
             a1.set_title(title)
-            return fig
+            return fixed_layout(fig, left=0.6, right=0.15, bottom=0.45, top=0.3, hspace=0.12)
         fig, axes = _job_panels(len(jobs))
         for ax, j in zip(axes.flat, jobs):
             r = req[j].to_numpy(dtype=float)
             peak = max(1.0, float(np.nanmax(r)))
             ax.fill_between(req.index, 100.0 * r / peak, step="mid", color="0.82", lw=0)
             ax.plot(viol.index, smooth(viol[j], window), color="tab:red", lw=0.8)
-            ax.set_ylim(0, 132)  # headroom for the panel label
-            ax.set_yticks([0, 50, 100])
             _panel_label(ax, f"{style.job_label(j)} (peak {peak:.0f} req/min)")
-            ax.tick_params(labelsize=6)
-            ax.set_xlim(viol.index.min(), viol.index.max())
+        ax = axes.flat[0]  # the panels share both axes (limits, ticks): set once
+        ax.set_ylim(0, 132)  # headroom for the panel label
+        ax.set_yticks([0, 50, 100])
+        ax.set_xlim(viol.index.min(), viol.index.max())
         for ax in axes[:, 0]:
             ax.set_ylabel("SLO viol. (%)", fontsize=7)
         for ax in axes[-1, :]:
-            ax.set_xlabel("time (trace minute)")
-        fig.suptitle(f"{title}: SLO violation rate, % (red); requests/min, % of the job's peak (grey)",
-                     fontsize=8)
-        fig.subplots_adjust(hspace=0.12, wspace=0.12, top=1 - 0.3 / fig.get_figheight())
-    return fig
+            ax.set_xlabel("time (trace minute)", fontsize=7)
+        fig.suptitle(f"{title}\nSLO violation rate, % (red); requests/min, % of the job's peak (grey)",
+                     fontsize=8, y=1 - 0.04 / fig.get_figheight(), va="top")
+    return fixed_layout(fig, left=0.48, right=0.12, bottom=0.42, top=0.36, hspace=0.12, wspace=0.12)
 
 
 def integer_ticks(ax, *, extra: int | None = None, nbins: int = 6) -> None:
     """Whole-number y ticks (replicas come in units), plus ``extra`` (e.g. the quota) as a tick."""
-    from matplotlib.ticker import MaxNLocator
-
     lo, hi = ax.get_ylim()
     ticks = [t for t in MaxNLocator(nbins=nbins, integer=True).tick_values(lo, hi) if lo <= t <= hi]
     if extra is not None and lo <= extra <= hi:

@@ -29,8 +29,13 @@ def worst_job(binned: pd.DataFrame) -> str:
 def fig_why(decisions: pd.DataFrame, binned: pd.DataFrame, job: str, *, unit_time: float, title: str):
     """Four stacked panels for ``job`` over trace minutes (``time_s`` / 60): requests per minute
     with the forecast's peak (its rates are per ``unit_time``-th of a trace minute), replicas
-    (requested by the policy, allocated by the controller, active) with the ledger's free CPUs,
-    the ticks where the controller carried out less than asked, and the SLO violation."""
+    (requested by the policy, allocated by the controller, active) with the ledger's free CPUs
+    (whole-number ticks), the ticks where the controller carried out less than asked, and the
+    SLO violation rate per minute in %. Legends sit right of the panels; the layout is fixed in
+    inches (:func:`faro.plots.io.fixed_layout`): one of these is drawn per cell."""
+    from faro.plots.io import fixed_layout
+    from faro.plots.timeline import integer_ticks
+
     d = decisions[decisions["job"] == job].sort_values("time_s")
     b = binned[binned["job"] == job].sort_values("minute")
     t = d["time_s"].to_numpy() / 60.0
@@ -53,6 +58,7 @@ def fig_why(decisions: pd.DataFrame, binned: pd.DataFrame, job: str, *, unit_tim
         ax.step(t, d["active_replicas"], where="post", color="tab:green", lw=0.8, ls="--", label="active")
         ax.step(t, d["free_cpus_after"], where="post", color="0.6", lw=0.7, label="ledger's free CPUs")
         ax.set_ylabel("replicas / CPUs")
+        integer_ticks(ax, nbins=5)
         ax = axes[2]
         last = d["outcome"].str.split("+").str[-1]
         for k, outcome in enumerate(SHORT):
@@ -62,13 +68,14 @@ def fig_why(decisions: pd.DataFrame, binned: pd.DataFrame, job: str, *, unit_tim
         ax.set_ylim(-0.7, len(SHORT) - 0.3)
         ax.set_ylabel("not in full")
         ax = axes[3]
-        ax.fill_between(b["minute"], 1.0 - b["slo_frac"].fillna(1.0), step="post", color="tab:red", alpha=0.5,
-                        lw=0)
-        ax.set_ylim(0, 1)
-        ax.set_ylabel("SLO violation")
+        ax.fill_between(b["minute"], 100.0 * (1.0 - b["slo_frac"].fillna(1.0)), step="post", color="tab:red",
+                        alpha=0.5, lw=0)
+        ax.set_ylim(0, 100)
+        ax.set_yticks([0, 50, 100])
+        ax.set_ylabel("SLO viol. (%)")
         ax.set_xlabel("trace minute")
         axes[0].set_title(title)
         for ax in axes[:3]:
             ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
         fig.align_ylabels(axes)
-    return fig
+    return fixed_layout(fig, left=0.95, right=1.9, bottom=0.45, top=0.3, hspace=0.15)

@@ -32,15 +32,39 @@ def plot_headline(smk) -> None:
         _save(fig, smk.output.png, smk.output.pdf)
 
 
+def cell_title(policy: str, quota, seed, backend: str) -> str:
+    """The title of a per-cell figure (Fig. 2), the same in its PNG and its on-request PDF."""
+    from faro.plots.style import label
+
+    return f"{label(policy)}, {quota} CPUs, seed {seed} ({backend})"
+
+
+def slo_figure(binned, *, jobs, title: str):
+    """Fig. 2 (per-job SLO violation timeline) of one run from its binned frame."""
+    from faro.plots.timeline import fig_job_slo_timeline
+
+    return fig_job_slo_timeline(binned, title=f"Fig. 2: {title}", jobs=jobs)
+
+
+def why_figure(decisions, binned, *, policy: str, quota, seed, unit_time: float):
+    """The why figure of one run (its worst job) and that job."""
+    from faro.plots import style
+    from faro.plots.why import fig_why, worst_job
+
+    job = worst_job(binned)
+    title = (f"{style.label(policy)}, {quota} CPUs, seed {seed}: {style.job_label(job)} "
+             "(most SLO violations)")
+    return fig_why(decisions, binned, job, unit_time=float(unit_time), title=title), job
+
+
 def cell_timelines(binned, replicas, *, jobs, title: str, unit_time: float):
     """(Fig. 2, replica steps on a 10 s grid in trace minutes) of one run from its binned frame
     and replica changes."""
     import numpy as np
 
     from faro.plots.data import replica_steps
-    from faro.plots.timeline import fig_job_slo_timeline
 
-    slo = fig_job_slo_timeline(binned, title=f"Fig. 2: {title}", jobs=jobs)
+    slo = slo_figure(binned, jobs=jobs, title=title)
     if len(replicas) == 0:
         raise ValueError(f"{title}: no replica changes recorded")
     n_min = int(binned["minute"].max()) + 1
@@ -53,7 +77,7 @@ def cell_timelines(binned, replicas, *, jobs, title: str, unit_time: float):
 def plot_quota_timelines(smk) -> None:
     """For one quota: Fig. 1 (every policy's cluster utility over time, requests below), the
     replicas of every policy side by side and, per policy, Fig. 2 (per-job SLO violation
-    timeline), all of the plotted seed.
+    timeline; PNG, its PDF on request: :func:`plot_cell_pdf`), all of the plotted seed.
 
     One job per quota (not per cell) keeps `snakemake plots` fast for large matrices.
     """
@@ -61,8 +85,8 @@ def plot_quota_timelines(smk) -> None:
 
     from faro.model.schema import read_replicas
     from faro.plots.data import read_binned, wide
+    from faro.plots.io import save
     from faro.plots.overview import fig_replica_comparison
-    from faro.plots.style import label
     from faro.plots.timeline import fig_cluster_utility
 
     with logged(smk) as log:
@@ -76,10 +100,10 @@ def plot_quota_timelines(smk) -> None:
                                   window=int(p.window)), o.fig1_png, o.fig1_pdf)
         steps_by = {}
         for pol, rep_path in zip(policies, smk.input.replicas, strict=True):
-            title = f"{label(pol)}, {p.quota} CPUs, seed {p.seed} ({p.backend})"
-            slo, steps_by[pol] = cell_timelines(binned[pol], read_replicas(rep_path), jobs=jobs, title=title,
+            slo, steps_by[pol] = cell_timelines(binned[pol], read_replicas(rep_path), jobs=jobs,
+                                                title=cell_title(pol, p.quota, p.seed, p.backend),
                                                 unit_time=float(p.unit_time))
-            _save(slo, getattr(o, f"slo_png_{pol}"), getattr(o, f"slo_pdf_{pol}"))
+            save(slo, getattr(o, f"slo_png_{pol}"))
         # offered load in CPUs: requests per trace minute / its length in seconds x processing time
         load = wide(binned[policies[0]], "requests", jobs) / float(p.unit_time) * pd.Series(
             {j: float(p.proc_s[j]) for j in jobs})
@@ -421,22 +445,41 @@ def bench_solver_optimality(smk) -> None:
 
 
 def plot_why(smk) -> None:
-    """Rule entry point: the why figure of every policy at one quota (its plotted seed's run, for
-    its worst job); one process draws them all."""
+    """Rule entry point: the why figure (PNG) of every policy at one quota (its plotted seed's
+    run, for its worst job); one process draws them all. A PDF is made on request
+    (:func:`plot_cell_pdf`)."""
     from faro.model.schema import read_decisions
-    from faro.plots import style
     from faro.plots.data import read_binned
     from faro.plots.io import save
-    from faro.plots.why import fig_why, worst_job
 
     with logged(smk) as log:
         p = smk.params
         for policy, dec_path, bin_path in zip(p.policies, smk.input.decisions, smk.input.binned, strict=True):
-            decisions = read_decisions(dec_path)
-            binned = read_binned(bin_path)
-            job = worst_job(binned)
-            title = (f"{style.label(policy)}, {p.quota} CPUs, seed {p.seed}: {style.job_label(job)} "
-                     "(most SLO violations)")
-            save(fig_why(decisions, binned, job, unit_time=float(p.unit_time), title=title),
-                 getattr(smk.output, f"png_{policy}"), getattr(smk.output, f"pdf_{policy}"))
+            fig, job = why_figure(read_decisions(dec_path), read_binned(bin_path), policy=policy,
+                                  quota=p.quota, seed=p.seed, unit_time=p.unit_time)
+            save(fig, getattr(smk.output, f"png_{policy}"))
             log.info("why figure of %s at %s CPUs: %s", policy, p.quota, job)
+
+
+def plot_cell_pdf(smk) -> None:
+    """Rule entry point: one per-cell figure as a vector PDF, on request (`all` draws the PNGs of
+    these, and a PDF costs more to draw than its PNG): ``kind`` ``slo_timeline`` (Fig. 2) or ``why``, with
+    the same title and content as its PNG."""
+    from faro.plots.data import read_binned
+    from faro.plots.io import save
+
+    with logged(smk) as log:
+        p = smk.params
+        binned = read_binned(smk.input.binned)
+        if p.kind == "why":
+            from faro.model.schema import read_decisions
+
+            fig, _ = why_figure(read_decisions(smk.input.decisions), binned, policy=p.policy, quota=p.quota,
+                                seed=p.seed, unit_time=p.unit_time)
+        elif p.kind == "slo_timeline":
+            fig = slo_figure(binned, jobs=list(p.jobs),
+                             title=cell_title(p.policy, p.quota, p.seed, p.backend))
+        else:
+            raise ValueError(f"plot_cell_pdf: unknown figure kind {p.kind!r} (slo_timeline or why)")
+        save(fig, smk.output.pdf)
+        log.info("%s of %s at %s CPUs as PDF", p.kind, p.policy, p.quota)

@@ -20,7 +20,7 @@ from faro.workflow.config import (
     trace_source,
 )
 from faro.workflow.config import unit_time as experiment_unit_time
-from faro.workflow.entry import ENTRIES
+from faro.workflow.dispatch import ENTRIES
 from faro.workflow.summary import summary_table
 from faro.workflow.support import (
     command_line,

@@ -176,9 +176,9 @@ def main() -> None:
     ap.add_argument("--config", nargs="*", default=[], help="extra --config key=value for snakemake")
     args = ap.parse_args()
 
-    from faro.workflow.entry import tune_gc_for_drawing
+    from faro.workflow.dispatch import prepare_drawing
 
-    tune_gc_for_drawing()  # as every plot rule's process does (faro.workflow.entry.run_rule)
+    prepare_drawing()  # as every drawing rule's process does (faro.workflow.dispatch.run_rule)
     with tempfile.TemporaryDirectory() as tmp:
         t0, c0 = time.perf_counter(), time.process_time()
         t = in_process(args.root, Path(tmp), args.seed)

@@ -179,10 +179,13 @@ def test_why_figure_draws_the_records():
 def test_cell_pdf_on_request_is_the_png_figure_with_truetype_fonts(tmp_path):
     # `all` draws the per-cell figures as PNG; plot_cell_pdf draws one as PDF on request, from
     # the same builder and title as its PNG, with embedded TrueType (not Type 3) fonts
+    import gc
+    import logging
     import types
 
     from faro.model.binned import write_binned
     from faro.workflow import plot_entry as R
+    from faro.workflow.dispatch import run_rule
 
     ctl, rec = controller({10.0: [dict(job="a", target=3, trials=2, source="s")]}, quota=3)
     for t in (10.0, 20.0, 30.0, 40.0, 50.0, 60.0):
@@ -203,7 +206,13 @@ def test_cell_pdf_on_request_is_the_png_figure_with_truetype_fonts(tmp_path):
                                         decisions=str(tmp_path / "decisions.parquet")),
             output=types.SimpleNamespace(pdf=str(pdf)), params=types.SimpleNamespace(kind=kind, **params),
             log=[str(tmp_path / f"{kind}.log")])
-        R.plot_cell_pdf(smk)
+        threshold, level = gc.get_threshold(), logging.getLogger("fontTools").level
+        try:
+            run_rule(smk)  # as the rule's process does: set up for drawing, then the entry
+        finally:  # this test process goes on with its own settings
+            gc.unfreeze()
+            gc.set_threshold(*threshold)
+            logging.getLogger("fontTools").setLevel(level)
         data = pdf.read_bytes()
         assert data[:4] == b"%PDF" and b"/FontFile2" in data and b"/Type3" not in data
         titles.append((tmp_path / f"{kind}.log").read_text())

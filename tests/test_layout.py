@@ -149,6 +149,22 @@ def layer_of(module: str) -> str:
     return ".".join(parts[:2])
 
 
+def test_every_rule_has_an_entry_and_the_dispatcher_is_in_no_code_inputs():
+    # every rule that runs scripts/rule.py has its entry function listed; the registry that
+    # lists them (and sets processes up) is imported by no entry function, so a new rule
+    # changes no rule's code inputs and reruns nothing
+    from faro.workflow.dispatch import ENTRIES
+
+    text = "\n".join(f.read_text() for f in sorted((PROJECT / "rules").glob("*.smk")))
+    blocks = re.split(r"^rule (\w+):", text, flags=re.M)
+    scripted = {name for name, body in zip(blocks[1::2], blocks[2::2]) if "scripts/rule.py" in body}
+    assert scripted == set(ENTRIES)
+    for rule, entry in ENTRIES.items():
+        files = codedeps.closure_of(entry)
+        assert "workflow/faro/workflow/dispatch.py" not in files, rule
+        assert "workflow/" + entry.partition(":")[0].replace(".", "/") + ".py" in files, rule
+
+
 def test_no_cycle_between_layers():
     """The subpackages depend on each other one way only (README, "Architecture"): e.g. the
     backends never import the workflow glue, the model never imports the policies."""

@@ -1,5 +1,6 @@
 """Entry points of the Snakemake rules: every rule runs ``scripts/rule.py``, which calls
-:func:`run_rule`, which calls the rule's function in :data:`ENTRIES`.
+:func:`faro.workflow.dispatch.run_rule`, which calls the rule's function listed in
+:data:`faro.workflow.dispatch.ENTRIES`.
 
 Every function takes the ``snakemake`` object, logs to ``snakemake.log[0]`` and writes its
 outputs atomically.  Imports are lazy, inside each function, so that a stage that does no heavy
@@ -15,79 +16,6 @@ import sys
 from pathlib import Path
 
 from faro.workflow.rulelog import logged
-
-#: rule name -> its entry function ("module:function")
-ENTRIES = {
-    "fetch_data": "faro.workflow.entry:fetch_data",
-    "prepare_trace": "faro.workflow.entry:prepare_trace",
-    "train_forecaster": "faro.workflow.entry:train_forecaster",
-    "train_nhits": "faro.workflow.entry:train_nhits",
-    **{rule: "faro.workflow.entry:stage" for rule in (
-        "setup_quota", "deploy_clusters", "deploy_jobs", "launch_autoscaler", "replay", "fetch_logs",
-        "teardown_run")},
-    "k8s_manifests": "faro.workflow.entry:k8s_manifests",
-    "teardown": "faro.workflow.entry:teardown_all",
-    "run_results": "faro.workflow.entry:run_results",
-    "cell_stats": "faro.workflow.entry:cell_stats",
-    "stats_table": "faro.workflow.entry:stats_table",
-    **{rule: f"faro.workflow.plot_entry:{rule}" for rule in (
-        "plot_headline", "plot_headline_settings", "plot_quota_timelines", "plot_overview",
-        "table_fidelity", "plot_job_latency", "plot_summary", "table_main", "plot_ablation", "plot_model",
-        "bench_hierarchical", "plot_hierarchical", "bench_solver_optimality", "plot_solver_optimality",
-        "forecast_day11", "plot_forecast", "plot_forecasters", "plot_forecast_selection", "plot_cilantro",
-        "table_sim_vs_real", "table_scale_out", "plots_note", "plot_why", "plot_cell_pdf")},
-}
-
-
-#: rules of faro.workflow.plot_entry that time solvers or forecasters (left with Python's
-#: default garbage collection, as the timings they record were measured)
-TIMED_RULES = frozenset({"bench_hierarchical", "bench_solver_optimality", "forecast_day11"})
-#: modules every drawing rule imports (loaded before :func:`tune_gc_for_drawing` freezes them)
-DRAWING_IMPORTS = ("matplotlib.pyplot", "pandas", "pyarrow.parquet")
-
-
-def tune_gc_for_drawing() -> None:
-    """Garbage collection for a process that draws figures: the libraries' import-time objects
-    are moved out of the collector's view (they live as long as the process), and the youngest
-    generation is collected every 5,000 new container objects instead of 700. A matplotlib
-    figure allocates tens of thousands (artists, ticks, transforms), so the default spends
-    about an eighth of the drawing time in collections that rescan the same long-lived
-    objects (``scripts/bench_plots.py``, README "Performance"); memory still stays bounded, as
-    every figure is closed once saved."""
-    import gc
-    import importlib
-
-    for name in DRAWING_IMPORTS:
-        importlib.import_module(name)
-    gc.freeze()
-    gc.set_threshold(5000, 10, 10)
-
-
-def run_rule(smk) -> None:
-    """Run the entry function of rule ``smk.rule``.
-
-    With ``FARO_RULE_RUSAGE=FILE`` in the environment, each job appends one line to FILE: the
-    rule and the CPU-seconds of its process (user, system: the interpreter's start, Snakemake's
-    script preamble, the imports and the work), for the per-job overhead figures of
-    ``scripts/bench_workflow_cpu.py``."""
-    import importlib
-
-    try:
-        target = ENTRIES[smk.rule]
-    except KeyError:
-        raise KeyError(f"rule {smk.rule!r} has no entry in faro.workflow.entry.ENTRIES") from None
-    module, _, func = target.partition(":")
-    if module == "faro.workflow.plot_entry" and smk.rule not in TIMED_RULES:
-        tune_gc_for_drawing()
-    try:
-        getattr(importlib.import_module(module), func)(smk)
-    finally:
-        if os.environ.get("FARO_RULE_RUSAGE"):
-            import resource
-
-            ru = resource.getrusage(resource.RUSAGE_SELF)
-            with open(os.environ["FARO_RULE_RUSAGE"], "a") as fh:
-                fh.write(f"{smk.rule}\t{ru.ru_utime:.3f}\t{ru.ru_stime:.3f}\n")
 
 
 def fetch_data(smk) -> None:

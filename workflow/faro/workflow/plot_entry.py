@@ -1,5 +1,5 @@
 """Entry points of the plot and table rules (run by ``scripts/rule.py`` through
-:data:`faro.workflow.entry.ENTRIES`).  Each reads its inputs, calls the pure figure/table
+:data:`faro.workflow.dispatch.ENTRIES`).  Each reads its inputs, calls the pure figure/table
 functions and saves atomically, logging to the rule's log file."""
 
 from __future__ import annotations

@@ -9,10 +9,6 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-#: libraries whose INFO messages are kept out of rule logs (fontTools: one line per table of
-#: every font it subsets, about 30 per PDF)
-QUIET_LOGGERS = ("fontTools",)
-
 
 @contextlib.contextmanager
 def logged(smk) -> Iterator[logging.Logger]:
@@ -25,8 +21,6 @@ def logged(smk) -> Iterator[logging.Logger]:
         root = logging.getLogger()
         root.addHandler(handler)
         root.setLevel(logging.INFO)
-        for chatty in QUIET_LOGGERS:  # their INFO lines say nothing about the rule
-            logging.getLogger(chatty).setLevel(logging.WARNING)
         old_err = sys.stderr
         sys.stderr = fh
         try:

@@ -36,6 +36,8 @@ localrules:
     table_scale_out,
     plots_note,
     plot_why,
+    plot_cell_pdf,
+    cell_pdfs,
     plot_forecast_selection,
     plot_forecasters,
     table_fidelity,

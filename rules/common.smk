@@ -716,7 +716,7 @@ def get_plot_plan(wildcards=None):
     skipped.append(
         (
             "PDFs of the per-cell figures (Fig. 2, why)",
-            "drawn on request: `snakemake cell_pdfs`, or one file such as "
+            "drawn on request: snakemake cell_pdfs (all), or one file such as "
             "plots/why_32cpus_faro_sum.pdf",
         )
     )

@@ -61,7 +61,7 @@ def in_process(root: Path, out: Path, seed: int) -> dict[str, list[float]]:
     call them (inputs read, figures built, PNG + PDF saved into ``out``), timed per rule."""
     import types
 
-    from faro.plots.data import read_stats_table
+    from faro.plots.data import job_names, read_stats_table
     from faro.workflow import plot_entry as R
 
     t: dict[str, list[float]] = defaultdict(list)
@@ -80,8 +80,7 @@ def in_process(root: Path, out: Path, seed: int) -> dict[str, list[float]]:
     runs = read_stats_table(table)
     quotas = sorted(int(q) for q in runs["quota"].unique())
     policies = list(dict.fromkeys(runs["policy"]))
-    jobs = [c[len("avg_util_"):] for c in runs.columns
-            if c.startswith("avg_util_") and not c.endswith("_std")]
+    jobs = job_names(runs)
     seeds = sorted(runs["seed"].unique())
     qp = {"policies": policies, "quotas": quotas}
     tables = {k: str(out / f"t.{k}") for k in ("csv", "md", "tex", "html")}
@@ -139,12 +138,11 @@ def cell_pdfs(root: Path, out: Path, seed: int) -> list[float]:
     in-process: seconds per figure."""
     import types
 
-    from faro.plots.data import read_stats_table
+    from faro.plots.data import job_names, read_stats_table
     from faro.workflow import plot_entry as R
 
     runs = read_stats_table(str(root / "stats.parquet"))
-    jobs = [c[len("avg_util_"):] for c in runs.columns
-            if c.startswith("avg_util_") and not c.endswith("_std")]
+    jobs = job_names(runs)
     times = []
     for q in sorted(int(q) for q in runs["quota"].unique()):
         for p in dict.fromkeys(runs["policy"]):

@@ -35,10 +35,16 @@ def fixed_layout(fig, *, left: float, right: float, bottom: float, top: float, *
     return fig
 
 
+def has_fixed_layout(fig) -> bool:
+    """Whether ``fig``'s layout was fixed by :func:`fixed_layout` (it is saved uncropped)."""
+    return fig in _FIXED
+
+
 def save(fig, *paths: str | os.PathLike) -> None:
     """Write ``fig`` to every path (format from the suffix), tightly cropped unless its layout is
     fixed (:func:`fixed_layout`), then close it."""
-    bbox = None if fig in _FIXED else fig.get_tightbbox().padded(0.03)  # computed once for all formats
+    # computed once for all formats
+    bbox = None if has_fixed_layout(fig) else fig.get_tightbbox().padded(0.03)
     with plt.rc_context(SAVE_RC):
         for path in paths:
             with atomic_path(path) as tmp:

@@ -15,6 +15,7 @@ from matplotlib.ticker import MaxNLocator
 
 from faro.plots import style
 from faro.plots.data import cluster_series, wide
+from faro.plots.io import fixed_layout
 
 #: above this many jobs, per-job small multiples become a heatmap
 MAX_PANELS = 12
@@ -90,8 +91,6 @@ def fig_job_slo_timeline(binned: pd.DataFrame, *, title: str, jobs: Sequence[str
     Up to :data:`MAX_PANELS` jobs as small multiples, more as two heatmaps. The layout is fixed
     in inches (:func:`faro.plots.io.fixed_layout`): one of these is drawn per cell.
     """
-    from faro.plots.io import fixed_layout
-
     viol = 100.0 * (1.0 - wide(binned, "slo_frac", jobs))
     req = wide(binned, "requests", jobs)
     jobs = list(viol.columns)

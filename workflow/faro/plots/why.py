@@ -14,6 +14,8 @@ import numpy as np
 import pandas as pd
 
 from faro.plots import style
+from faro.plots.io import fixed_layout
+from faro.plots.timeline import integer_ticks
 
 #: outcomes where the controller did not carry out the policy's request in full
 SHORT = ("clamped", "requeued", "busy", "dropped")
@@ -33,9 +35,6 @@ def fig_why(decisions: pd.DataFrame, binned: pd.DataFrame, job: str, *, unit_tim
     (whole-number ticks), the ticks where the controller carried out less than asked, and the
     SLO violation rate per minute in %. Legends sit right of the panels; the layout is fixed in
     inches (:func:`faro.plots.io.fixed_layout`): one of these is drawn per cell."""
-    from faro.plots.io import fixed_layout
-    from faro.plots.timeline import integer_ticks
-
     d = decisions[decisions["job"] == job].sort_values("time_s")
     b = binned[binned["job"] == job].sort_values("minute")
     t = d["time_s"].to_numpy() / 60.0

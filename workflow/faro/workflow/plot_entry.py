@@ -10,10 +10,10 @@ from pathlib import Path
 from faro.workflow.rulelog import logged
 
 
-def _save(fig, png: str, pdf: str) -> None:
+def _save(fig, *paths: str) -> None:
     from faro.plots.io import save
 
-    save(fig, png, pdf)
+    save(fig, *paths)
 
 
 # --------------------------------------------------------------------------- per run / cell / quota
@@ -85,7 +85,6 @@ def plot_quota_timelines(smk) -> None:
 
     from faro.model.schema import read_replicas
     from faro.plots.data import read_binned, wide
-    from faro.plots.io import save
     from faro.plots.overview import fig_replica_comparison
     from faro.plots.timeline import fig_cluster_utility
 
@@ -103,7 +102,7 @@ def plot_quota_timelines(smk) -> None:
             slo, steps_by[pol] = cell_timelines(binned[pol], read_replicas(rep_path), jobs=jobs,
                                                 title=cell_title(pol, p.quota, p.seed, p.backend),
                                                 unit_time=float(p.unit_time))
-            save(slo, getattr(o, f"slo_png_{pol}"))
+            _save(slo, getattr(o, f"slo_png_{pol}"))
         # offered load in CPUs: requests per trace minute / its length in seconds x processing time
         load = wide(binned[policies[0]], "requests", jobs) / float(p.unit_time) * pd.Series(
             {j: float(p.proc_s[j]) for j in jobs})
@@ -450,23 +449,21 @@ def plot_why(smk) -> None:
     (:func:`plot_cell_pdf`)."""
     from faro.model.schema import read_decisions
     from faro.plots.data import read_binned
-    from faro.plots.io import save
 
     with logged(smk) as log:
         p = smk.params
         for policy, dec_path, bin_path in zip(p.policies, smk.input.decisions, smk.input.binned, strict=True):
             fig, job = why_figure(read_decisions(dec_path), read_binned(bin_path), policy=policy,
                                   quota=p.quota, seed=p.seed, unit_time=p.unit_time)
-            save(fig, getattr(smk.output, f"png_{policy}"))
+            _save(fig, getattr(smk.output, f"png_{policy}"))
             log.info("why figure of %s at %s CPUs: %s", policy, p.quota, job)
 
 
 def plot_cell_pdf(smk) -> None:
-    """Rule entry point: one per-cell figure as a vector PDF, on request (`all` draws the PNGs of
-    these, and a PDF costs more to draw than its PNG): ``kind`` ``slo_timeline`` (Fig. 2) or ``why``, with
-    the same title and content as its PNG."""
+    """Rule entry point: one per-cell figure as a vector PDF, on request (`all` draws the PNGs
+    of these, and a PDF costs more to draw than its PNG): ``kind`` ``slo_timeline`` (Fig. 2) or
+    ``why``, with the same title and content as its PNG."""
     from faro.plots.data import read_binned
-    from faro.plots.io import save
 
     with logged(smk) as log:
         p = smk.params
@@ -481,5 +478,5 @@ def plot_cell_pdf(smk) -> None:
                              title=cell_title(p.policy, p.quota, p.seed, p.backend))
         else:
             raise ValueError(f"plot_cell_pdf: unknown figure kind {p.kind!r} (slo_timeline or why)")
-        save(fig, smk.output.pdf)
+        _save(fig, smk.output.pdf)
         log.info("%s of %s at %s CPUs as PDF", p.kind, p.policy, p.quota)

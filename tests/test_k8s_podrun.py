@@ -95,3 +95,38 @@ def test_a_failing_command_is_started_again_in_the_same_folder(tmp_path):
     rc = run([sys.executable, "-c", "import sys; sys.exit(4)"], tmp_path / "b", _free_port(), hold_s=0,
              host="127.0.0.1", restarts=1)
     assert rc == 4  # gives up after its restarts
+
+
+class _ExitOnRelease:
+    """A release event whose ``set`` ends the handler at once, as the pod's process may end the
+    moment it is released (CI saw the answer cut short: IncompleteRead)."""
+
+    def __init__(self) -> None:
+        self.was_set = False
+
+    def set(self) -> None:
+        self.was_set = True
+        raise SystemExit  # the handler thread stops here, its socket is closed
+
+    def is_set(self) -> bool:
+        return self.was_set
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")  # the SystemExit
+def test_release_is_answered_before_the_pod_may_exit(tmp_path):
+    import threading
+    from http.server import ThreadingHTTPServer
+
+    from faro.backends.k8s.podrun import PodRun, make_handler
+
+    state = PodRun(tmp_path)
+    state.released = _ExitOnRelease()  # type: ignore[assignment]
+    server = ThreadingHTTPServer(("127.0.0.1", 0), make_handler(state))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/release"
+        assert json.loads(_get(url, data=b"")) == {"released": True}
+        assert state.released.was_set
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -111,8 +111,11 @@ def make_handler(state: PodRun) -> type[BaseHTTPRequestHandler]:
 
         def do_POST(self) -> None:  # noqa: N802
             if self.path.rstrip("/") == "/release":
-                state.released.set()
+                # answer first: the main thread may shut the pod down the moment it is released,
+                # and an answer cut short reads as a failed release (IncompleteRead) to the client
                 self._json({"released": True})
+                self.wfile.flush()
+                state.released.set()
             else:
                 self._json({"error": "not found"}, 404)
 

@@ -119,14 +119,19 @@ def test_release_is_answered_before_the_pod_may_exit(tmp_path):
 
     from faro.backends.k8s.podrun import PodRun, make_handler
 
+    class Server(ThreadingHTTPServer):
+        daemon_threads = False  # server_close() joins the handler threads, inside this test
+
     state = PodRun(tmp_path)
     state.released = _ExitOnRelease()  # type: ignore[assignment]
-    server = ThreadingHTTPServer(("127.0.0.1", 0), make_handler(state))
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    server = Server(("127.0.0.1", 0), make_handler(state))
+    serving = threading.Thread(target=server.serve_forever)
+    serving.start()
     try:
         url = f"http://127.0.0.1:{server.server_address[1]}/release"
         assert json.loads(_get(url, data=b"")) == {"released": True}
-        assert state.released.was_set
     finally:
         server.shutdown()
         server.server_close()
+        serving.join()
+    assert state.released.was_set  # by the handler, after its answer

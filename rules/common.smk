@@ -371,6 +371,13 @@ def get_plot_seed(wildcards=None):
     return 42 if 42 in seeds else seeds[0]
 
 
+def plotted_run_file(quota, policy, name):
+    """File ``name`` of the plotted seed's run of cell (``quota``, ``policy``)."""
+    return os.path.join(
+        RUN.format(quota=quota, policy=policy, seed=get_plot_seed()), name
+    )
+
+
 def get_job_slos(wildcards=None):
     return {j: float(m.slo_ms) for j, m in zip(EXP.jobs, EXP.job_models)}
 
@@ -389,10 +396,7 @@ def get_model_job(wildcards=None):
 def get_quota_binned(wildcards):
     return present(
         [
-            os.path.join(
-                RUN.format(quota=wildcards.quota, policy=p, seed=get_plot_seed()),
-                "binned.parquet",
-            )
+            plotted_run_file(wildcards.quota, p, "binned.parquet")
             for p in config["policies"]
         ]
     )
@@ -401,10 +405,7 @@ def get_quota_binned(wildcards):
 def get_quota_replicas(wildcards):
     return present(
         [
-            os.path.join(
-                RUN.format(quota=wildcards.quota, policy=p, seed=get_plot_seed()),
-                "replicas.parquet",
-            )
+            plotted_run_file(wildcards.quota, p, "replicas.parquet")
             for p in config["policies"]
         ]
     )
@@ -470,22 +471,12 @@ def get_quota_timeline_outputs(wildcards=None):
 
 def get_matrix_binned(wildcards=None):
     """binned.parquet of the plotted seed's run of every cell (Fig. 4b per job-minute)."""
-    return [
-        os.path.join(
-            RUN.format(quota=q, policy=p, seed=get_plot_seed()), "binned.parquet"
-        )
-        for q, p in get_matrix_keys()
-    ]
+    return [plotted_run_file(q, p, "binned.parquet") for q, p in get_matrix_keys()]
 
 
 def get_matrix_job_latency(wildcards=None):
     """job_latency.parquet of the plotted seed's run of every cell, in get_matrix_keys() order."""
-    return [
-        os.path.join(
-            RUN.format(quota=q, policy=p, seed=get_plot_seed()), "job_latency.parquet"
-        )
-        for q, p in get_matrix_keys()
-    ]
+    return [plotted_run_file(q, p, "job_latency.parquet") for q, p in get_matrix_keys()]
 
 
 def get_multi_seed(wildcards=None):
@@ -619,9 +610,7 @@ def get_cilantro_run(wildcards=None):
 
 def get_cilantro_binned(wildcards=None):
     q, p = get_cilantro_run()
-    return os.path.join(
-        RUN.format(quota=q, policy=p, seed=get_plot_seed()), "binned.parquet"
-    )
+    return plotted_run_file(q, p, "binned.parquet")
 
 
 def get_history_file(wildcards=None):
@@ -871,22 +860,15 @@ def get_cell_pdfs(wildcards=None):
 
 def get_cell_pdf_inputs(wildcards):
     """The plotted seed's run files a per-cell PDF draws from: binned (+ decisions for why)."""
-    run = RUN.format(
-        quota=wildcards.quota, policy=wildcards.policy, seed=get_plot_seed()
-    )
-    files = {"binned": os.path.join(run, "binned.parquet")}
+    q, p = wildcards.quota, wildcards.policy
+    files = {"binned": plotted_run_file(q, p, "binned.parquet")}
     if wildcards.kind == "why":
-        files["decisions"] = os.path.join(run, "decisions.parquet")
+        files["decisions"] = plotted_run_file(q, p, "decisions.parquet")
     return files
 
 
 def _why_inputs(wildcards, name):
-    return [
-        os.path.join(
-            RUN.format(quota=wildcards.quota, policy=p, seed=get_plot_seed()), name
-        )
-        for p in get_why_policies()
-    ]
+    return [plotted_run_file(wildcards.quota, p, name) for p in get_why_policies()]
 
 
 def get_why_decisions(wildcards):

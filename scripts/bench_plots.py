@@ -56,19 +56,33 @@ class _NL(list):
             setattr(self, k, v)
 
 
+def _smk(rule: str, log: Path, *, input=None, output=None, params=None):  # noqa: A002
+    """The ``snakemake`` object a rule's entry function is given."""
+    import types
+
+    return types.SimpleNamespace(rule=rule, input=_NL(**(input or {})), output=_NL(**(output or {})),
+                                 params=_NL(**(params or {})), log=[str(log)])
+
+
+def _matrix(root: Path):
+    """The root's stats table (path and runs), its quotas, its policies (in table order) and jobs."""
+    from faro.plots.data import job_names, read_stats_table
+
+    table = str(root / "stats.parquet")
+    runs = read_stats_table(table)
+    return (table, runs, sorted(int(q) for q in runs["quota"].unique()), list(dict.fromkeys(runs["policy"])),
+            job_names(runs))
+
+
 def in_process(root: Path, out: Path, seed: int) -> dict[str, list[float]]:
     """Every plot/table rule's entry point (faro.workflow.plot_entry) on the root's data, as the rules
     call them (inputs read, figures built, PNG + PDF saved into ``out``), timed per rule."""
-    import types
-
-    from faro.plots.data import job_names, read_stats_table
     from faro.workflow import plot_entry as R
 
     t: dict[str, list[float]] = defaultdict(list)
 
     def run(rule, fn, *, input=None, output=None, params=None):  # noqa: A002
-        smk = types.SimpleNamespace(rule=rule, input=_NL(**(input or {})), output=_NL(**(output or {})),
-                                    params=_NL(**(params or {})), log=[str(out / "logs" / f"{rule}.log")])
+        smk = _smk(rule, out / "logs" / f"{rule}.log", input=input, output=output, params=params)
         t0 = time.perf_counter()
         fn(smk)
         t[rule].append(time.perf_counter() - t0)
@@ -76,11 +90,7 @@ def in_process(root: Path, out: Path, seed: int) -> dict[str, list[float]]:
     def fig(name, prefix=""):
         return {f"{prefix}png": str(out / f"{name}.png"), f"{prefix}pdf": str(out / f"{name}.pdf")}
 
-    table = str(root / "stats.parquet")
-    runs = read_stats_table(table)
-    quotas = sorted(int(q) for q in runs["quota"].unique())
-    policies = list(dict.fromkeys(runs["policy"]))
-    jobs = job_names(runs)
+    table, runs, quotas, policies, jobs = _matrix(root)
     seeds = sorted(runs["seed"].unique())
     qp = {"policies": policies, "quotas": quotas}
     tables = {k: str(out / f"t.{k}") for k in ("csv", "md", "tex", "html")}
@@ -136,25 +146,20 @@ def in_process(root: Path, out: Path, seed: int) -> dict[str, list[float]]:
 def cell_pdfs(root: Path, out: Path, seed: int) -> list[float]:
     """Every per-cell figure's PDF (rule plot_cell_pdf, as `snakemake cell_pdfs` asks for them),
     in-process: seconds per figure."""
-    import types
-
-    from faro.plots.data import job_names, read_stats_table
     from faro.workflow import plot_entry as R
 
-    runs = read_stats_table(str(root / "stats.parquet"))
-    jobs = job_names(runs)
+    _, _, quotas, policies, jobs = _matrix(root)
     times = []
-    for q in sorted(int(q) for q in runs["quota"].unique()):
-        for p in dict.fromkeys(runs["policy"]):
+    for q in quotas:
+        for p in policies:
             run = root / f"{q}_cpus/{p}/seed_{seed}"
             for kind in ("slo_timeline", "why"):
-                smk = types.SimpleNamespace(
-                    rule="plot_cell_pdf",
-                    input=_NL(binned=str(run / "binned.parquet"), decisions=str(run / "decisions.parquet")),
-                    output=_NL(pdf=str(out / f"{kind}_{q}_{p}.pdf")),
-                    params=_NL(kind=kind, policy=p, quota=q, seed=seed, backend="sim", unit_time=60.0,
-                               jobs=jobs),
-                    log=[str(out / "logs" / f"{kind}_{q}_{p}.log")])
+                smk = _smk("plot_cell_pdf", out / "logs" / f"{kind}_{q}_{p}.log",
+                           input={"binned": str(run / "binned.parquet"),
+                                  "decisions": str(run / "decisions.parquet")},
+                           output={"pdf": str(out / f"{kind}_{q}_{p}.pdf")},
+                           params={"kind": kind, "policy": p, "quota": q, "seed": seed, "backend": "sim",
+                                   "unit_time": 60.0, "jobs": jobs})
                 t0 = time.perf_counter()
                 R.plot_cell_pdf(smk)
                 times.append(time.perf_counter() - t0)
